@@ -1,0 +1,1 @@
+"""Linear algebra of the likelihood: eigen precomputation, exact kernels, LDSC objective."""

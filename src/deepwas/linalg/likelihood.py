@@ -1,0 +1,290 @@
+"""The exact DeepWAS likelihood (DESIGN 2.1) and the LD-score-regression objective (DESIGN 2.3).
+
+For one window with projected LD G (|C|, r), projected z-scores y (r,) and prior variances on the
+z scale F = N s (|C|,):
+
+    Sigma = sigma I_r + G^T diag(F) G                                   (r, r)
+    NLL   = 1/2 [ log det Sigma + y^T Sigma^-1 y + r log 2 pi + sum log lam ]
+
+The value and its gradient come from one Cholesky factorisation per window:
+
+    dNLL/dF_c   = 1/2 [ ||L^-1 g_c||^2 - (g_c . Sigma^-1 y)^2 ]         g_c = row c of G
+    dNLL/dsigma = 1/2 [ tr Sigma^-1 - ||Sigma^-1 y||^2 ]
+
+written as a custom autograd function so that the backward pass costs one triangular solve with
+|C| right-hand sides instead of the two general products autograd would spend. Work per window:
+|C| r^2 (forming Sigma) + r^3/3 (Cholesky) forward, |C| r^2 backward.
+
+Windows are evaluated in *batches*: tensors padded to a common context length and rank. Padded
+context rows have F = 0 (and G = 0); padded rank dimensions have G = 0, y = 0 and a unit diagonal,
+so they add nothing to the value or the gradients.
+
+Everything is float64: likelihood values are compared across models to a few units, and
+log-determinants of r x r matrices lose digits in float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from deepwas.errors import InputError, NumericalError
+from deepwas.linalg.eigen import eigen_precompute, project_z
+
+__all__ = ["exact_nll", "window_nll", "ldsc_loss"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _cholesky(S: torch.Tensor) -> torch.Tensor:
+    L, info = torch.linalg.cholesky_ex(S)
+    if bool((info != 0).any()):
+        bad = int(torch.nonzero(info.reshape(-1))[0])
+        raise NumericalError(
+            f"the likelihood covariance of window {bad} of the batch is not positive definite",
+            fix="check that sigma > 0 and that the prior variances are finite",
+        )
+    return L
+
+
+class _ExactNLL(torch.autograd.Function):
+    """0.5 (log det Sigma + y^T Sigma^-1 y) per window; constants are added by the caller."""
+
+    @staticmethod
+    def forward(ctx, G, y, F, sigma, valid):  # noqa: D401 - torch API
+        # G: (B, C, r); y: (B, r); F: (B, C); sigma: (B,); valid: (B, r) float 1/0
+        H = G * F.clamp_min(0.0).sqrt().unsqueeze(-1)
+        S = H.transpose(-1, -2) @ H
+        diag = valid * sigma.unsqueeze(-1) + (1.0 - valid)
+        S.diagonal(dim1=-2, dim2=-1).add_(diag)
+        L = _cholesky(S)
+        a = torch.linalg.solve_triangular(L, y.unsqueeze(-1), upper=False).squeeze(-1)
+        logdet = 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
+        nll = 0.5 * (logdet + (a * a).sum(-1))
+        ctx.save_for_backward(G, L, a, valid)
+        return nll
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        G, L, a, valid = ctx.saved_tensors
+        need_F, need_sigma = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            raise RuntimeError("the exact NLL is differentiable in F and sigma only, not in G or y")
+        # alpha = Sigma^-1 y
+        alpha = torch.linalg.solve_triangular(
+            L.transpose(-1, -2), a.unsqueeze(-1), upper=True
+        ).squeeze(-1)
+        gF = gs = None
+        if need_F:
+            Bm = torch.linalg.solve_triangular(L, G.transpose(-1, -2), upper=False)  # (B, r, C)
+            diag_quad = (Bm * Bm).sum(-2)  # (B, C): g_c^T Sigma^-1 g_c
+            Ga = (G @ alpha.unsqueeze(-1)).squeeze(-1)  # (B, C)
+            gF = 0.5 * (diag_quad - Ga * Ga) * grad_out.unsqueeze(-1)
+        if need_sigma:
+            eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device).expand_as(L)
+            Linv = torch.linalg.solve_triangular(L, eye, upper=False)
+            # Sigma^-1 = Linv^T Linv; its diagonal = column norms of Linv
+            diag_inv = (Linv * Linv).sum(-2)
+            tr = (diag_inv * valid).sum(-1)
+            gs = 0.5 * (tr - (alpha * alpha * valid).sum(-1)) * grad_out
+        return None, None, gF, gs, None
+
+
+def exact_nll(
+    G: torch.Tensor,
+    y: torch.Tensor,
+    log_F: torch.Tensor,
+    sigma: torch.Tensor | float,
+    *,
+    valid: torch.Tensor | None = None,
+    context_mask: torch.Tensor | None = None,
+    const: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Exact NLL of a batch of windows in eigen-projected form.
+
+    Parameters
+    ----------
+    G: (B, C, r) float64
+        Projected LD, zero-padded.
+    y: (B, r) float64
+        Projected z-scores, zero-padded.
+    log_F: (B, C) float64
+        log of the prior variance on the z scale, F = N s, per context variant. Differentiable.
+    sigma: scalar or (B,) float64
+        The intercept (1 in theory). Differentiable; must be > 0.
+    valid: (B, r) bool, optional
+        Which rank dimensions are real (default: all).
+    context_mask: (B, C) bool, optional
+        Which context rows are real (default: all). Padded rows get F = 0.
+    const: (B,) float64, optional
+        Per-window constant 1/2 (r log 2 pi + sum log lam) added to the result.
+
+    Returns
+    -------
+    nll: (B,) float64
+        The negative log-likelihood of each window's z_W (DESIGN 2.1).
+    """
+    B, C, r = G.shape
+    if valid is None:
+        valid_f = torch.ones(B, r, dtype=G.dtype, device=G.device)
+    else:
+        valid_f = valid.to(G.dtype)
+    sigma_t = torch.as_tensor(sigma, dtype=G.dtype, device=G.device)
+    if sigma_t.ndim == 0:
+        sigma_t = sigma_t.expand(B)
+    F = torch.exp(log_F)
+    if context_mask is not None:
+        F = torch.where(context_mask, F, torch.zeros((), dtype=F.dtype, device=F.device))
+    nll = _ExactNLL.apply(G, y, F, sigma_t, valid_f)
+    if const is not None:
+        nll = nll + const
+    return nll
+
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        return torch.as_tensor(np.asarray(x, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} is not numeric: {exc}", column=name) from None
+
+
+def window_nll(
+    z,
+    R,
+    scored,
+    log_prior_var,
+    sigma: float | torch.Tensor = 1.0,
+    *,
+    eig_rtol: float = 1e-8,
+) -> torch.Tensor:
+    """The exact Gaussian NLL of ``z[scored]`` under DESIGN Section 2, for one window.
+
+    z_W ~ N(0, R_WC diag(F) R_CW + sigma R_WW) with F = exp(log_prior_var).
+
+    Parameters
+    ----------
+    z: (n_context,)
+        z-scores of the context variants (only the scored ones enter the likelihood).
+    R: (n_context, n_context)
+        LD among the context variants (symmetric positive semi-definite).
+    scored: (n_context,) bool
+        Which context variants are scored (the window's W).
+    log_prior_var: (n_context,) float64 tensor
+        log F, the log prior variance of each context variant on the z scale (F = N s, with s
+        the per-SNP heritability and N the GWAS sample size). Differentiable.
+    sigma:
+        The intercept; a float or a differentiable 0-d tensor, > 0.
+    eig_rtol:
+        Relative cutoff on the eigenvalues of R_WW (see
+        :func:`deepwas.linalg.eigen.eigen_precompute`). For a full-rank R_WW the result is the
+        Gaussian NLL of z_W exactly; for a rank-deficient R_WW (a reference panel with fewer
+        samples than variants) it is the NLL of the projection of z_W onto the range of R_WW.
+
+    Returns
+    -------
+    nll: 0-d float64 tensor, with constants (r/2 log 2 pi, 1/2 sum log lam) included.
+
+    Notes
+    -----
+    The theta-independent eigen precomputation is redone at every call; training code
+    precomputes it once per window instead (:mod:`deepwas.ld.trait`).
+    """
+    z_t = _as_tensor(z, "z").detach().to(torch.float64)
+    R_np = _as_tensor(R, "R").detach().to(torch.float64).cpu().numpy()
+    lpv = _as_tensor(log_prior_var, "log_prior_var")
+    mask = np.asarray(scored.cpu() if isinstance(scored, torch.Tensor) else scored)
+    n = z_t.shape[0] if z_t.ndim == 1 else -1
+    if z_t.ndim != 1 or R_np.shape != (n, n) or tuple(lpv.shape) != (n,) or mask.shape != (n,):
+        raise InputError(
+            f"shapes do not agree: z {tuple(z_t.shape)}, R {R_np.shape}, "
+            f"log_prior_var {tuple(lpv.shape)}, scored {mask.shape}",
+            fix="z, log_prior_var and scored have one entry per context variant; R is square",
+        )
+    if mask.dtype != bool:
+        raise InputError("scored must be a boolean mask over the context variants", column="scored")
+    if not mask.any():
+        raise InputError("the window has no scored variants", column="scored")
+    if not torch.isfinite(z_t).all():
+        raise InputError("z has non-finite values", column="z")
+    if isinstance(sigma, torch.Tensor):
+        sig_ok = bool((sigma.detach() > 0).all())
+    else:
+        sig_ok = float(sigma) > 0
+    if not sig_ok:
+        raise InputError(f"sigma must be > 0, got {sigma}", column="sigma")
+    eig = eigen_precompute(R_np, mask, eig_rtol=eig_rtol, window="window_nll")
+    y = torch.from_numpy(project_z(eig, z_t.cpu().numpy()[mask]))
+    G = torch.from_numpy(eig.G)
+    const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam)
+    sig = sigma if isinstance(sigma, torch.Tensor) else torch.tensor(float(sigma), dtype=torch.float64)
+    nll = exact_nll(
+        G.unsqueeze(0).to(lpv.device),
+        y.unsqueeze(0).to(lpv.device),
+        lpv.to(torch.float64).unsqueeze(0),
+        sig.to(torch.float64).reshape(1),
+    )
+    return nll[0] + const
+
+
+def ldsc_loss(
+    R2: torch.Tensor,
+    r_diag: torch.Tensor,
+    chi2: torch.Tensor,
+    log_F: torch.Tensor,
+    sigma: torch.Tensor | float,
+    *,
+    scored_mask: torch.Tensor | None = None,
+    context_mask: torch.Tensor | None = None,
+    mean_F: torch.Tensor | float | None = None,
+) -> torch.Tensor:
+    """The LD-score-regression ("summary-statistic fitting") objective of DESIGN 2.3.
+
+    chi2_hat_j = sum_k R_jk^2 F_k + sigma R_jj,   l_j = sum_k R_jk^2,
+    scale_j = l_j mean(F) + R_jj  (= N l_j h2/M + R_jj),
+    loss = mean_j ((chi2_hat_j - chi2_j) / scale_j)^2 / l_j.
+
+    Parameters
+    ----------
+    R2: (B, W, C) float64
+        Squared LD between scored (rows) and context (columns) variants, zero-padded.
+    r_diag: (B, W)
+        R_jj of the scored variants (1 for a correlation matrix; padded entries arbitrary).
+    chi2: (B, W)
+        z_j^2 of the scored variants.
+    log_F: (B, C)
+        log prior variance on the z scale of the context variants. Differentiable.
+    sigma:
+        The intercept. Differentiable.
+    scored_mask: (B, W) bool, optional
+        Real scored rows (default all).
+    context_mask: (B, C) bool, optional
+        Real context columns (default all).
+    mean_F:
+        N h2 / M in the regression weights. Like LDSC's weights it is held fixed (not
+        differentiated); by default it is the mean of the current F over real context variants,
+        detached.
+
+    Returns
+    -------
+    loss: 0-d tensor, the mean over all real scored variants of the batch.
+    """
+    F = torch.exp(log_F)
+    if context_mask is not None:
+        F = torch.where(context_mask, F, torch.zeros((), dtype=F.dtype, device=F.device))
+    if mean_F is None:
+        if context_mask is None:
+            mean_F = F.detach().mean()
+        else:
+            mean_F = F.detach().sum() / context_mask.sum().clamp_min(1)
+    ld_score = R2.sum(-1)
+    chi2_hat = (R2 @ F.unsqueeze(-1)).squeeze(-1) + sigma * r_diag
+    scale = ld_score * mean_F + r_diag
+    per = ((chi2_hat - chi2) / scale) ** 2 / ld_score.clamp_min(1e-12)
+    if scored_mask is None:
+        return per.mean()
+    return (per * scored_mask).sum() / scored_mask.sum().clamp_min(1)
