@@ -1,0 +1,193 @@
+"""What one trait needs from an LD store: its windows, projected once (DESIGN 2.1).
+
+An LD store is built once per reference panel; a trait's z-scores and the set of store variants it
+measured change per trait. :func:`prepare_trait` combines the two, once per (store, sumstats) pair:
+
+* the context of a window is every store variant of the window's context, measured or not (an
+  unmeasured variant still carries heritability that reaches the measured ones through LD; its prior
+  variance comes from its annotations like any other's);
+* the scored set is the window's scored variants that the trait measured; when that is all of
+  them the store's eigen precomputation is used as is, otherwise it is redone for the measured
+  subset;
+* y = diag(lam)^(-1/2) U^T z_W, and the constant 1/2 (r log 2 pi + sum log lam).
+
+Windows in which the trait measured no scored variant are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from deepwas.errors import InputError
+from deepwas.linalg.eigen import EigenWindow, eigen_precompute, project_z
+
+__all__ = ["TraitWindow", "TraitData", "prepare_trait"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass
+class TraitWindow:
+    """One window of one trait, ready for the likelihood kernels.
+
+    Attributes
+    ----------
+    index: int
+        Window number in the LD store.
+    chrom, start, stop: int
+        Chromosome and bp range of the window's block.
+    context: (n_context,) int64
+        Store indices of the context variants.
+    scored: (n_scored,) int64
+        Store indices of the measured scored variants.
+    scored_in_context: (n_scored,) int64
+        Their positions within ``context``.
+    G: (n_context, rank) float64
+    y: (rank,) float64
+    const: float
+        1/2 (rank log 2 pi + sum log lam).
+    """
+
+    index: int
+    chrom: int
+    start: int
+    stop: int
+    context: np.ndarray
+    scored: np.ndarray
+    scored_in_context: np.ndarray
+    G: np.ndarray
+    y: np.ndarray
+    const: float
+
+    @property
+    def rank(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_context(self) -> int:
+        return int(self.context.shape[0])
+
+    @property
+    def n_scored(self) -> int:
+        return int(self.scored.shape[0])
+
+
+@dataclass
+class TraitData:
+    """A trait's windows and z-scores on an LD store.
+
+    Attributes
+    ----------
+    windows: list[TraitWindow]
+    z: (n_store_variants,) float64
+        z-scores oriented to the store's A1; NaN where the trait did not measure the variant.
+    n_gwas: float
+        The GWAS sample size N used for F = N s (median of the per-variant N).
+    n_variants: int
+        Number of store variants (the M of h2 = sum of s over M variants).
+    report: list[str]
+        Human-readable lines on what was used and skipped.
+    """
+
+    windows: list[TraitWindow]
+    z: np.ndarray
+    n_gwas: float
+    n_variants: int
+    report: list[str] = field(default_factory=list)
+
+    @property
+    def n_scored(self) -> int:
+        return int(sum(w.n_scored for w in self.windows))
+
+
+def prepare_trait(
+    store,
+    harmonized: pd.DataFrame,
+    *,
+    n_gwas: float | None = None,
+    eig_rtol: float | None = None,
+    var_explained: float | None = None,
+    progress: bool = True,
+) -> TraitData:
+    """Project a harmonised trait onto an LD store's windows.
+
+    Parameters
+    ----------
+    store: deepwas.ld.store.LDStore
+    harmonized: DataFrame
+        From :func:`deepwas.harmonize.harmonize` against ``store.variants``: columns ``ref_index``
+        (store index), ``Z`` (oriented to the store's A1) and ``N``.
+    n_gwas:
+        Override the GWAS sample size (default: the median of ``N``).
+    eig_rtol, var_explained:
+        Eigen cutoffs for windows that must be recomputed (default: the store's).
+
+    Returns
+    -------
+    TraitData
+    """
+    M = store.n_variants
+    if len(harmonized) == 0:
+        raise InputError("no variant of the summary statistics is in the LD store")
+    ref = harmonized["ref_index"].to_numpy(np.int64)
+    if ref.min() < 0 or ref.max() >= M:
+        raise InputError(
+            "harmonised summary statistics index variants outside the LD store",
+            fix="harmonise against this store's variants (deepwas does so in fit)",
+        )
+    z = np.full(M, np.nan)
+    z[ref] = harmonized["Z"].to_numpy(np.float64)
+    if n_gwas is None:
+        n_gwas = float(np.median(harmonized["N"].to_numpy(np.float64)))
+    eigen_cfg = store.manifest.get("eigen", {})
+    rtol = eig_rtol if eig_rtol is not None else eigen_cfg.get("eig_rtol", 1e-8)
+    vexp = var_explained if var_explained is not None else eigen_cfg.get("var_explained")
+    same_cutoffs = eig_rtol is None and var_explained is None
+    windows: list[TraitWindow] = []
+    n_empty = n_recomputed = 0
+    for w in tqdm(store, total=store.n_windows, desc="projecting windows", disable=not progress):
+        ctx = np.arange(w.context.start, w.context.stop, dtype=np.int64)
+        sc_all = np.arange(w.scored.start, w.scored.stop, dtype=np.int64)
+        measured = np.isfinite(z[sc_all])
+        if not measured.any():
+            n_empty += 1
+            continue
+        sc = sc_all[measured]
+        sic = sc - w.context.start
+        if measured.all() and same_cutoffs:
+            eig = EigenWindow(
+                lam=np.asarray(w.eigvals, np.float64),
+                U=np.asarray(w.eigvecs, np.float64),
+                G=np.asarray(w.G, np.float64),
+            )
+        else:
+            n_recomputed += 1
+            eig = eigen_precompute(
+                np.asarray(w.R, np.float64), sic, eig_rtol=rtol, var_explained=vexp,
+                window=f"window {w.index} (chr{w.chrom}:{w.start}-{w.stop})",
+            )
+        y = project_z(eig, z[sc])
+        windows.append(
+            TraitWindow(
+                index=w.index, chrom=w.chrom, start=w.start, stop=w.stop, context=ctx,
+                scored=sc, scored_in_context=sic, G=eig.G, y=y,
+                const=0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam),
+            )
+        )
+    if not windows:
+        raise InputError(
+            "the summary statistics measure no scored variant of any LD-store window",
+            fix="check that the sumstats and the LD store are on the same chromosomes and build",
+        )
+    n_used = sum(tw.n_scored for tw in windows)
+    report = [
+        f"windows: {len(windows)} used, {n_empty} without measured scored variants skipped, "
+        f"{n_recomputed} re-projected for partly measured scored sets",
+        f"scored variants with z-scores: {n_used:,} of {M:,} store variants; N = {n_gwas:,.0f}",
+    ]
+    return TraitData(windows=windows, z=z, n_gwas=float(n_gwas), n_variants=M, report=report)

@@ -1,0 +1,120 @@
+"""Pack windows of different sizes into padded batches for the exact kernels.
+
+Windows are grouped by size so that padding wastes little work, and each group becomes one set of
+tensors (B, C_max, r_max) on which :func:`deepwas.linalg.likelihood.exact_nll` runs as batched matrix
+products. A window is anything with ``G`` (n_context, rank), ``y`` (rank,), ``context``
+(n_context,) global variant indices and ``const`` (see :class:`deepwas.ld.trait.TraitWindow`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from deepwas.linalg.likelihood import exact_nll
+
+__all__ = ["PackedBatch", "pack_windows", "group_by_size", "batched_nll"]
+
+
+@dataclass
+class PackedBatch:
+    """Padded tensors of B windows.
+
+    Attributes
+    ----------
+    G: (B, C, r) float64
+    y: (B, r) float64
+    valid: (B, r) bool
+    context_index: (B, C) int64, global variant index (0 where padded)
+    context_mask: (B, C) bool
+    const: (B,) float64
+    windows: list[int], the positions of these windows in the packed sequence
+    """
+
+    G: torch.Tensor
+    y: torch.Tensor
+    valid: torch.Tensor
+    context_index: torch.Tensor
+    context_mask: torch.Tensor
+    const: torch.Tensor
+    windows: list[int]
+
+    def to(self, device: torch.device | str) -> PackedBatch:
+        return PackedBatch(
+            *(t.to(device) for t in (self.G, self.y, self.valid, self.context_index,
+                                      self.context_mask, self.const)),
+            windows=self.windows,
+        )
+
+
+def group_by_size(windows: Sequence, *, max_elements: int = 2_000_000) -> list[list[int]]:
+    """Group window positions so that each padded batch holds at most ``max_elements`` entries of
+    G (B * C_max * r_max), sorting by size so that windows of similar shape share a batch.
+
+    A window larger than ``max_elements`` on its own forms its own batch.
+    """
+    order = sorted(range(len(windows)), key=lambda i: (windows[i].G.shape[1], windows[i].G.shape[0]))
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    c_max = r_max = 0
+    for i in order:
+        C, r = windows[i].G.shape
+        nc, nr = max(c_max, C), max(r_max, r)
+        if cur and (len(cur) + 1) * nc * nr > max_elements:
+            groups.append(cur)
+            cur, nc, nr = [], C, r
+        cur.append(i)
+        c_max, r_max = nc, nr
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def pack_windows(windows: Sequence, positions: Sequence[int]) -> PackedBatch:
+    """Pad the windows at ``positions`` into one :class:`PackedBatch` (float64, CPU)."""
+    sel = [windows[i] for i in positions]
+    B = len(sel)
+    C = max(w.G.shape[0] for w in sel)
+    r = max(w.G.shape[1] for w in sel)
+    G = np.zeros((B, C, r))
+    y = np.zeros((B, r))
+    valid = np.zeros((B, r), bool)
+    cidx = np.zeros((B, C), np.int64)
+    cmask = np.zeros((B, C), bool)
+    const = np.zeros(B)
+    for b, w in enumerate(sel):
+        c, k = w.G.shape
+        G[b, :c, :k] = w.G
+        y[b, :k] = w.y
+        valid[b, :k] = True
+        cidx[b, :c] = w.context
+        cmask[b, :c] = True
+        const[b] = w.const
+    return PackedBatch(
+        G=torch.from_numpy(G), y=torch.from_numpy(y), valid=torch.from_numpy(valid),
+        context_index=torch.from_numpy(cidx), context_mask=torch.from_numpy(cmask),
+        const=torch.from_numpy(const), windows=list(positions),
+    )
+
+
+def batched_nll(batch: PackedBatch, log_F: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    """NLL of each window of ``batch`` given the global log prior variances.
+
+    Parameters
+    ----------
+    batch: PackedBatch
+    log_F: (n_variants,) float64
+        log F = log(N s) of every variant (global index), differentiable.
+    sigma:
+        The intercept, differentiable.
+
+    Returns
+    -------
+    nll: (B,) float64
+    """
+    lf = log_F[batch.context_index]
+    return exact_nll(batch.G, batch.y, lf, sigma, valid=batch.valid,
+                     context_mask=batch.context_mask, const=batch.const)
