@@ -119,10 +119,25 @@ def main(argv: list[str] | None = None) -> None:
                 "machine": machine,
             }
             rel = abs(ex_val - di_val) / abs(di_val)
-            print(json.dumps({"engine": "exact", **common, "seconds": ex_t, "value": ex_val,
-                              "rel_err": rel, "speedup_vs_direct": di_t / ex_t}), flush=True)
-            print(json.dumps({"engine": "direct", **common, "seconds": di_t, "value": di_val,
-                              "rel_err": 0.0}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "engine": "exact",
+                        **common,
+                        "seconds": ex_t,
+                        "value": ex_val,
+                        "rel_err": rel,
+                        "speedup_vs_direct": di_t / ex_t,
+                    }
+                ),
+                flush=True,
+            )
+            print(
+                json.dumps(
+                    {"engine": "direct", **common, "seconds": di_t, "value": di_val, "rel_err": 0.0}
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

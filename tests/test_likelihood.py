@@ -149,7 +149,13 @@ def test_sigma_as_a_parameter_reaches_its_optimum():
     z = rng.standard_normal(20) * 1.3
     logF = torch.full((20,), -40.0, dtype=torch.float64)
     log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_sigma], max_iter=200, tolerance_grad=1e-13, tolerance_change=1e-16, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [log_sigma],
+        max_iter=200,
+        tolerance_grad=1e-13,
+        tolerance_change=1e-16,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -173,7 +179,9 @@ def test_batched_padded_windows_equal_single_windows():
         z = rng.standard_normal(C)
         logF = rng.normal(-1, 1, C)
         eig = eigen_precompute(R, scored)
-        items.append((eig, project_z(eig, z[scored]), logF, dense_nll(z, R, scored, np.exp(logF), 0.8)))
+        items.append(
+            (eig, project_z(eig, z[scored]), logF, dense_nll(z, R, scored, np.exp(logF), 0.8))
+        )
     B, Cm, rm = len(items), max(s[0] for s in sizes), max(it[0].rank for it in items)
     G = torch.zeros(B, Cm, rm, dtype=torch.float64)
     y = torch.zeros(B, rm, dtype=torch.float64)
@@ -213,8 +221,11 @@ def test_ldsc_loss_matches_a_loop():
     want /= W
     R2 = torch.tensor(R[Widx] ** 2).unsqueeze(0)
     got = ldsc_loss(
-        R2, torch.tensor(np.diag(R)[Widx]).unsqueeze(0), torch.tensor(z[Widx] ** 2).unsqueeze(0),
-        torch.tensor(np.log(F)).unsqueeze(0), sigma,
+        R2,
+        torch.tensor(np.diag(R)[Widx]).unsqueeze(0),
+        torch.tensor(z[Widx] ** 2).unsqueeze(0),
+        torch.tensor(np.log(F)).unsqueeze(0),
+        sigma,
     )
     assert abs(got.item() - want) <= 1e-12 * want
 

@@ -46,7 +46,9 @@ class ConstantFit:
         return -self.nll / n_scored
 
 
-def total_nll(trait, log_s: torch.Tensor, sigma: torch.Tensor | float, *, batches=None) -> torch.Tensor:
+def total_nll(
+    trait, log_s: torch.Tensor, sigma: torch.Tensor | float, *, batches=None
+) -> torch.Tensor:
     """Sum of the exact window NLLs of a trait for per-variant log SNPVAR ``log_s``.
 
     Parameters
@@ -76,8 +78,12 @@ def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> Constan
     log_s = torch.tensor(math.log(h2_init / M), dtype=torch.float64, requires_grad=True)
     log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS(
-        [log_s, log_sigma], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9,
-        tolerance_change=1e-12, line_search_fn="strong_wolfe",
+        [log_s, log_sigma],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
     )
     ones = torch.ones(M, dtype=torch.float64)
 
@@ -93,5 +99,10 @@ def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> Constan
     if not np.isfinite(nll):
         raise NumericalError("the constant-prior fit diverged (non-finite likelihood)")
     s = math.exp(log_s.item())
-    return ConstantFit(snpvar=s, h2=s * M, sigma=math.exp(log_sigma.item()), nll=nll,
-                       n_iter=int(opt.state[opt._params[0]]["n_iter"]))
+    return ConstantFit(
+        snpvar=s,
+        h2=s * M,
+        sigma=math.exp(log_sigma.item()),
+        nll=nll,
+        n_iter=int(opt.state[opt._params[0]]["n_iter"]),
+    )

@@ -12,7 +12,8 @@ Conventions
   VCF A1 is ALT and A2 is REF.
 - PLINK dosages are read from disk on each call (bed-reader, only the requested columns); VCF
   dosages are parsed once and cached in memory as int8 with -1 for missing, which is fine for
-  reference panels of a few thousand samples and a few hundred thousand variants.
+  reference panels of a few thousand samples and a few hundred thousand variants. Panels held in
+  memory (:meth:`GenotypePanel.from_dosages`, e.g. simulated genotypes) are cached the same way.
 - VCF: only biallelic SNVs (REF and ALT single letters among A, C, G, T) are kept; multi-allelic
   records, indels, symbolic alleles and records on unrecognised contigs are skipped, counted and
   reported in one warning. A call with any missing allele (``./.``, ``0/.``) is missing. A haploid
@@ -61,7 +62,7 @@ class GenotypePanel:
     source: str
         The PLINK prefix or the VCF path the panel was read from.
     kind: str
-        ``"plink"`` or ``"vcf"``.
+        ``"plink"``, ``"vcf"``, or ``"memory"`` (:meth:`from_dosages`).
     """
 
     variants: pd.DataFrame
@@ -70,6 +71,40 @@ class GenotypePanel:
     kind: str
     _bed: Path | None = field(default=None, repr=False)
     _cache: np.ndarray | None = field(default=None, repr=False)  # (n_variants, n_samples) int8
+
+    @classmethod
+    def from_dosages(
+        cls,
+        dosages: np.ndarray,
+        variants: pd.DataFrame,
+        samples: pd.DataFrame | None = None,
+        *,
+        source: str = "<in memory>",
+    ) -> GenotypePanel:
+        """A panel held in memory (e.g. simulated genotypes), ``kind="memory"``.
+
+        Parameters
+        ----------
+        dosages: (n_samples, n_variants)
+            Counts of A1 (0, 1, 2), NaN for missing.
+        variants: pandas.DataFrame, (n_variants, >=5)
+            ``CHR SNP BP A1 A2`` (+ ``CM``, ``AF1``).
+        samples: pandas.DataFrame, (n_samples, 2), optional
+            ``FID IID``; defaults to ``sample1..sampleN``.
+        source:
+            A description recorded as the panel's source.
+        """
+        dosages = np.asarray(dosages, dtype=np.float64)
+        table = _checked_table(dosages, variants)
+        n = dosages.shape[0]
+        if samples is None:
+            names = [f"sample{i + 1}" for i in range(n)]
+            samples = pd.DataFrame({"FID": names, "IID": names})
+        if len(samples) != n:
+            raise InputError(f"{len(samples)} samples for {n} dosage rows", column="samples")
+        cache = np.where(np.isnan(dosages), -1, dosages).astype(np.int8).T.copy()
+        samples = samples[["FID", "IID"]].astype(str).reset_index(drop=True)
+        return cls(variants=table, samples=samples, source=source, kind="memory", _cache=cache)
 
     @property
     def n_samples(self) -> int:
@@ -114,7 +149,7 @@ class GenotypePanel:
                 out = bed.read(index=np.s_[:, idx], dtype=dtype, order="F")
             return out
         if self._cache is None:
-            raise RuntimeError("this VCF panel has no cached dosages")
+            raise RuntimeError(f"this {self.kind} panel has no dosages in memory")
         codes = self._cache[idx]  # (n_selected, n_samples) int8
         out = codes.T.astype(dtype)
         out[codes.T < 0] = np.nan
@@ -132,7 +167,9 @@ def _normalize_index(index: np.ndarray | slice | None, n: int) -> np.ndarray:
             raise ValueError(f"boolean index has shape {index.shape}, expected ({n},)")
         return np.flatnonzero(index)
     if index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
-        raise ValueError("index must be a 1-d array of integer positions, a boolean mask or a slice")
+        raise ValueError(
+            "index must be a 1-d array of integer positions, a boolean mask or a slice"
+        )
     index = index.astype(np.intp)
     if index.size and (index.min() < -n or index.max() >= n):
         raise IndexError(f"variant index out of range for {n} variants")
@@ -148,7 +185,7 @@ def _chrom_codes(values: np.ndarray, file: Path) -> np.ndarray:
         bad = np.flatnonzero(text.map(CHROM_CODES).isna().to_numpy())
         i = int(bad[0])
         raise InputError(
-            f"unrecognised chromosome {values[i]!r}",
+            f"unrecognised chromosome {str(values[i])!r}",
             file=file,
             row=i + 1,
             column="CHR",
@@ -188,7 +225,9 @@ def read_plink(prefix: str | Path) -> GenotypePanel:
     for f in (bed, bim, fam):
         if not f.is_file():
             raise InputError(
-                "PLINK file not found", file=f, fix="give the prefix of an existing .bed/.bim/.fam set"
+                "PLINK file not found",
+                file=f,
+                fix="give the prefix of an existing .bed/.bim/.fam set",
             )
     try:
         with open_bed(bed, count_A1=True) as b:
@@ -325,7 +364,9 @@ def read_vcf(path: str | Path) -> GenotypePanel:
         }
     )
     samples = pd.DataFrame({"FID": sample_names, "IID": sample_names})
-    return GenotypePanel(variants=variants, samples=samples, source=str(path), kind="vcf", _cache=cache)
+    return GenotypePanel(
+        variants=variants, samples=samples, source=str(path), kind="vcf", _cache=cache
+    )
 
 
 def read_genotypes(path: str | Path) -> GenotypePanel:
@@ -335,6 +376,35 @@ def read_genotypes(path: str | Path) -> GenotypePanel:
     if name.endswith(_VCF_SUFFIXES):
         return read_vcf(path)
     return read_plink(path)
+
+
+def _checked_table(dosages: np.ndarray, variants: pd.DataFrame) -> pd.DataFrame:
+    """Validate hard-called dosages against a variant table; return the table as a panel's."""
+    if dosages.ndim != 2:
+        raise InputError(f"dosages must be 2-d, got shape {dosages.shape}", column="dosages")
+    m = dosages.shape[1]
+    missing_cols = [c for c in ("CHR", "SNP", "BP", "A1", "A2") if c not in variants.columns]
+    if missing_cols:
+        raise InputError(f"variants lack columns {missing_cols}", column="variants")
+    if len(variants) != m:
+        raise InputError(f"{len(variants)} variants for {m} dosage columns", column="variants")
+    finite = dosages[~np.isnan(dosages)]
+    if not np.isin(finite, (0.0, 1.0, 2.0)).all():
+        raise InputError(
+            "dosages must be 0, 1, 2 or NaN", column="dosages", fix="round or hard-call them first"
+        )
+    nan = np.full(m, np.nan)
+    return pd.DataFrame(
+        {
+            "CHR": normalize_chrom(variants["CHR"]),
+            "SNP": variants["SNP"].astype(str).to_numpy(),
+            "BP": variants["BP"].to_numpy(dtype=np.int64),
+            "A1": variants["A1"].astype(str).str.upper().to_numpy(),
+            "A2": variants["A2"].astype(str).str.upper().to_numpy(),
+            "CM": variants["CM"].to_numpy(dtype=np.float64) if "CM" in variants else nan,
+            "AF1": variants["AF1"].to_numpy(dtype=np.float64) if "AF1" in variants else nan,
+        }
+    )
 
 
 def write_plink(
@@ -364,19 +434,8 @@ def write_plink(
     from bed_reader import to_bed
 
     dosages = np.asarray(dosages, dtype=np.float64)
-    if dosages.ndim != 2:
-        raise InputError(f"dosages must be 2-d, got shape {dosages.shape}", column="dosages")
+    _checked_table(dosages, variants)
     n, m = dosages.shape
-    missing_cols = [c for c in ("CHR", "SNP", "BP", "A1", "A2") if c not in variants.columns]
-    if missing_cols:
-        raise InputError(f"variants lack columns {missing_cols}", column="variants")
-    if len(variants) != m:
-        raise InputError(f"{len(variants)} variants for {m} dosage columns", column="variants")
-    finite = dosages[np.isfinite(dosages)]
-    if not np.isin(finite, (0.0, 1.0, 2.0)).all():
-        raise InputError(
-            "dosages must be 0, 1, 2 or NaN", column="dosages", fix="round or hard-call them first"
-        )
     if samples is None:
         names = [f"sample{i + 1}" for i in range(n)]
         samples = pd.DataFrame({"FID": names, "IID": names})

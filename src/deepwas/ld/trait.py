@@ -168,14 +168,24 @@ def prepare_trait(
         else:
             n_recomputed += 1
             eig = eigen_precompute(
-                np.asarray(w.R, np.float64), sic, eig_rtol=rtol, var_explained=vexp,
+                np.asarray(w.R, np.float64),
+                sic,
+                eig_rtol=rtol,
+                var_explained=vexp,
                 window=f"window {w.index} (chr{w.chrom}:{w.start}-{w.stop})",
             )
         y = project_z(eig, z[sc])
         windows.append(
             TraitWindow(
-                index=w.index, chrom=w.chrom, start=w.start, stop=w.stop, context=ctx,
-                scored=sc, scored_in_context=sic, G=eig.G, y=y,
+                index=w.index,
+                chrom=w.chrom,
+                start=w.start,
+                stop=w.stop,
+                context=ctx,
+                scored=sc,
+                scored_in_context=sic,
+                G=eig.G,
+                y=y,
                 const=0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam),
             )
         )
@@ -191,3 +201,30 @@ def prepare_trait(
         f"scored variants with z-scores: {n_used:,} of {M:,} store variants; N = {n_gwas:,.0f}",
     ]
     return TraitData(windows=windows, z=z, n_gwas=float(n_gwas), n_variants=M, report=report)
+
+
+def load_trait(
+    sumstats_path,
+    store,
+    *,
+    n: float | None = None,
+    keep_ambiguous: bool = False,
+    min_info: float | None = 0.9,
+    min_maf: float | None = 0.01,
+    match_by: str = "auto",
+    progress: bool = True,
+) -> TraitData:
+    """Read, QC and harmonise a summary-statistics file against ``store`` and project it.
+
+    The QC and harmonisation reports are prepended to the returned ``report`` lines.
+    """
+    from deepwas.harmonize import harmonize
+    from deepwas.io.sumstats import read_sumstats
+
+    df, qc = read_sumstats(
+        sumstats_path, n=n, keep_ambiguous=keep_ambiguous, min_info=min_info, min_maf=min_maf
+    )
+    matched, hrep = harmonize(df, store.variants, match_by=match_by, file=str(sumstats_path))
+    trait = prepare_trait(store, matched, progress=progress)
+    trait.report = [*qc.lines(), *hrep.lines(), *trait.report]
+    return trait

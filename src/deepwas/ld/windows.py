@@ -228,7 +228,9 @@ def make_windows(
     """
     if (blocks is None) == (window_kb is None):
         raise InputError(
-            "give exactly one of blocks and window_kb", column="blocks", fix="choose one way to cut windows"
+            "give exactly one of blocks and window_kb",
+            column="blocks",
+            fix="choose one way to cut windows",
         )
     if not np.isfinite(flank_kb) or flank_kb < 0:
         raise InputError(f"flank_kb must be >= 0, got {flank_kb}", column="flank_kb")
@@ -272,7 +274,15 @@ def make_windows(
             )
     out = pd.DataFrame(
         rows,
-        columns=["CHR", "start", "stop", "scored_first", "scored_stop", "context_first", "context_stop"],
+        columns=[
+            "CHR",
+            "start",
+            "stop",
+            "scored_first",
+            "scored_stop",
+            "context_first",
+            "context_stop",
+        ],
         dtype=np.int64,
     )
     out.insert(0, "window", np.arange(len(out), dtype=np.int64))

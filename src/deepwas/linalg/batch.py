@@ -44,8 +44,17 @@ class PackedBatch:
 
     def to(self, device: torch.device | str) -> PackedBatch:
         return PackedBatch(
-            *(t.to(device) for t in (self.G, self.y, self.valid, self.context_index,
-                                      self.context_mask, self.const)),
+            *(
+                t.to(device)
+                for t in (
+                    self.G,
+                    self.y,
+                    self.valid,
+                    self.context_index,
+                    self.context_mask,
+                    self.const,
+                )
+            ),
             windows=self.windows,
         )
 
@@ -56,7 +65,9 @@ def group_by_size(windows: Sequence, *, max_elements: int = 2_000_000) -> list[l
 
     A window larger than ``max_elements`` on its own forms its own batch.
     """
-    order = sorted(range(len(windows)), key=lambda i: (windows[i].G.shape[1], windows[i].G.shape[0]))
+    order = sorted(
+        range(len(windows)), key=lambda i: (windows[i].G.shape[1], windows[i].G.shape[0])
+    )
     groups: list[list[int]] = []
     cur: list[int] = []
     c_max = r_max = 0
@@ -94,13 +105,19 @@ def pack_windows(windows: Sequence, positions: Sequence[int]) -> PackedBatch:
         cmask[b, :c] = True
         const[b] = w.const
     return PackedBatch(
-        G=torch.from_numpy(G), y=torch.from_numpy(y), valid=torch.from_numpy(valid),
-        context_index=torch.from_numpy(cidx), context_mask=torch.from_numpy(cmask),
-        const=torch.from_numpy(const), windows=list(positions),
+        G=torch.from_numpy(G),
+        y=torch.from_numpy(y),
+        valid=torch.from_numpy(valid),
+        context_index=torch.from_numpy(cidx),
+        context_mask=torch.from_numpy(cmask),
+        const=torch.from_numpy(const),
+        windows=list(positions),
     )
 
 
-def batched_nll(batch: PackedBatch, log_F: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+def batched_nll(
+    batch: PackedBatch, log_F: torch.Tensor, sigma: torch.Tensor | float
+) -> torch.Tensor:
     """NLL of each window of ``batch`` given the global log prior variances.
 
     Parameters
@@ -116,5 +133,12 @@ def batched_nll(batch: PackedBatch, log_F: torch.Tensor, sigma: torch.Tensor | f
     nll: (B,) float64
     """
     lf = log_F[batch.context_index]
-    return exact_nll(batch.G, batch.y, lf, sigma, valid=batch.valid,
-                     context_mask=batch.context_mask, const=batch.const)
+    return exact_nll(
+        batch.G,
+        batch.y,
+        lf,
+        sigma,
+        valid=batch.valid,
+        context_mask=batch.context_mask,
+        const=batch.const,
+    )

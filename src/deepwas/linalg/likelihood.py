@@ -220,7 +220,11 @@ def window_nll(
     y = torch.from_numpy(project_z(eig, z_t.cpu().numpy()[mask]))
     G = torch.from_numpy(eig.G)
     const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam)
-    sig = sigma if isinstance(sigma, torch.Tensor) else torch.tensor(float(sigma), dtype=torch.float64)
+    sig = (
+        sigma
+        if isinstance(sigma, torch.Tensor)
+        else torch.tensor(float(sigma), dtype=torch.float64)
+    )
     nll = exact_nll(
         G.unsqueeze(0).to(lpv.device),
         y.unsqueeze(0).to(lpv.device),

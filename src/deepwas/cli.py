@@ -1,0 +1,392 @@
+"""The ``deepwas`` command line: thin verbs over the library (DESIGN 4).
+
+Every verb parses LDSC/PLINK-style flags, calls library functions and prints what they report.
+A :class:`deepwas.errors.DeepwasError` becomes one line ``deepwas: error: ...`` on stderr and exit
+status 2; outputs are written atomically by the library, so an error leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from deepwas import __version__
+from deepwas.errors import DeepwasError, InputError
+
+__all__ = ["main", "build_parser"]
+
+
+def _say(*lines: str) -> None:
+    for line in lines:
+        print(line, flush=True)
+
+
+def _chrom_list(text: str) -> list[int]:
+    from deepwas.io.variants import normalize_chrom
+
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-", 1)
+            lo, hi = normalize_chrom([a, b], column="--chrom")
+            out.extend(range(int(lo), int(hi) + 1))
+        elif part:
+            out.append(int(normalize_chrom([part], column="--chrom")[0]))
+    return out
+
+
+def _set_threads(n: int | None) -> None:
+    import torch
+
+    n = n or min(os.cpu_count() or 1, 8)
+    torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------- simulate
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from deepwas.simulate import SimConfig, run_simulation
+
+    cfg = SimConfig(
+        n_ref=args.n_ref,
+        n_insample=args.n_insample,
+        n_gwas=args.n_gwas,
+        h2=args.h2,
+        length_mb=args.length_mb,
+        chroms=args.chroms,
+        demography=args.demography,
+        genetic_map=args.genetic_map,
+        panel=args.bfile or args.vcf,
+        min_maf=args.min_maf,
+        max_snps=args.max_snps,
+        annotations=args.annot,
+        n_binary=args.n_binary,
+        n_continuous=args.n_continuous,
+        prior=args.prior,
+        sigma=args.sigma,
+        seed=args.seed,
+    )
+    summary = run_simulation(cfg, args.out, argv=["deepwas", *args.argv], progress=not args.quiet)
+    _say(
+        f"simulated {summary['n_snps']:,} variants, N = {summary['n_gwas']:,.0f}, "
+        f"h2 = {summary['h2']:.3g}, mean chi2 = {summary['mean_chi2']:.3f}",
+        f"wrote {args.out}/sumstats.tsv.gz, annotations.tsv.gz, truth.tsv.gz, reference.bed/bim/fam",
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- ld
+def _cmd_ld(args: argparse.Namespace) -> int:
+    from deepwas.provenance import provenance
+
+    chroms = _chrom_list(args.chrom) if args.chrom else None
+    argv = ["deepwas", *args.argv]
+    if args.ukbb_npz:
+        from deepwas.io.ukbb import import_ukbb_ld
+
+        store = import_ukbb_ld(
+            args.ukbb_npz,
+            args.out,
+            chroms=chroms,
+            shrinkage=args.shrinkage,
+            eig_rtol=args.eig_rtol,
+            var_explained=args.var_explained,
+            provenance=provenance(inputs={"ukbb_npz": args.ukbb_npz}, argv=argv, hash_inputs=False),
+            progress=not args.quiet,
+        )
+    else:
+        from deepwas.io.genotypes import read_plink, read_vcf
+        from deepwas.ld.store import build_store
+        from deepwas.ld.windows import read_blocks
+
+        if bool(args.bfile) == bool(args.vcf):
+            raise InputError("give exactly one of --bfile, --vcf or --ukbb-npz", column="--bfile")
+        if (args.blocks is None) == (args.window_kb is None):
+            raise InputError(
+                "give exactly one of --blocks BED or --window-kb K",
+                column="--blocks",
+                fix="e.g. --blocks Berisa.EUR.hg19.bed (LD blocks) or --window-kb 1500",
+            )
+        panel = read_plink(args.bfile) if args.bfile else read_vcf(args.vcf)
+        blocks = read_blocks(args.blocks) if args.blocks else None
+        inputs = {"genotypes": args.bfile + ".bed" if args.bfile else args.vcf}
+        if args.blocks:
+            inputs["blocks"] = args.blocks
+        store = build_store(
+            panel,
+            args.out,
+            blocks=blocks,
+            window_kb=args.window_kb,
+            flank_kb=args.flank_kb,
+            min_maf=args.min_maf,
+            shrinkage=args.shrinkage,
+            eig_rtol=args.eig_rtol,
+            var_explained=args.var_explained,
+            chroms=chroms,
+            provenance=provenance(inputs=inputs, argv=argv),
+            progress=not args.quiet,
+        )
+    _say(*store.summary(), f"wrote LD store {args.out}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- info
+def _looks_like_sumstats(path: Path) -> bool:
+    from deepwas.io.sumstats import detect_format
+
+    name = path.name.lower()
+    if ".annot" in name:
+        return False
+    try:
+        if name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            header = pq.read_schema(path).names
+        else:
+            from deepwas._files import open_text
+
+            with open_text(path) as fh:
+                first = fh.readline()
+            sep = "\t" if "\t" in first else ("," if "," in first else None)
+            header = first.strip().split(sep)
+    except (OSError, UnicodeDecodeError):
+        return False
+    upper = {h.strip().upper() for h in header}
+    effect = {
+        "Z",
+        "BETA",
+        "OR",
+        "P",
+        "PVAL",
+        "P_VALUE",
+        "B",
+        "ZSCORE",
+        "Z_STAT",
+        "ODDS_RATIO",
+        "LOG_ODDS",
+        "T_STAT",
+        "P_BOLT_LMM",
+        "P_BOLT_LMM_INF",
+    }
+    if upper & effect:
+        return True
+    return detect_format(header) not in ("generic",)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.exists():
+        raise InputError("no such file or folder", file=path)
+    if path.is_dir():
+        from deepwas.ld.store import LDStore
+
+        _say(*LDStore.open(path).summary())
+        return 0
+    if _looks_like_sumstats(path):
+        from deepwas.io.sumstats import read_sumstats
+
+        df, qc = read_sumstats(path, n=args.n, keep_ambiguous=True, min_info=None, min_maf=None)
+        _say(f"summary statistics: {path}", *qc.lines())
+        z = df["Z"].to_numpy()
+        chi2 = z * z
+        chroms = sorted(set(df["CHR"])) if "CHR" in df else []
+        _say(
+            f"variants: {len(df):,}; chromosomes: {', '.join(map(str, chroms)) or 'not given'}",
+            f"N: median {df['N'].median():,.0f} (min {df['N'].min():,.0f}, max {df['N'].max():,.0f})",
+            f"chi2: mean {chi2.mean():.4f}, median {float(sorted(chi2)[len(chi2) // 2]):.4f}, "
+            f"max {chi2.max():.2f}; lambda_GC {float(sorted(chi2)[len(chi2) // 2]) / 0.4549364:.4f}",
+        )
+        return 0
+    from deepwas.io.annotations import read_annotations, summarize_annotations
+
+    annot = read_annotations(path, bim=args.bim)
+    _say(*summarize_annotations(annot))
+    return 0
+
+
+# ------------------------------------------------------------------------------------ loglik
+def _cmd_loglik(args: argparse.Namespace) -> int:
+    from deepwas._files import atomic_file
+    from deepwas.fit import fit_constant
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import load_trait
+    from deepwas.provenance import provenance
+
+    store = LDStore.open(args.ld)
+    trait = load_trait(
+        args.sumstats,
+        store,
+        n=args.n,
+        keep_ambiguous=args.keep_ambiguous,
+        min_info=args.min_info,
+        min_maf=args.min_maf,
+        progress=not args.quiet,
+    )
+    _say(*trait.report)
+    fit = fit_constant(trait)
+    result = {
+        "loglik": -fit.nll,
+        "loglik_per_snp": -fit.nll / trait.n_scored,
+        "n_scored": trait.n_scored,
+        "n_windows": len(trait.windows),
+        "h2": fit.h2,
+        "snpvar": fit.snpvar,
+        "sigma": fit.sigma,
+        "n_gwas": trait.n_gwas,
+        "provenance": provenance(
+            inputs={"sumstats": args.sumstats, "ld": Path(args.ld) / "manifest.json"},
+            argv=["deepwas", *args.argv],
+        ),
+    }
+    _say(
+        f"best constant prior: h2 = {fit.h2:.4f} over {trait.n_variants:,} variants "
+        f"(SNPVAR {fit.snpvar:.3e}), sigma = {fit.sigma:.4f}",
+        f"exact log-likelihood: {-fit.nll:.3f} ({-fit.nll / trait.n_scored:.5f} per scored variant)",
+    )
+    if args.out:
+        with atomic_file(args.out) as tmp:
+            tmp.write_text(json.dumps(result, indent=2))
+        _say(f"wrote {args.out}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- demo
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from deepwas.demo import run_demo
+
+    run_demo(args.out, seed=args.seed, quick=args.quick, progress=not args.quiet)
+    return 0
+
+
+# ------------------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="deepwas",
+        description="Learn functionally informed SNP-heritability priors from GWAS summary "
+        "statistics with the exact likelihood under LD.",
+    )
+    p.add_argument("--version", action="version", version=f"deepwas {__version__}")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.add_argument("--threads", type=int, default=None, help="torch threads (default: cores)")
+
+    s = sub.add_parser(
+        "simulate",
+        help="simulate a GWAS with known truth",
+        description="Simulate genotypes, annotations, a true prior and GWAS "
+        "summary statistics (DESIGN 2), writing sumstats/annotations/truth.",
+    )
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--n-ref", type=int, default=500, help="reference-panel diploids (msprime)")
+    s.add_argument(
+        "--n-insample",
+        type=int,
+        default=None,
+        help="separate in-sample cohort whose LD generates z (panel mismatch)",
+    )
+    s.add_argument("--n-gwas", type=float, default=100_000, help="GWAS sample size N")
+    s.add_argument("--h2", type=float, default=0.3, help="total SNP heritability")
+    s.add_argument("--length-mb", type=float, default=10.0, help="Mb simulated per chromosome")
+    s.add_argument("--chroms", type=int, default=1, help="number of chromosomes")
+    s.add_argument("--demography", choices=["ooa_ceu", "constant"], default="ooa_ceu")
+    s.add_argument("--genetic-map", default=None, help="genetic map 'pos chr cM' (shapeit4)")
+    s.add_argument("--bfile", default=None, help="use this PLINK panel instead of msprime")
+    s.add_argument("--vcf", default=None, help="use this VCF panel instead of msprime")
+    s.add_argument("--min-maf", type=float, default=0.01)
+    s.add_argument("--max-snps", type=int, default=None, help="thin to this many per chromosome")
+    s.add_argument("--annot", default=None, help="given annotations instead of synthetic ones")
+    s.add_argument("--n-binary", type=int, default=6, help="synthetic binary annotations")
+    s.add_argument("--n-continuous", type=int, default=4, help="synthetic continuous annotations")
+    s.add_argument("--prior", choices=["linear", "nonlinear"], default="nonlinear")
+    s.add_argument("--sigma", type=float, default=1.0, help="intercept of the sampling model")
+    s.add_argument("--seed", type=int, default=1)
+    common(s)
+    s.set_defaults(func=_cmd_simulate)
+
+    ld = sub.add_parser(
+        "ld",
+        help="build an LD store from a reference panel",
+        description="Compute each window's LD and its eigen precomputation and "
+        "save them in an LD store (docs/ld_store.md), reused across traits.",
+    )
+    ld.add_argument("--bfile", default=None, help="PLINK .bed/.bim/.fam prefix")
+    ld.add_argument("--vcf", default=None, help="VCF/BCF file")
+    ld.add_argument("--ukbb-npz", default=None, help="folder of UK Biobank chrN_S_E.npz/.gz LD")
+    ld.add_argument("--blocks", default=None, help="BED of LD blocks (e.g. Berisa.EUR.hg19.bed)")
+    ld.add_argument("--window-kb", type=float, default=None, help="fixed windows of this size")
+    ld.add_argument("--flank-kb", type=float, default=1000.0, help="context flank each side")
+    ld.add_argument("--min-maf", type=float, default=0.01)
+    ld.add_argument("--shrinkage", type=float, default=0.0, help="R <- (1-s) R + s I")
+    ld.add_argument("--eig-rtol", type=float, default=1e-8, help="relative eigenvalue cutoff")
+    ld.add_argument(
+        "--var-explained",
+        type=float,
+        default=None,
+        help="keep the leading eigenvectors explaining this fraction of variance",
+    )
+    ld.add_argument("--chrom", default=None, help="chromosomes, e.g. 22 or 1-22 or 1,2,X")
+    ld.add_argument("--out", required=True, help="LD store folder")
+    common(ld)
+    ld.set_defaults(func=_cmd_ld)
+
+    i = sub.add_parser("info", help="summarise a sumstats, LD store or annotation file")
+    i.add_argument("file", help="summary statistics, annotation file, or LD store folder")
+    i.add_argument("--n", type=float, default=None, help="GWAS N when the file has none")
+    i.add_argument("--bim", default=None, help=".bim for a thin LDSC .annot")
+    common(i)
+    i.set_defaults(func=_cmd_info)
+
+    lk = sub.add_parser(
+        "loglik",
+        help="exact log-likelihood of sumstats under the best constant prior",
+        description="Read, QC and harmonise summary statistics against an LD store, "
+        "then maximise the exact likelihood over a constant per-SNP heritability and sigma.",
+    )
+    lk.add_argument("--sumstats", required=True, help="summary statistics file")
+    lk.add_argument("--ld", required=True, help="LD store folder (deepwas ld)")
+    lk.add_argument("--n", type=float, default=None, help="GWAS N when the file has none")
+    lk.add_argument("--keep-ambiguous", action="store_true", help="keep A/T and C/G SNPs")
+    lk.add_argument("--min-info", type=float, default=0.9)
+    lk.add_argument("--min-maf", type=float, default=0.01)
+    lk.add_argument("--out", default=None, help="write the result as JSON here")
+    common(lk)
+    lk.set_defaults(func=_cmd_loglik)
+
+    d = sub.add_parser("demo", help="run the main job end to end on an embedded default")
+    d.add_argument("--out", default="demo_out", help="output folder")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--quick", action="store_true", help="a smaller problem (for tests)")
+    common(d)
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``deepwas`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = argv
+    t0 = time.perf_counter()
+    try:
+        _set_threads(args.threads)
+        status = args.func(args)
+    except DeepwasError as exc:
+        print(f"deepwas: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("deepwas: interrupted", file=sys.stderr)
+        return 130
+    if not getattr(args, "quiet", False):
+        print(f"done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,755 @@
+"""The on-disk LD store (docs/ld_store.md, format version 1).
+
+This module owns writing a store (:func:`write_store`), building one from a reference panel
+(:func:`build_store`), and reading one back (:class:`LDStore`, :class:`LDWindow`). A store is a
+folder with a manifest, the variant and window tables, and per window the float32 LD of its
+context and the float64 eigen precomputation of DESIGN 2.1, computed from the float32 matrix as
+stored so that it is exact for what a reader loads. Everything is written inside
+:func:`deepwas._files.atomic_dir`: an error leaves no folder behind (or the old store untouched).
+
+Memory: :func:`write_store` consumes the LD matrices one window at a time; :func:`build_store`
+holds one chromosome's standardised genotypes (n_samples x n_variants_on_chrom float64) and one
+window's matrices at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from deepwas.errors import InputError, NumericalError, StoreError
+from deepwas.io.genotypes import GenotypePanel, standardize
+from deepwas.io.variants import chrom_label
+from deepwas.ld.compute import window_ld
+from deepwas.ld.windows import WINDOW_COLUMNS, make_windows
+from deepwas.linalg.eigen import eigen_precompute
+
+__all__ = ["STORE_FORMAT", "STORE_VERSION", "write_store", "build_store", "LDStore", "LDWindow"]
+
+STORE_FORMAT = "deepwas-ld-store"
+STORE_VERSION = 1
+
+_FIX_REBUILD = "rebuild it with `deepwas ld`"
+_STORE_VARIANT_COLUMNS = ["CHR", "SNP", "BP", "A1", "A2", "AF1", "CM"]
+_WINDOW_FILES = ("R.npy", "eigvals.npy", "eigvecs.npy", "G.npy")
+_SYMMETRY_ATOL = 1e-5
+_DIAG_ATOL = 1e-4
+
+
+def _window_dir(root: Path, i: int) -> Path:
+    return root / "windows" / f"{i:05d}"
+
+
+def _window_name(i: int, row: pd.Series | dict) -> str:
+    return f"window {i} (chr{chrom_label(int(row['CHR']))}:{int(row['start'])}-{int(row['stop'])})"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _store_variants(variants: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in ("CHR", "SNP", "BP", "A1", "A2") if c not in variants.columns]
+    if missing:
+        raise InputError(f"variant table lacks columns {missing}", column=missing[0])
+    out = pd.DataFrame(
+        {
+            "CHR": variants["CHR"].to_numpy(dtype=np.int64),
+            "SNP": variants["SNP"].astype(str).to_numpy(dtype=object),
+            "BP": variants["BP"].to_numpy(dtype=np.int64),
+            "A1": variants["A1"].astype(str).to_numpy(dtype=object),
+            "A2": variants["A2"].astype(str).to_numpy(dtype=object),
+            "AF1": (
+                variants["AF1"].to_numpy(dtype=np.float64)
+                if "AF1" in variants
+                else np.full(len(variants), np.nan)
+            ),
+            "CM": (
+                variants["CM"].to_numpy(dtype=np.float64)
+                if "CM" in variants
+                else np.full(len(variants), np.nan)
+            ),
+        }
+    )
+    return out
+
+
+def _check_windows(windows: pd.DataFrame, n_variants: int, *, file: Path | None = None) -> None:
+    """Raise if the windows are not a valid partition with contiguous contexts."""
+    err = StoreError if file is not None else InputError
+    fix = _FIX_REBUILD if file is not None else "build windows with deepwas.ld.windows.make_windows"
+    missing = [c for c in WINDOW_COLUMNS if c not in windows.columns]
+    if missing:
+        raise err(f"window table lacks columns {missing}", file=file, column=missing[0], fix=fix)
+    sf = windows["scored_first"].to_numpy(dtype=np.int64)
+    ss = windows["scored_stop"].to_numpy(dtype=np.int64)
+    cf = windows["context_first"].to_numpy(dtype=np.int64)
+    cs = windows["context_stop"].to_numpy(dtype=np.int64)
+    ok = (
+        len(windows) > 0
+        and sf[0] == 0
+        and ss[-1] == n_variants
+        and np.array_equal(sf[1:], ss[:-1])
+        and bool(np.all(ss > sf))
+        and bool(np.all((cf <= sf) & (cs >= ss)))
+        and np.array_equal(windows["window"].to_numpy(), np.arange(len(windows)))
+        and np.array_equal(windows["n_scored"].to_numpy(), ss - sf)
+        and np.array_equal(windows["n_context"].to_numpy(), cs - cf)
+    )
+    if not ok:
+        raise err(
+            f"windows do not partition the {n_variants} variants into non-empty scored sets "
+            "inside their contexts",
+            file=file,
+            fix=fix,
+        )
+
+
+def _validate_R(R: np.ndarray, n_context: int, name: str) -> np.ndarray:
+    """Check an incoming LD matrix; return it symmetrised with a unit diagonal, as float32."""
+    R = np.asarray(R)
+    if R.shape != (n_context, n_context):
+        raise NumericalError(
+            f"{name}: LD matrix has shape {R.shape}, expected ({n_context}, {n_context})",
+            fix="yield one (n_context, n_context) matrix per window, in window order",
+        )
+    if not np.all(np.isfinite(R)):
+        bad = np.argwhere(~np.isfinite(R))[0]
+        raise NumericalError(
+            f"{name}: LD matrix has a non-finite entry at ({bad[0]}, {bad[1]})",
+            fix="remove monomorphic variants (raise --min-maf) or check the LD input",
+        )
+    R = np.asarray(R, dtype=np.float64)
+    asym = float(np.max(np.abs(R - R.T))) if n_context else 0.0
+    if asym > _SYMMETRY_ATOL:
+        raise NumericalError(
+            f"{name}: LD matrix is not symmetric (max |R - R^T| = {asym:.3g})",
+            fix="check the LD input",
+        )
+    diag = np.diagonal(R)
+    dev = float(np.max(np.abs(diag - 1.0))) if n_context else 0.0
+    if dev > _DIAG_ATOL:
+        raise NumericalError(
+            f"{name}: LD matrix diagonal is not 1 (max |R_ii - 1| = {dev:.3g})",
+            fix="give correlations, not covariances",
+        )
+    R32 = ((R + R.T) * 0.5).astype(np.float32)
+    np.fill_diagonal(R32, 1.0)
+    return R32
+
+
+def write_store(
+    path: str | Path,
+    variants: pd.DataFrame,
+    windows: pd.DataFrame,
+    ld_matrices: Iterable[np.ndarray],
+    *,
+    source: dict,
+    window_params: dict,
+    ld_params: dict,
+    eig_rtol: float = 1e-8,
+    var_explained: float | None = None,
+    provenance: dict | None = None,
+    progress: bool = True,
+) -> LDStore:
+    """Write an LD store folder (docs/ld_store.md), atomically.
+
+    Parameters
+    ----------
+    path:
+        The store folder; an existing store there is replaced only once the new one is complete.
+    variants: pandas.DataFrame, (n_variants, >=5)
+        ``CHR SNP BP A1 A2`` (+ ``AF1``, ``CM``), sorted by CHR, BP: the store order.
+    windows: pandas.DataFrame, (n_windows, 10)
+        As from :func:`deepwas.ld.windows.make_windows` on ``variants``.
+    ld_matrices: iterable of (n_context, n_context) arrays
+        Each window's LD, in window order. May be a generator: only one is held at a time.
+    source, window_params, ld_params:
+        Recorded in ``manifest.json`` under ``source``, ``windows`` and ``ld``.
+    eig_rtol, var_explained:
+        Passed to :func:`deepwas.linalg.eigen.eigen_precompute`.
+    provenance:
+        Recorded under ``provenance``; defaults to :func:`deepwas.provenance.provenance`.
+    progress:
+        Show a progress bar (on a terminal).
+
+    Returns
+    -------
+    LDStore
+        The written store, opened.
+
+    Raises
+    ------
+    NumericalError
+        If a matrix has the wrong shape, a non-finite entry, is not symmetric (1e-5), has a
+        diagonal off 1 (1e-4), or is not positive semi-definite; the message names the window.
+    InputError
+        If the variant or window tables are malformed, or the number of matrices is not the
+        number of windows.
+
+    Notes
+    -----
+    Each matrix is stored symmetrised with an exact unit diagonal as float32; ``eigen_precompute``
+    runs in float64 on that float32 matrix, and each window's ``rank`` is recorded.
+    """
+    from deepwas.provenance import provenance as _provenance
+
+    path = Path(path)
+    store_variants = _store_variants(variants)
+    windows = windows.reset_index(drop=True)
+    _check_windows(windows, len(store_variants))
+    windows = windows[WINDOW_COLUMNS].astype(np.int64).copy()
+    n_windows = len(windows)
+    ranks = np.zeros(n_windows, dtype=np.int64)
+    record = {
+        "format": STORE_FORMAT,
+        "version": STORE_VERSION,
+        "n_variants": int(len(store_variants)),
+        "n_windows": int(n_windows),
+        "source": dict(source),
+        "windows": dict(window_params),
+        "ld": {**ld_params, "dtype": "float32"},
+        "eigen": {"eig_rtol": float(eig_rtol), "var_explained": var_explained},
+        "provenance": provenance if provenance is not None else _provenance(),
+    }
+    from deepwas._files import atomic_dir
+
+    with atomic_dir(path) as tmp:
+        store_variants.to_parquet(tmp / "variants.parquet", index=False)
+        matrices = iter(ld_matrices)
+        bar = tqdm(
+            total=n_windows, desc="LD windows", unit="window", disable=None if progress else True
+        )
+        try:
+            for i, row in enumerate(windows.itertuples(index=False)):
+                row_d = row._asdict()
+                name = _window_name(i, row_d)
+                try:
+                    R = next(matrices)
+                except StopIteration:
+                    raise InputError(
+                        f"got {i} LD matrices for {n_windows} windows", column="ld_matrices"
+                    ) from None
+                R32 = _validate_R(R, int(row.n_context), name)
+                del R
+                mask = np.zeros(int(row.n_context), dtype=bool)
+                mask[row.scored_first - row.context_first : row.scored_stop - row.context_first] = (
+                    True
+                )
+                eig = eigen_precompute(
+                    R32.astype(np.float64),
+                    mask,
+                    eig_rtol=eig_rtol,
+                    var_explained=var_explained,
+                    window=name,
+                )
+                d = _window_dir(tmp, i)
+                d.mkdir(parents=True)
+                np.save(d / "R.npy", R32)
+                np.save(d / "eigvals.npy", eig.lam)
+                np.save(d / "eigvecs.npy", eig.U)
+                np.save(d / "G.npy", eig.G)
+                ranks[i] = eig.rank
+                bar.update(1)
+        finally:
+            bar.close()
+        extra = next(matrices, None)
+        if extra is not None:
+            raise InputError(
+                f"got more LD matrices than the {n_windows} windows", column="ld_matrices"
+            )
+        windows["rank"] = ranks
+        windows.to_parquet(tmp / "windows.parquet", index=False)
+        with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=2, default=_json_default)
+            fh.write("\n")
+    return LDStore.open(path)
+
+
+def _dedupe(variants: pd.DataFrame) -> tuple[np.ndarray, int, int]:
+    """Keep the first of duplicate IDs and of duplicate (CHR, BP, allele pair) variants."""
+    dup_id = variants["SNP"].duplicated(keep="first").to_numpy()
+    a1 = variants["A1"].astype(str).to_numpy()
+    a2 = variants["A2"].astype(str).to_numpy()
+    lo = np.where(a1 <= a2, a1, a2)
+    hi = np.where(a1 <= a2, a2, a1)
+    key = pd.DataFrame(
+        {"CHR": variants["CHR"].to_numpy(), "BP": variants["BP"].to_numpy(), "lo": lo, "hi": hi}
+    )
+    dup_pos = key.duplicated(keep="first").to_numpy() & ~dup_id
+    keep = ~(dup_id | dup_pos)
+    return keep, int(dup_id.sum()), int(dup_pos.sum())
+
+
+def _allele_frequencies(
+    panel: GenotypePanel, index: np.ndarray, *, chunk: int = 4096, progress: bool = True
+) -> np.ndarray:
+    """Frequency of A1 among observed calls, (len(index),), read in chunks of variants."""
+    af = np.empty(index.size, dtype=np.float64)
+    starts = range(0, index.size, chunk)
+    for s in tqdm(
+        starts, desc="allele frequencies", unit="chunk", disable=None if progress else True
+    ):
+        D = panel.dosages(index[s : s + chunk], dtype=np.float32)
+        n_obs = np.sum(~np.isnan(D), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            af[s : s + chunk] = np.nansum(D, axis=0, dtype=np.float64) / (2.0 * n_obs)
+    return af
+
+
+def build_store(
+    panel: GenotypePanel,
+    out: str | Path,
+    *,
+    blocks: pd.DataFrame | None = None,
+    window_kb: float | None = None,
+    flank_kb: float = 1000.0,
+    min_maf: float = 0.01,
+    shrinkage: float = 0.0,
+    eig_rtol: float = 1e-8,
+    var_explained: float | None = None,
+    chroms: list[int] | None = None,
+    provenance: dict | None = None,
+    progress: bool = True,
+) -> LDStore:
+    """Build an LD store from a reference panel.
+
+    Parameters
+    ----------
+    panel:
+        The reference genotypes (:func:`deepwas.io.genotypes.read_genotypes`).
+    out:
+        The store folder to write.
+    blocks, window_kb, flank_kb:
+        How to cut windows (:func:`deepwas.ld.windows.make_windows`); exactly one of ``blocks``
+        and ``window_kb``.
+    min_maf:
+        Keep variants with minor allele frequency >= ``min_maf`` (and always > 0).
+    shrinkage:
+        LD shrinkage towards the identity (:func:`deepwas.ld.compute.window_ld`).
+    eig_rtol, var_explained:
+        Eigen truncation (:func:`deepwas.linalg.eigen.eigen_precompute`).
+    chroms:
+        Restrict to these chromosomes (PLINK codes); all by default.
+    provenance:
+        Recorded in the manifest; by default the package version, command line and the hashes of
+        the panel's files (and of the block file, when ``blocks`` came from :func:`read_blocks`).
+    progress:
+        Show progress bars (on a terminal).
+
+    Returns
+    -------
+    LDStore
+
+    Raises
+    ------
+    InputError
+        If no variant passes the filters, or the windows cannot be made.
+    NumericalError
+        From :func:`write_store`.
+
+    Notes
+    -----
+    Steps: drop variants outside ``chroms``; compute allele frequencies (chunks of variants) and
+    drop those with MAF < ``min_maf`` or MAF = 0 or all calls missing; drop duplicate IDs and then
+    duplicate (CHR, BP, {A1, A2}) variants, keeping the first; sort by CHR, BP; make windows;
+    then per chromosome load the kept dosages (float64), standardise them (mean imputation of
+    missing calls) and yield each window's :func:`window_ld`. The counts of each step are recorded
+    in ``manifest["source"]``. ``variants.AF1`` is the panel frequency of A1.
+    """
+    from deepwas.provenance import provenance as _provenance
+
+    if not (0.0 <= min_maf < 0.5):
+        raise InputError(f"min_maf must be in [0, 0.5), got {min_maf}", column="min_maf")
+    if not (0.0 <= shrinkage <= 1.0):
+        raise InputError(f"shrinkage must be in [0, 1], got {shrinkage}", column="shrinkage")
+    if panel.n_samples < 2:
+        raise InputError(
+            f"the panel has {panel.n_samples} samples; LD needs at least 2", file=panel.source
+        )
+    table = panel.variants.reset_index(drop=True)
+    n_input = len(table)
+    idx = np.arange(n_input)
+    if chroms is not None:
+        wanted = np.isin(table["CHR"].to_numpy(), np.asarray(list(chroms), dtype=np.int64))
+        idx = idx[wanted]
+    n_chrom = int(idx.size)
+    af = _allele_frequencies(panel, idx, progress=progress)
+    maf = np.minimum(af, 1.0 - af)
+    pass_maf = np.isfinite(maf) & (maf >= min_maf) & (maf > 0)
+    idx, af = idx[pass_maf], af[pass_maf]
+    n_dropped_maf = int((~pass_maf).sum())
+    sub = table.iloc[idx].reset_index(drop=True)
+    keep, n_dup_id, n_dup_pos = _dedupe(sub)
+    idx, af, sub = idx[keep], af[keep], sub[keep].reset_index(drop=True)
+    if idx.size == 0:
+        raise InputError(
+            f"no variant of the panel passes the filters (min_maf={min_maf}, chroms={chroms})",
+            file=panel.source,
+            fix="lower --min-maf or check --chrom",
+        )
+    order = np.lexsort((sub["BP"].to_numpy(), sub["CHR"].to_numpy()))
+    idx, af, sub = idx[order], af[order], sub.iloc[order].reset_index(drop=True)
+    sub["AF1"] = af
+    windows = make_windows(sub, blocks=blocks, window_kb=window_kb, flank_kb=flank_kb)
+
+    source = {
+        "kind": panel.kind,
+        "path": panel.source,
+        "n_ref": panel.n_samples,
+        "n_variants_input": n_input,
+        "n_variants_other_chroms": n_input - n_chrom,
+        "n_dropped_maf": n_dropped_maf,
+        "n_dropped_duplicate_id": n_dup_id,
+        "n_dropped_duplicate_position": n_dup_pos,
+        "n_variants_kept": int(idx.size),
+        "chroms": sorted(int(c) for c in np.unique(sub["CHR"])),
+    }
+    blocks_path = None if blocks is None else blocks.attrs.get("path", "<in memory>")
+    window_params = {
+        "blocks": blocks_path,
+        "window_kb": window_kb,
+        "flank_kb": flank_kb,
+    }
+    ld_params = {"shrinkage": shrinkage, "min_maf": min_maf}
+    if provenance is None:
+        inputs: dict[str, str] = {}
+        if panel.kind == "plink":
+            for ext in ("bed", "bim", "fam"):
+                inputs[ext] = f"{panel.source}.{ext}"
+        elif panel.kind == "vcf":
+            inputs["vcf"] = panel.source
+        if blocks_path is not None and blocks_path != "<in memory>":
+            inputs["blocks"] = blocks_path
+        provenance = _provenance(inputs=inputs)
+
+    store_chrom = sub["CHR"].to_numpy()
+    win_chrom = windows["CHR"].to_numpy()
+
+    def matrices() -> Iterator[np.ndarray]:
+        for c in np.unique(win_chrom):
+            on_c = np.flatnonzero(store_chrom == c)
+            lo = int(on_c[0])
+            X, _ = standardize(panel.dosages(idx[on_c], dtype=np.float64))
+            for w in windows.itertuples(index=False):
+                if w.CHR != c:
+                    continue
+                yield window_ld(
+                    X[:, w.context_first - lo : w.context_stop - lo], shrinkage=shrinkage
+                )
+            del X
+
+    return write_store(
+        out,
+        sub,
+        windows,
+        matrices(),
+        source=source,
+        window_params=window_params,
+        ld_params=ld_params,
+        eig_rtol=eig_rtol,
+        var_explained=var_explained,
+        provenance=provenance,
+        progress=progress,
+    )
+
+
+class LDWindow:
+    """One window of an :class:`LDStore`; its arrays are memory-mapped on first access.
+
+    Attributes
+    ----------
+    index: int
+        Window number.
+    chrom: int
+        Chromosome (PLINK code).
+    start, stop: int
+        Bp bounds of the window, half-open.
+    context: slice
+        Store index range of the context variants (n_context).
+    scored: slice
+        Store index range of the scored variants (n_scored).
+    scored_in_context: slice
+        Positions of the scored variants within the context.
+    R: (n_context, n_context) float32
+        LD among the context variants.
+    eigvals: (rank,) float64
+        Kept eigenvalues of R_WW, descending.
+    eigvecs: (n_scored, rank) float64
+        Their eigenvectors U.
+    G: (n_context, rank) float64
+        R_CW U diag(eigvals)^-1/2.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        index: int,
+        chrom: int,
+        start: int,
+        stop: int,
+        context: slice,
+        scored: slice,
+    ) -> None:
+        self._dir = directory
+        self.index = index
+        self.chrom = chrom
+        self.start = start
+        self.stop = stop
+        self.context = context
+        self.scored = scored
+        self.scored_in_context = slice(scored.start - context.start, scored.stop - context.start)
+
+    def __repr__(self) -> str:
+        return (
+            f"LDWindow({self.index}, chr{chrom_label(self.chrom)}:{self.start}-{self.stop}, "
+            f"n_scored={self.n_scored}, n_context={self.n_context})"
+        )
+
+    @property
+    def n_context(self) -> int:
+        return self.context.stop - self.context.start
+
+    @property
+    def n_scored(self) -> int:
+        return self.scored.stop - self.scored.start
+
+    @property
+    def scored_mask(self) -> np.ndarray:
+        """(n_context,) bool: which context variants are scored."""
+        mask = np.zeros(self.n_context, dtype=bool)
+        mask[self.scored_in_context] = True
+        return mask
+
+    def _load(self, name: str) -> np.ndarray:
+        f = self._dir / name
+        try:
+            return np.load(f, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read window array: {exc}", file=f, fix=_FIX_REBUILD) from exc
+
+    @cached_property
+    def R(self) -> np.ndarray:  # noqa: N802 - the matrix is called R everywhere
+        return self._load("R.npy")
+
+    @cached_property
+    def eigvals(self) -> np.ndarray:
+        return self._load("eigvals.npy")
+
+    @cached_property
+    def eigvecs(self) -> np.ndarray:
+        return self._load("eigvecs.npy")
+
+    @cached_property
+    def G(self) -> np.ndarray:  # noqa: N802
+        return self._load("G.npy")
+
+    @property
+    def rank(self) -> int:
+        return int(self.eigvals.shape[0])
+
+
+class LDStore:
+    """An LD store folder opened for reading (docs/ld_store.md).
+
+    Attributes
+    ----------
+    path: Path
+    manifest: dict
+    variants: pandas.DataFrame, (n_variants, 7)
+        ``CHR SNP BP A1 A2 AF1 CM``; row i is store index i.
+    windows: pandas.DataFrame, (n_windows, 11)
+        The window table, with ``rank``.
+    """
+
+    def __init__(
+        self, path: Path, manifest: dict, variants: pd.DataFrame, windows: pd.DataFrame
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.variants = variants
+        self.windows = windows
+
+    @classmethod
+    def open(cls, path: str | Path) -> LDStore:
+        """Open and validate a store.
+
+        Raises
+        ------
+        StoreError
+            Naming the file at fault if the folder, its manifest, tables or window files are
+            missing or corrupt, the format is not ``deepwas-ld-store``, or the version is newer
+            than this deepwas reads.
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise StoreError(
+                "LD store folder not found", file=path, fix="build one with `deepwas ld`"
+            )
+        mpath = path / "manifest.json"
+        if not mpath.is_file():
+            raise StoreError(
+                "not an LD store: manifest.json is missing", file=path, fix=_FIX_REBUILD
+            )
+        try:
+            with open(mpath, encoding="utf-8") as fh:
+                manifest = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"cannot read the manifest: {exc}", file=mpath, fix=_FIX_REBUILD
+            ) from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
+            got = manifest.get("format") if isinstance(manifest, dict) else None
+            raise StoreError(
+                f"format is {got!r}, not {STORE_FORMAT!r}",
+                file=mpath,
+                column="format",
+                fix=_FIX_REBUILD,
+            )
+        version = manifest.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise StoreError(
+                f"invalid version {version!r}", file=mpath, column="version", fix=_FIX_REBUILD
+            )
+        if version > STORE_VERSION:
+            raise StoreError(
+                f"store format version {version} is newer than this deepwas reads "
+                f"({STORE_VERSION})",
+                file=mpath,
+                column="version",
+                fix="upgrade deepwas, or rebuild the store with this version's `deepwas ld`",
+            )
+        tables = {}
+        for name in ("variants.parquet", "windows.parquet"):
+            f = path / name
+            if not f.is_file():
+                raise StoreError(f"{name} is missing", file=path, fix=_FIX_REBUILD)
+            try:
+                tables[name] = pd.read_parquet(f)
+            except Exception as exc:  # pyarrow raises many types on corrupt files
+                raise StoreError(f"cannot read {name}: {exc}", file=f, fix=_FIX_REBUILD) from exc
+        variants, windows = tables["variants.parquet"], tables["windows.parquet"]
+        missing = [c for c in _STORE_VARIANT_COLUMNS if c not in variants.columns]
+        if missing:
+            raise StoreError(
+                f"variants.parquet lacks columns {missing}",
+                file=path / "variants.parquet",
+                fix=_FIX_REBUILD,
+            )
+        if len(variants) != manifest.get("n_variants") or len(windows) != manifest.get("n_windows"):
+            raise StoreError(
+                f"the manifest says {manifest.get('n_variants')} variants and "
+                f"{manifest.get('n_windows')} windows, the tables have {len(variants)} and "
+                f"{len(windows)}",
+                file=mpath,
+                fix=_FIX_REBUILD,
+            )
+        _check_windows(windows, len(variants), file=path / "windows.parquet")
+        if "rank" not in windows.columns:
+            raise StoreError(
+                "windows.parquet lacks column 'rank'",
+                file=path / "windows.parquet",
+                fix=_FIX_REBUILD,
+            )
+        for i in range(len(windows)):
+            d = _window_dir(path, i)
+            for name in _WINDOW_FILES:
+                if not (d / name).is_file():
+                    raise StoreError(f"window file {name} is missing", file=d, fix=_FIX_REBUILD)
+        return cls(path, manifest, variants, windows)
+
+    @property
+    def n_windows(self) -> int:
+        return int(len(self.windows))
+
+    @property
+    def n_variants(self) -> int:
+        return int(len(self.variants))
+
+    def window(self, i: int) -> LDWindow:
+        """The i-th window (0-based; negative counts from the end)."""
+        n = self.n_windows
+        if not -n <= i < n:
+            raise IndexError(f"window {i} out of range for a store of {n} windows")
+        i %= n
+        w = self.windows.iloc[i]
+        return LDWindow(
+            _window_dir(self.path, i),
+            index=i,
+            chrom=int(w["CHR"]),
+            start=int(w["start"]),
+            stop=int(w["stop"]),
+            context=slice(int(w["context_first"]), int(w["context_stop"])),
+            scored=slice(int(w["scored_first"]), int(w["scored_stop"])),
+        )
+
+    def __len__(self) -> int:
+        return self.n_windows
+
+    def __iter__(self) -> Iterator[LDWindow]:
+        for i in range(self.n_windows):
+            yield self.window(i)
+
+    def summary(self) -> list[str]:
+        """Human-readable lines describing the store (for ``deepwas info``)."""
+        m = self.manifest
+        w = self.windows
+        src = m.get("source", {})
+        wp = m.get("windows", {})
+        ld = m.get("ld", {})
+        eg = m.get("eigen", {})
+        prov = m.get("provenance", {}) or {}
+        chroms = ", ".join(chrom_label(c) for c in np.unique(self.variants["CHR"]))
+        how = (
+            f"blocks {wp.get('blocks')}"
+            if wp.get("blocks") is not None
+            else f"fixed {wp.get('window_kb')} kb windows"
+        )
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        lines = [
+            f"LD store {self.path}",
+            f"  format {m.get('format')} version {m.get('version')}, built by deepwas "
+            f"{prov.get('deepwas_version', '?')} on {prov.get('created', '?')}",
+            f"  source: {src.get('kind', '?')} {src.get('path', '?')} "
+            f"({src.get('n_ref', '?')} samples)",
+            f"  variants: {self.n_variants:,} on chromosome(s) {chroms}",
+            f"  windows: {self.n_windows:,} from {how}, flank {wp.get('flank_kb')} kb",
+        ]
+        if len(w):
+            lines.append(
+                "  per window: scored median {:.0f} (max {}), context median {:.0f} (max {}), "
+                "rank median {:.0f} (max {}, total {:,})".format(
+                    w["n_scored"].median(),
+                    int(w["n_scored"].max()),
+                    w["n_context"].median(),
+                    int(w["n_context"].max()),
+                    w["rank"].median(),
+                    int(w["rank"].max()),
+                    int(w["rank"].sum()),
+                )
+            )
+        lines += [
+            f"  LD: shrinkage {ld.get('shrinkage')}, min MAF {ld.get('min_maf')}, "
+            f"stored as {ld.get('dtype')}",
+            f"  eigen: eig_rtol {eg.get('eig_rtol')}, var_explained {eg.get('var_explained')}",
+            f"  size on disk: {size / 2**20:.1f} MiB",
+        ]
+        return lines
