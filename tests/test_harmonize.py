@@ -82,6 +82,21 @@ def test_rsid_chromosome_disagreement_is_mismatch():
     assert "rs1" not in set(out["SNP"]) and rep.n_allele_mismatch == 2
 
 
+def test_missing_values():
+    ss = SS.copy()
+    ss.loc[ss["SNP"] == "rs1", "A2"] = None  # a missing allele fits nothing
+    ss.loc[ss["SNP"] == "rs2", "CHR"] = np.nan  # an unknown chromosome is no disagreement
+    ss.loc[ss["SNP"] == "rs3", "SNP"] = "."  # a missing ID is not in the reference
+    ref = REF.copy()
+    ref.loc[ref["SNP"] == "rs4", "SNP"] = None
+    out, rep = harmonize(ss, ref, match_by="rsid")
+    assert out["SNP"].tolist() == ["rs2", "rs5", "rs6", "rs8"]
+    assert (rep.n_allele_mismatch, rep.n_not_in_reference) == (2, 3)
+    out, rep = harmonize(ss.drop(columns=["SNP"]), ref, match_by="chrpos")
+    assert out["ref_index"].tolist() == [2, 3, 4, 5, 7]  # rs1 (allele) and rs2 (CHR) drop out
+    assert (rep.n_allele_mismatch, rep.n_not_in_reference) == (2, 2)
+
+
 def test_duplicates_match_nothing():
     ref = pd.concat([REF, REF.iloc[[0]]], ignore_index=True)  # rs1 twice in the reference
     out, rep = harmonize(SS, ref, match_by="rsid")

@@ -183,7 +183,7 @@ def test_batched_padded_windows_equal_single_windows():
             (eig, project_z(eig, z[scored]), logF, dense_nll(z, R, scored, np.exp(logF), 0.8))
         )
     B, Cm, rm = len(items), max(s[0] for s in sizes), max(it[0].rank for it in items)
-    G = torch.zeros(B, Cm, rm, dtype=torch.float64)
+    Gt = torch.zeros(B, rm, Cm, dtype=torch.float64)
     y = torch.zeros(B, rm, dtype=torch.float64)
     lf = torch.zeros(B, Cm, dtype=torch.float64)
     valid = torch.zeros(B, rm, dtype=torch.bool)
@@ -191,14 +191,14 @@ def test_batched_padded_windows_equal_single_windows():
     const = torch.zeros(B, dtype=torch.float64)
     for b, (eig, yy, logF, _) in enumerate(items):
         C, r = eig.G.shape
-        G[b, :C, :r] = torch.from_numpy(eig.G)
+        Gt[b, :r, :C] = torch.from_numpy(eig.G.T)
         y[b, :r] = torch.from_numpy(yy)
         lf[b, :C] = torch.from_numpy(logF)
         lf[b, C:] = 5.0  # padded rows must not matter
         valid[b, :r] = True
         cmask[b, :C] = True
         const[b] = 0.5 * (r * math.log(2 * math.pi) + eig.logdet_lam)
-    got = exact_nll(G, y, lf, 0.8, valid=valid, context_mask=cmask, const=const)
+    got = exact_nll(Gt, y, lf, 0.8, valid=valid, context_mask=cmask, const=const)
     for b, it in enumerate(items):
         assert abs(got[b].item() - it[3]) <= 1e-8 * abs(it[3])
 

@@ -469,6 +469,12 @@ def test_error_unparseable_number(tmp_path):
         read_sumstats(f)
 
 
+def test_error_line_after_dropped_test_rows(tmp_path):
+    rows = [*PLINK2_LINEAR[:4], "1 4000 rs4 G A Y A G 0.4 ADD 4980 0.1 0.05 abc 0.3 ."]
+    with pytest.raises(InputError, match=r"g\.glm\.linear:5, column 'T_STAT': cannot parse 'abc'"):
+        read_sumstats(write(tmp_path / "g.glm.linear", rows))
+
+
 def test_error_bad_position_and_chromosome(tmp_path):
     f = write(tmp_path / "s.tsv", ["SNP CHR BP A1 A2 Z N", "rs1 1 10.5 A G 1 5"])
     with pytest.raises(InputError, match=r"s\.tsv:2, column 'BP': position 10.5"):

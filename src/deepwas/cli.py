@@ -224,6 +224,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         keep_ambiguous=args.keep_ambiguous,
         min_info=args.min_info,
         min_maf=args.min_maf,
+        var_explained=args.var_explained,
         progress=not args.quiet,
     )
     _say(*trait.report)
@@ -323,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--flank-kb", type=float, default=1000.0, help="context flank each side")
     ld.add_argument("--min-maf", type=float, default=0.01)
     ld.add_argument("--shrinkage", type=float, default=0.0, help="R <- (1-s) R + s I")
-    ld.add_argument("--eig-rtol", type=float, default=1e-8, help="relative eigenvalue cutoff")
+    ld.add_argument("--eig-rtol", type=float, default=1e-6, help="relative eigenvalue cutoff")
     ld.add_argument(
         "--var-explained",
         type=float,
@@ -354,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     lk.add_argument("--keep-ambiguous", action="store_true", help="keep A/T and C/G SNPs")
     lk.add_argument("--min-info", type=float, default=0.9)
     lk.add_argument("--min-maf", type=float, default=0.01)
+    lk.add_argument("--var-explained", type=float, default=None,
+                    help="keep the eigen-directions of each window's LD explaining this fraction "
+                    "of its variance (e.g. 0.9 for panels of a few hundred samples)")
     lk.add_argument("--out", default=None, help="write the result as JSON here")
     common(lk)
     lk.set_defaults(func=_cmd_loglik)

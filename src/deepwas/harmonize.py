@@ -86,47 +86,73 @@ class HarmonizeReport:
         ]
 
 
-def _alleles(df: pd.DataFrame, col: str) -> np.ndarray:
-    return df[col].astype("string").str.strip().str.upper().fillna("").to_numpy(dtype=object)
+def _allele_codes(columns: list[pd.Series]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Integer codes of allele columns over one shared table.
+
+    Returns the (n_i,) int64 codes of each column (-1 where missing), the table of alleles
+    (object, upper case) and, for each table entry, the code of its reverse complement (entries
+    are added to the table for complements that do not occur).
+    """
+    text = pd.concat([c.astype("str").str.strip().str.upper() for c in columns], ignore_index=True)
+    codes, uniq = pd.factorize(text.mask(text == ""))
+    alleles = [str(u) for u in uniq]
+    index = {a: k for k, a in enumerate(alleles)}
+    comp = []
+    for k in range(len(uniq)):
+        rc = alleles[k].translate(_RC)[::-1]
+        if rc not in index:
+            index[rc] = len(alleles)
+            alleles.append(rc)
+        comp.append(index[rc])
+    for k in range(len(uniq), len(alleles)):  # the added complements point back
+        comp.append(index[alleles[k].translate(_RC)[::-1]])
+    bounds = np.cumsum([0] + [len(c) for c in columns])
+    split = [codes[a:b].astype(np.int64) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return split, np.array(alleles, dtype=object), np.array(comp, dtype=np.int64)
 
 
-def _revcomp(x: np.ndarray) -> np.ndarray:
-    return pd.Series(x, dtype="string").str.translate(_RC).str[::-1].to_numpy(dtype=object)
+def _joint_codes(
+    ss_key: pd.Series | np.ndarray, ref_key: pd.Series | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Dense int64 codes (n_ss,), (n_ref,) of two key arrays over their union (-1 where the key
+    is missing: NaN), and the number of distinct keys."""
+    both = pd.concat([pd.Series(ss_key), pd.Series(ref_key)], ignore_index=True)
+    codes, uniq = pd.factorize(both)
+    codes = codes.astype(np.int64)
+    return codes[: len(ss_key)], codes[len(ss_key) :], len(uniq)
 
 
-def _ids(df: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
-    """SNP IDs as an object Index (n,) ("" where missing) and the (n,) missing mask."""
-    # object dtype on purpose: isin / get_indexer on Arrow-backed strings is far slower here
-    s = df["SNP"].astype("string").str.strip()
-    miss = (s.isna() | (s == "") | (s == ".")).to_numpy(dtype=bool)
-    vals = s.fillna("").to_numpy(dtype=object)
-    vals[miss] = ""
-    return pd.Index(vals, dtype=object), miss
+def _ids(df: pd.DataFrame) -> pd.Series:
+    """SNP IDs (n,), NaN where missing ("", ".")."""
+    s = df["SNP"].astype("str").str.strip()
+    return s.mask(s.isin(["", "."])).reset_index(drop=True)
 
 
 def _chrom(series: pd.Series) -> np.ndarray:
     """PLINK chromosome codes as float64 (n,), NaN where missing or unrecognised."""
     if pd.api.types.is_numeric_dtype(series.dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    text = series.astype("string").str.strip().str.upper().str.removeprefix("CHR")
-    return text.map(CHROM_CODES).astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    text = series.astype("str").str.strip().str.upper().str.removeprefix("CHR")
+    codes, uniq = pd.factorize(text)
+    table = np.array([CHROM_CODES.get(str(u), np.nan) for u in uniq] + [np.nan], dtype=np.float64)
+    return table[codes]
 
 
-def _chrpos(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(n,) int64 keys CHR * 1e10 + BP and (n,) bool missing mask."""
+def _chrpos(df: pd.DataFrame) -> np.ndarray:
+    """(n,) float64 keys CHR * 1e10 + BP (exact below 2**53), NaN where either is missing."""
     chrom = _chrom(df["CHR"])
     bp = pd.to_numeric(df["BP"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    miss = ~(np.isfinite(chrom) & np.isfinite(bp))
-    key = np.where(miss, -1, np.nan_to_num(chrom) * 1e10 + np.nan_to_num(bp)).astype(np.int64)
-    return key, miss
+    return chrom * 1e10 + bp
 
 
-def _pair_code(a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
-    """The allele pair up to order and strand, as one string per row, (n,)."""
-    c1, c2 = _revcomp(a1), _revcomp(a2)
-    p = np.where(a1 < a2, a1 + "/" + a2, a2 + "/" + a1)
-    q = np.where(c1 < c2, c1 + "/" + c2, c2 + "/" + c1)
-    return pd.Index(np.where(p < q, p, q), dtype=object)
+def _pair_key(a: np.ndarray, b: np.ndarray, comp: np.ndarray, k: int) -> np.ndarray:
+    """(n,) float64 code of the allele pair up to order and strand; NaN where one is missing."""
+    ok = (a >= 0) & (b >= 0)
+    a0, b0 = np.where(ok, a, 0), np.where(ok, b, 0)
+    p = np.minimum(a0, b0) * k + np.maximum(a0, b0)
+    ca, cb = comp[a0], comp[b0]
+    q = np.minimum(ca, cb) * k + np.maximum(ca, cb)
+    return np.where(ok, np.minimum(p, q), np.nan)
 
 
 def harmonize(
@@ -201,9 +227,10 @@ def harmonize(
     if match_by == "auto":
         match_by = "chrpos" if can_pos else "rsid"
         if can_rsid:
-            (ss_ids, ss_miss), (ref_ids, ref_miss) = _ids(ss), _ids(ref)
-            ids = ss_ids[~ss_miss]
-            found = ids.isin(ref_ids[~ref_miss]).mean() if len(ids) else 0.0
+            id_ss, id_ref, n_id = _joint_codes(_ids(ss), _ids(ref))
+            known = id_ss[id_ss >= 0]
+            in_ref_ids = np.bincount(id_ref[id_ref >= 0], minlength=n_id) > 0
+            found = in_ref_ids[known].mean() if len(known) else 0.0
             if found > 0.5 or not can_pos:
                 match_by = "rsid"
     if match_by == "rsid" and not can_rsid:
@@ -221,47 +248,57 @@ def harmonize(
             fix="match by rsID instead, or give a file with chromosome and position",
         )
 
-    s1, s2 = _alleles(ss, "A1"), _alleles(ss, "A2")
-    r1, r2 = _alleles(ref, "A1"), _alleles(ref, "A2")
+    (s1, s2, r1, r2), alleles, comp = _allele_codes([ss["A1"], ss["A2"], ref["A1"], ref["A2"]])
 
-    # Level 1: is the locus in the reference at all? Level 2: the full key (locus, and for CHR:BP
-    # the allele pair up to order and strand), which must be unique on both sides.
+    # Every key becomes a dense integer code over both tables (-1 where missing), so membership
+    # and multiplicity are bincounts. The locus key says whether the variant is in the reference
+    # at all; the full key (for CHR:BP, the locus plus the allele pair up to order and strand)
+    # must occur exactly once on each side.
     if match_by == "rsid":
-        (ss_full, ss_miss), (ref_full, ref_miss) = _ids(ss), _ids(ref)
-        in_ref = ss_full.isin(ref_full[~ref_miss]) & ~ss_miss
+        loc_ss, loc_ref, n_loc = _joint_codes(_ids(ss), _ids(ref))
+        full_ss, full_ref, n_full = loc_ss, loc_ref, n_loc
     else:
-        ss_pos, ss_miss = _chrpos(ss)
-        ref_pos, ref_miss = _chrpos(ref)
-        in_ref = np.isin(ss_pos, ref_pos[~ref_miss]) & ~ss_miss
-        ss_full = pd.MultiIndex.from_arrays([ss_pos, _pair_code(s1, s2)])
-        ref_full = pd.MultiIndex.from_arrays([ref_pos, _pair_code(r1, r2)])
+        loc_ss, loc_ref, n_loc = _joint_codes(_chrpos(ss), _chrpos(ref))
+        k = len(alleles)
+        pair_ss, pair_ref, n_pair = _joint_codes(
+            _pair_key(s1, s2, comp, k), _pair_key(r1, r2, comp, k)
+        )
+        # (locus, pair) as one float64 number, exact below 2**53 (n_loc * n_pair is far smaller)
+        full_ss, full_ref, n_full = _joint_codes(
+            *(
+                np.where((lc >= 0) & (pc >= 0), lc * float(n_pair) + pc, np.nan)
+                for lc, pc in ((loc_ss, pair_ss), (loc_ref, pair_ref))
+            )
+        )
 
-    ref_ok = ~ref_miss
-    ref_dup = np.zeros(n_ref, dtype=bool)
-    ref_dup[ref_ok] = ref_full[ref_ok].duplicated(keep=False)
-    ss_dup = np.asarray(ss_full.duplicated(keep=False)) & ~ss_miss
-    full_in_ref = np.asarray(ss_full.isin(ref_full[ref_ok])) & in_ref
-    dup_hit = np.asarray(ss_full.isin(ref_full[ref_dup])) & in_ref
-    uniq_pos = np.flatnonzero(ref_ok & ~ref_dup)
-    hit = ref_full[uniq_pos].get_indexer(ss_full)
+    def count(codes: np.ndarray, size: int) -> np.ndarray:
+        return np.bincount(codes[codes >= 0], minlength=size)
 
+    loc_in_ref = count(loc_ref, n_loc) > 0
+    ref_count, ss_count = count(full_ref, n_full), count(full_ss, n_full)
+    fs = np.maximum(full_ss, 0)
+    in_ref = (loc_ss >= 0) & loc_in_ref[np.maximum(loc_ss, 0)]
+    full_in_ref = in_ref & (full_ss >= 0) & (ref_count[fs] > 0)
+    duplicate = full_in_ref & ((ref_count[fs] > 1) | (ss_count[fs] > 1))
     not_in_ref = ~in_ref
-    duplicate = in_ref & full_in_ref & (dup_hit | ss_dup)
-    candidate = in_ref & full_in_ref & ~duplicate & (hit >= 0)
-    mismatch = in_ref & ~full_in_ref  # CHR:BP present but no reference variant with these alleles
+    mismatch = in_ref & ~full_in_ref  # CHR:BP present, but no reference variant with these alleles
+    ref_row = np.full(max(n_full, 1), -1, dtype=np.int64)
+    ref_row[full_ref[full_ref >= 0]] = np.flatnonzero(full_ref >= 0)
 
-    rows = np.flatnonzero(candidate)
-    ridx = uniq_pos[hit[rows]]
+    rows = np.flatnonzero(full_in_ref & ~duplicate)
+    ridx = ref_row[full_ss[rows]]
     a, b, x, y = s1[rows], s2[rows], r1[ridx], r2[ridx]
-    same = (a == x) & (b == y)
-    swap = ~same & (a == y) & (b == x)
-    ca, cb = _revcomp(a), _revcomp(b)
-    strand = ~same & ~swap & (ca == x) & (cb == y)
-    strand_swap = ~same & ~swap & ~strand & (ca == y) & (cb == x)
+    valid = (a >= 0) & (b >= 0) & (x >= 0) & (y >= 0)
+    same = valid & (a == x) & (b == y)
+    swap = valid & ~same & (a == y) & (b == x)
+    ca, cb = comp[np.maximum(a, 0)], comp[np.maximum(b, 0)]
+    strand = valid & ~same & ~swap & (ca == x) & (cb == y)
+    strand_swap = valid & ~same & ~swap & ~strand & (ca == y) & (cb == x)
     ok = same | swap | strand | strand_swap
     if match_by == "rsid" and "CHR" in ss.columns and "CHR" in ref.columns:
         c_ss, c_ref = _chrom(ss["CHR"]), _chrom(ref["CHR"])
-        ok &= ~(c_ss[rows] != c_ref[ridx])  # NaN on either side does not count as a difference
+        cs, cr = c_ss[rows], c_ref[ridx]
+        ok &= ~((cs != cr) & ~np.isnan(cs) & ~np.isnan(cr))  # an unknown CHR is no disagreement
     mismatch[rows[~ok]] = True
 
     rows, ridx = rows[ok], ridx[ok]
@@ -295,9 +332,9 @@ def harmonize(
     out: dict[str, np.ndarray] = {"ref_index": ridx.astype(np.int64)}
     for col in ("CHR", "SNP", "BP"):
         if col in ref.columns:
-            out[col] = ref[col].to_numpy()[ridx]
-    out["A1"] = r1[ridx]
-    out["A2"] = r2[ridx]
+            out[col] = ref[col].iloc[ridx].to_numpy()
+    out["A1"] = alleles[r1[ridx]]
+    out["A2"] = alleles[r2[ridx]]
     out["Z"] = sign * ss["Z"].to_numpy(dtype=np.float64)[rows]
     out["N"] = ss["N"].to_numpy(dtype=np.float64)[rows]
     if "AF1" in ss.columns:

@@ -8,9 +8,10 @@ reason in a :class:`QCReport`. Matching the result to an LD reference is
 
 Decisions written down here
 ---------------------------
-- Text is read as strings and parsed here, so a non-numeric value in a numeric column (``abc`` in
-  ``BETA``) is an error naming its line, while the missing markers ``""``, ``NA``, ``N/A``, ``nan``,
-  ``.``, ``NULL`` and ``None`` (any case) are missing values that QC drops and counts.
+- Only the missing markers ``""``, ``NA``, ``N/A``, ``nan``, ``.``, ``NULL`` and ``None`` (any
+  case) are missing values, which QC drops and counts; anything else that is not a number in a
+  numeric column (``abc`` in ``BETA``) is an error naming its line. ``inf`` parses, and QC drops
+  it as non-finite.
 - Line numbers count every physical line of the file, the header being line 1 (or later, after
   ``##`` meta lines). Blank lines are skipped and not counted as rows read.
 - The ``n`` argument, when given, overrides any sample-size column.
@@ -220,24 +221,48 @@ def detect_format(header: list[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Reading the table
+#
+# The header is read first, so the columns are resolved (and a file missing a needed column is
+# rejected) before the data are parsed. Numeric columns are parsed by pandas' C reader with only
+# our missing markers as NA; a column that then is not numeric holds garbage somewhere and takes
+# the slow path that finds the first bad row. Line numbers are worked out only for error messages.
+
+# The spellings of the missing markers pandas turns into NaN while parsing (others of any case
+# are caught by the slow path).
+_NA_VALUES = sorted({v for m in _MISSING for v in (m, m.lower(), m.capitalize())})
+# The four bases as small integer codes: complement is 3 - code, and A/T, C/G pairs sum to 3.
+_BASE = {"A": 0, "C": 1, "G": 2, "T": 3}
 
 
-class _Table:
-    """Raw columns (strings for text files) with the file line (or record) number of each row."""
+@dataclass
+class _Source:
+    """A sumstats file with its header read."""
 
-    def __init__(self, frame: pd.DataFrame, lines: np.ndarray, *, parquet: bool, file: str):
-        self.frame = frame
-        self.lines = lines
-        self.parquet = parquet
-        self.file = file
+    path: Path
+    file: str
+    parquet: bool
+    header: list[str]
+    header_line: int = 1  # 1-based line of the header (text files)
+    sep: str = "\t"
+    positions: np.ndarray | None = None  # data row of each row left, once rows are dropped
+
+    def line_of(self, i: int) -> int:
+        """1-based file line of data row ``i`` (0-based, blank lines not counted)."""
+        with open_text(self.path) as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                if line_no <= self.header_line or not raw.strip():
+                    continue
+                if i == 0:
+                    return line_no
+                i -= 1
+        return -1  # not reached for a row that was read
 
     def error(self, i: int, message: str, *, column: str | None, fix: str) -> InputError:
-        """An InputError pointing at row position ``i``."""
+        """An InputError pointing at row ``i`` of the rows left (see ``positions``)."""
+        i = int(i if self.positions is None else self.positions[i])
         if self.parquet:
-            return InputError(
-                f"{message} (record {int(self.lines[i])})", file=self.file, column=column, fix=fix
-            )
-        return InputError(message, file=self.file, row=int(self.lines[i]), column=column, fix=fix)
+            return InputError(f"{message} (record {i + 1})", file=self.file, column=column, fix=fix)
+        return InputError(message, file=self.file, row=self.line_of(i), column=column, fix=fix)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -249,13 +274,23 @@ def _is_parquet(path: Path) -> bool:
 
 def _split_header(line: str, sep: str) -> list[str]:
     if sep == ",":
-        return next(csv.reader([line]))
+        return [h.strip() for h in next(csv.reader([line]))]
     if sep == "\t":
         return [h.strip() for h in line.split("\t")]
     return line.split()
 
 
-def _read_table(path: Path) -> _Table:
+def _cannot_read(file: str, e: BaseException) -> InputError:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return InputError(
+        f"cannot read file: {msg}",
+        file=file,
+        fix="check it is an uncorrupted text, gzip or parquet file",
+    )
+
+
+def _open_source(path: Path) -> _Source:
+    """Check the file and read its header."""
     file = str(path)
     if not path.exists():
         raise InputError("file not found", file=file, fix="check the path")
@@ -263,81 +298,83 @@ def _read_table(path: Path) -> _Table:
         raise InputError("is a folder, not a file", file=file, fix="give the sumstats file itself")
     try:
         if _is_parquet(path):
-            frame = pd.read_parquet(path)
-            if frame.shape[1] == 0:
+            import pyarrow.parquet as pq
+
+            names = [str(c) for c in pq.read_schema(path).names if not str(c).startswith("__")]
+            if not names:
                 raise InputError("file is empty", file=file, fix="give a non-empty sumstats file")
-            frame = frame.reset_index(drop=True)
-            frame.columns = [str(c) for c in frame.columns]
-            lines = np.arange(1, len(frame) + 1, dtype=np.int64)
-            return _Table(frame, lines, parquet=True, file=file)
+            return _Source(path, file, True, names)
         with open_text(path) as fh:
-            header_line = 0
-            header = ""
+            header_line, header = 0, ""
             for raw in fh:
                 header_line += 1
                 if raw.strip() and not raw.startswith("##"):
                     header = raw.rstrip("\r\n")
                     break
-            if not header:
-                raise InputError("file is empty", file=file, fix="give a non-empty sumstats file")
-            sep = "\t" if "\t" in header else "," if "," in header else r"\s+"
-            names = _split_header(header, sep)
-            seen: set[str] = set()
-            for name in names:
-                if name in seen or name == "":
-                    what = "an empty" if name == "" else f"a duplicate ('{name}')"
-                    raise InputError(
-                        f"the header has {what} column name",
-                        file=file,
-                        row=header_line,
-                        fix="give every column a distinct name",
-                    )
-                seen.add(name)
+    except InputError:
+        raise
+    except (OSError, UnicodeDecodeError, EOFError, ValueError) as e:
+        raise _cannot_read(file, e) from None
+    if not header:
+        raise InputError("file is empty", file=file, fix="give a non-empty sumstats file")
+    sep = "\t" if "\t" in header else "," if "," in header else r"\s+"
+    names = _split_header(header, sep)
+    seen: set[str] = set()
+    for name in names:
+        if name in seen or name == "":
+            what = "an empty" if name == "" else f"a duplicate ('{name}')"
+            raise InputError(
+                f"the header has {what} column name",
+                file=file,
+                row=header_line,
+                fix="give every column a distinct name",
+            )
+        seen.add(name)
+    return _Source(path, file, False, names, header_line, sep)
+
+
+def _read_frame(src: _Source, text_columns: set[str], used: list[str]) -> pd.DataFrame:
+    """The data rows: ``text_columns`` as strings, other columns parsed as numbers if they can."""
+    try:
+        if src.parquet:
+            return pd.read_parquet(src.path, columns=used).reset_index(drop=True)
+        with open_text(src.path) as fh:
+            for _ in range(src.header_line):
+                fh.readline()
             try:
-                frame = pd.read_csv(
+                return pd.read_csv(
                     fh,
-                    sep=sep,
+                    sep=src.sep,
                     header=None,
-                    names=names,
-                    dtype=str,
+                    names=src.header,
+                    dtype={c: str for c in text_columns},
                     keep_default_na=False,
-                    na_filter=False,
-                    skip_blank_lines=False,
+                    na_values=_NA_VALUES,
+                    skip_blank_lines=True,
                     index_col=False,
+                    low_memory=False,
                     engine="c",
                 )
             except pd.errors.EmptyDataError:
-                frame = pd.DataFrame({n: pd.Series([], dtype=str) for n in names})
+                return pd.DataFrame({c: pd.Series([], dtype=str) for c in src.header})
             except pd.errors.ParserError as e:
                 m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
                 if m:
                     raise InputError(
                         f"row has {m.group(3)} fields but the header has {m.group(1)}",
-                        file=file,
-                        row=header_line + int(m.group(2)),
+                        file=src.file,
+                        row=src.header_line + int(m.group(2)),
                         fix="make every row have one value per header column",
                     ) from None
                 raise InputError(
-                    f"cannot parse the table: {e}", file=file, fix="check the delimiter and quoting"
+                    f"cannot parse the table: {e}",
+                    file=src.file,
+                    fix="check the delimiter and quoting",
                 ) from None
     except InputError:
         raise
     except (OSError, UnicodeDecodeError, EOFError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(
-            f"cannot read file: {msg}",
-            file=file,
-            fix="check it is an uncorrupted text, gzip or parquet file",
-        ) from None
-    lines = np.arange(len(frame), dtype=np.int64) + header_line + 1
-    # blank lines become all-empty rows: drop them, keeping the true line numbers of the rest
-    blank = np.ones(len(frame), dtype=bool)
-    for name in frame.columns:
-        blank &= (frame[name] == "").to_numpy()
-    if blank.any():
-        frame = frame.loc[~blank].reset_index(drop=True)
-        lines = lines[~blank]
-    return _Table(frame, lines, parquet=False, file=file)
+        raise _cannot_read(src.file, e) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,7 +430,8 @@ def _resolve(
                     del mapping[other]
             mapping[key] = actual
             if key == "A2":
-                mapping.pop("REF", None), mapping.pop("ALT", None), mapping.pop("OMITTED", None)
+                for k in ("REF", "ALT", "OMITTED"):
+                    mapping.pop(k, None)
     # The other allele of PLINK-style files (A1 + REF/ALT, or ALT alone as effect allele).
     if "A1" in mapping and "A2" not in mapping:
         if "OMITTED" in mapping:
@@ -407,34 +445,38 @@ def _resolve(
     return mapping
 
 
-def _needs_other_allele(mapping: dict[str, str]) -> bool:
-    return "A1" in mapping and "A2" not in mapping and "REF" in mapping and "ALT" in mapping
-
-
-def _text(series: pd.Series, *, upper: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Stripped text values (object, "" where missing) and the missing mask, both (n,)."""
-    s = series.astype("string").str.strip()
+def _text(series: pd.Series, *, upper: bool = False) -> tuple[pd.Series, np.ndarray]:
+    """Stripped strings (n,) ("" where missing) and the (n,) missing mask."""
+    s = series.astype("str").str.strip()
     up = s.str.upper()
     miss = (s.isna() | up.isin(_MISSING)).to_numpy(dtype=bool)
-    vals = (up if upper else s).fillna("").to_numpy(dtype=object)
-    vals[miss] = ""
-    return vals, miss
+    out = (up if upper else s).fillna("")
+    if miss.any():
+        out = out.mask(miss, "")
+    return out.reset_index(drop=True), miss
 
 
-def _number(table: _Table, col: str) -> np.ndarray:
-    """Parse a numeric column to float64 (n,); missing markers -> NaN, garbage -> InputError."""
-    series = table.frame[col]
+def _bases(alleles: pd.Series) -> np.ndarray:
+    """(n,) int8 code of a single-base allele (A=0, C=1, G=2, T=3), -1 for anything else."""
+    codes, uniq = pd.factorize(alleles)
+    table = np.array([_BASE.get(u, -1) for u in uniq] + [-1], dtype=np.int8)
+    return table[codes]  # code -1 (missing) picks the trailing -1
+
+
+def _number(src: _Source, frame: pd.DataFrame, col: str) -> np.ndarray:
+    """Parse a column to float64 (n,); missing markers -> NaN, anything else -> InputError."""
+    series = frame[col]
     if pd.api.types.is_bool_dtype(series.dtype):
-        raise table.error(0, "expected numbers, found true/false", column=col, fix="fix the column")
+        raise src.error(0, "expected numbers, found true/false", column=col, fix="fix the column")
     if pd.api.types.is_numeric_dtype(series.dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    s = series.astype("string").str.strip()
+    s = series.astype("str").str.strip()
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     miss = (s.isna() | s.str.upper().isin(_MISSING)).to_numpy(dtype=bool)
     bad = np.isnan(values) & ~miss
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise table.error(
+        raise src.error(
             i,
             f"cannot parse {s.iloc[i]!r} as a number",
             column=col,
@@ -443,26 +485,30 @@ def _number(table: _Table, col: str) -> np.ndarray:
     return values
 
 
-def _chrom_codes(table: _Table, col: str) -> tuple[np.ndarray, np.ndarray]:
-    """PLINK chromosome codes (n,) int64 (0 where missing) and the missing mask (n,)."""
-    vals, miss = _text(table.frame[col])
-    codes = np.zeros(len(vals), dtype=np.int64)
-    if (~miss).any():
-        uniq, inv = np.unique(vals[~miss].astype(str), return_inverse=True)
-        mapped = np.zeros(len(uniq), dtype=np.int64)
-        for j, u in enumerate(uniq):
-            try:
-                mapped[j] = normalize_chrom([u])[0]
-            except InputError:
-                i = int(np.flatnonzero(~miss)[np.flatnonzero(inv == j)[0]])
-                raise table.error(
-                    i,
-                    f"unrecognised chromosome {str(u)!r}",
-                    column=col,
-                    fix="use 1-22, X, Y, XY or MT, with or without a 'chr' prefix",
-                ) from None
-        codes[~miss] = mapped[inv]
-    return codes, miss
+def _chrom_codes(src: _Source, frame: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """PLINK chromosome codes (n,) int64 (0 where missing) and the (n,) missing mask."""
+    series = frame[col]
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        miss = np.isnan(values)
+        ok = miss | ((values >= 1) & (values <= 26) & (values == np.floor(values)))
+        if ok.all():
+            return np.where(miss, 0, values).astype(np.int64), miss
+    text, miss = _text(series)
+    codes, uniq = pd.factorize(text.mask(miss))
+    mapped = np.zeros(len(uniq) + 1, dtype=np.int64)  # the last entry serves code -1 (missing)
+    for j, u in enumerate(uniq):
+        try:
+            mapped[j] = normalize_chrom([str(u)])[0]
+        except InputError:
+            i = int(np.flatnonzero(codes == j)[0])
+            raise src.error(
+                i,
+                f"unrecognised chromosome {str(u)!r}",
+                column=col,
+                fix="use 1-22, X, Y, XY or MT, with or without a 'chr' prefix",
+            ) from None
+    return mapped[codes], miss
 
 
 def _fmt_n(n: float) -> str:
@@ -550,22 +596,22 @@ def read_sumstats(
         raise InputError(
             f"sample size must be a positive number, got {n!r}", column="n", fix="pass --n N"
         )
-    path = Path(path)
-    table = _read_table(path)
-    file = table.file
-    header = [str(c) for c in table.frame.columns]
+    src = _open_source(Path(path))
+    file, header = src.file, src.header
     fmt_used = detect_format(header) if fmt == "auto" else fmt
     m = _resolve(header, fmt_used, columns, file)
     found = ", ".join(header)
 
-    # -- what the file lacks
-    if "SNP" not in m and not (fmt_used == "gwas-ssf" and ("SNP2" in m or {"CHR", "BP"} <= set(m))):
+    # -- what the file lacks, before reading the data
+    ssf_ids = fmt_used == "gwas-ssf" and ("SNP2" in m or {"CHR", "BP"} <= set(m))
+    if "SNP" not in m and not ssf_ids:
         raise InputError(
             f"no SNP identifier column (found: {found})",
             file=file,
             fix="name it SNP, RSID or MarkerName, or pass columns={'SNP': '<column>'}",
         )
-    if "A1" not in m or ("A2" not in m and not _needs_other_allele(m)):
+    other_from_ref_alt = "A2" not in m and "REF" in m and "ALT" in m
+    if "A1" not in m or ("A2" not in m and not other_from_ref_alt):
         which = "effect allele (A1)" if "A1" not in m else "other allele (A2)"
         raise InputError(
             f"no {which} column (found: {found})",
@@ -573,16 +619,16 @@ def read_sumstats(
             fix="name the alleles A1/A2 (or EA/NEA, ALLELE1/ALLELE0), or pass columns=",
         )
     effect = next((k for k in ("BETA", "OR", "HR") if k in m), None)
-    p_col = m.get("P", m.get("LOG10P"))
+    has_p = "P" in m or "LOG10P" in m
     if "Z" in m:
         z_source = "T_STAT" if _norm(m["Z"]).startswith("T") else "Z"
     elif effect is not None and "SE" in m:
         label = "LOG_ODDS" if effect == "BETA" and _norm(m["BETA"]) == "LOG_ODDS" else effect
         z_source = f"{label}/SE"
-    elif effect is not None and p_col is not None:
+    elif effect is not None and has_p:
         z_source = f"P+sign({effect})"
     else:
-        why = "P without a signed effect (BETA or OR)" if p_col is not None else "no Z"
+        why = "P without a signed effect (BETA or OR)" if has_p else "no Z"
         raise InputError(
             f"cannot derive Z: {why}; need Z, BETA+SE, OR+SE or P+BETA (found: {found})",
             file=file,
@@ -600,79 +646,89 @@ def read_sumstats(
             file=file,
             fix="pass the GWAS sample size with --n",
         )
+    # the numeric columns this read uses
+    wanted = {"BP", "AF1", "MAF", "INFO", "P", "LOG10P"}
+    if z_source in ("Z", "T_STAT"):
+        wanted.add("Z")
+    else:
+        wanted |= {effect, "SE"}
+    if n is None:
+        wanted |= {"N", "NCASE", "NCONTROL"} if "N" not in m else {"N"}
+    numeric = [k for k in _NUMERIC if k in m and k in wanted]
+    text_keys = [k for k in ("SNP", "SNP2", "A1", "A2", "REF", "ALT", "OMITTED", "TEST") if k in m]
+    used = list(
+        dict.fromkeys([m[k] for k in (*text_keys, *numeric)] + ([m["CHR"]] if "CHR" in m else []))
+    )
+    frame = _read_frame(src, {m[k] for k in text_keys}, used)
 
     dropped: dict[str, int] = {}
-    # -- PLINK2 covariate rows
-    if "TEST" in m:
-        vals, _ = _text(table.frame[m["TEST"]], upper=True)
-        add = vals == "ADD"
-        n_read = len(add)
-        dropped[R_TEST] = int((~add).sum())
-        table = _Table(
-            table.frame.loc[add].reset_index(drop=True),
-            table.lines[add],
-            parquet=table.parquet,
-            file=file,
-        )
-    else:
-        n_read = len(table.frame)
+    n_read = len(frame)
     if n_read == 0:
         raise InputError(
             "no data rows below the header", file=file, fix="give a file with variants"
         )
-    rows = len(table.frame)
-    frame = table.frame
+    # -- PLINK2 covariate rows (errors below still name the right line: ``src.positions``)
+    if "TEST" in m:
+        test, _ = _text(frame[m["TEST"]], upper=True)
+        add = (test == "ADD").to_numpy(dtype=bool)
+        dropped[R_TEST] = int((~add).sum())
+        frame = frame.loc[add].reset_index(drop=True)
+        src.positions = np.flatnonzero(add)
+    rows = len(frame)
 
     # -- parse
-    num = {k: _number(table, m[k]) for k in _NUMERIC if k in m}
-    if "LOG10P" in num and "P" not in m:
-        num["P"] = 10.0 ** -num.pop("LOG10P")
+    num = {k: _number(src, frame, m[k]) for k in numeric}
+    if "LOG10P" in num:
+        log10p = num.pop("LOG10P")
+        if "P" not in num:
+            num["P"] = 10.0**-log10p
     a1, miss_a1 = _text(frame[m["A1"]], upper=True)
     if "A2" in m:
         a2, miss_a2 = _text(frame[m["A2"]], upper=True)
     else:  # the one of REF/ALT that is not A1
         ref, miss_ref = _text(frame[m["REF"]], upper=True)
         alt, miss_alt = _text(frame[m["ALT"]], upper=True)
-        a2 = np.where(a1 == alt, ref, np.where(a1 == ref, alt, ""))
-        miss_a2 = (a2 == "") | np.where(a1 == alt, miss_ref, miss_alt)
+        is_alt = (a1 == alt).to_numpy(dtype=bool) & ~miss_alt
+        is_ref = (a1 == ref).to_numpy(dtype=bool) & ~miss_ref
+        a2 = ref.where(is_alt, alt.where(is_ref, ""))
+        miss_a2 = ~(is_alt & ~miss_ref) & ~(is_ref & ~miss_alt)
     has_chr, has_bp = "CHR" in m, "BP" in m
-    chrom, miss_chr = _chrom_codes(table, m["CHR"]) if has_chr else (None, np.zeros(rows, bool))
-    bp = num.pop("BP") if has_bp else None
-    miss_bp = np.zeros(rows, bool)
-    if bp is not None:
-        miss_bp = ~np.isfinite(bp)
-        frac = np.isfinite(bp) & ((bp != np.floor(bp)) | (bp < 0))
-        if frac.any():
-            i = int(np.flatnonzero(frac)[0])
-            raise table.error(
-                i,
-                f"position {float(bp[i]):g} is not a whole number",
-                column=m["BP"],
-                fix="fix the row",
-            )
+    if has_chr:
+        chrom, miss_chr = _chrom_codes(src, frame, m["CHR"])
+    else:
+        chrom, miss_chr = np.zeros(rows, np.int64), np.zeros(rows, bool)
+    bp = num.pop("BP") if has_bp else np.zeros(rows)
+    miss_bp = ~np.isfinite(bp)
+    frac = ~miss_bp & ((bp != np.floor(bp)) | (bp < 0))
+    if frac.any():
+        i = int(np.flatnonzero(frac)[0])
+        raise src.error(
+            i,
+            f"position {float(bp[i]):g} is not a whole number >= 0",
+            column=m["BP"],
+            fix="fix the row",
+        )
     if "SNP" in m:
         snp, miss_snp = _text(frame[m["SNP"]])
     else:
-        snp, miss_snp = np.full(rows, "", dtype=object), np.ones(rows, dtype=bool)
-    if "SNP2" in m:
+        snp, miss_snp = pd.Series([""] * rows, dtype="str"), np.ones(rows, dtype=bool)
+    if "SNP2" in m and miss_snp.any():
         snp2, miss_snp2 = _text(frame[m["SNP2"]])
-        snp = np.where(miss_snp, snp2, snp)
+        snp = snp.where(~miss_snp, snp2)
         miss_snp = miss_snp & miss_snp2
-    if has_chr and has_bp and miss_snp.any():
-        fill = miss_snp & ~miss_chr & ~miss_bp
-        if fill.any():
-            snp = snp.copy()
-            snp[fill] = [
-                f"{chrom_label(c)}:{int(b)}" for c, b in zip(chrom[fill], bp[fill], strict=True)
-            ]
-            miss_snp = miss_snp & ~fill
+    fill = miss_snp & has_chr & has_bp & ~miss_chr & ~miss_bp
+    if fill.any():  # an ID from CHR:BP where the file has none
+        labels = [f"{chrom_label(c)}:{int(b)}" for c, b in zip(chrom[fill], bp[fill], strict=True)]
+        snp = snp.copy()
+        snp[fill] = labels
+        miss_snp = miss_snp & ~fill
     for k in ("AF1", "MAF"):
         if k in num:
             f = num[k]
             bad = np.isfinite(f) & ((f < 0) | (f > 1))
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise table.error(
+                raise src.error(
                     i,
                     f"allele frequency {float(f[i]):g} is outside [0, 1]",
                     column=m[k],
@@ -687,14 +743,7 @@ def read_sumstats(
     else:
         n_arr = num["NCASE"] + num["NCONTROL"]
 
-    # -- inputs of Z
-    if z_source in ("Z", "T_STAT"):
-        z_inputs = [num["Z"]]
-    elif "/SE" in z_source:
-        z_inputs = [num[effect], num["SE"]]
-    else:
-        z_inputs = [num[effect], num["P"]]
-
+    # -- quality control, in the documented order
     keep = np.ones(rows, dtype=bool)
 
     def drop(reason: str, mask: np.ndarray) -> None:
@@ -702,13 +751,19 @@ def read_sumstats(
         dropped[reason] = dropped.get(reason, 0) + int(hit.sum())
         keep[hit] = False
 
-    bad = miss_snp | miss_a1 | miss_a2 | miss_chr | miss_bp | ~np.isfinite(n_arr) | (n_arr <= 0)
+    if z_source in ("Z", "T_STAT"):
+        z_inputs = [num["Z"]]
+    elif "/SE" in z_source:
+        z_inputs = [num[effect], num["SE"]]
+    else:
+        z_inputs = [num[effect], num["P"]]
+    bad = miss_snp | miss_a1 | miss_a2 | miss_chr | (has_bp & miss_bp)
+    bad |= ~np.isfinite(n_arr) | (n_arr <= 0)
     for x in z_inputs:
         bad |= ~np.isfinite(x)
     drop(R_MISSING, bad)
-    se_used = "/SE" in z_source
     dropped[R_SE] = 0
-    if se_used:
+    if "/SE" in z_source:
         drop(R_SE, num["SE"] <= 0)
     dropped[R_P] = 0
     if "P" in num:
@@ -717,10 +772,9 @@ def read_sumstats(
             drop(R_P, (p <= 0) | (p > 1))
         else:
             drop(R_P, np.isfinite(p) & ((p < 0) | (p > 1)))
-
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if z_source in ("Z", "T_STAT"):
-            z = num["Z"].copy()
+            z = num["Z"]
         elif z_source.startswith("P+"):
             eff = num[effect] if effect == "BETA" else np.log(num[effect])
             z = np.sign(eff) * stats.norm.isf(np.where(keep, num["P"], 0.5) / 2.0)
@@ -730,29 +784,32 @@ def read_sumstats(
             z = np.log(num[effect]) / num["SE"]
     drop(R_MISSING, ~np.isfinite(z))
 
-    snp_s = pd.Series(snp, dtype=object)
-    dup = np.zeros(rows, bool)
-    if keep.any():
-        dup[keep] = snp_s[keep].duplicated(keep=False).to_numpy()
+    dup = np.zeros(rows, dtype=bool)
+    dup[keep] = snp[keep].duplicated(keep=False).to_numpy(dtype=bool)
     drop(R_DUP, dup)
-
-    def acgt(x: np.ndarray) -> np.ndarray:
-        return pd.Series(x, dtype=object).isin(_ACGT).to_numpy()
-
-    drop(R_ACGT, ~(acgt(a1) & acgt(a2)))
-    drop(R_SAME, a1 == a2)
+    c1, c2 = _bases(a1), _bases(a2)
+    drop(R_ACGT, (c1 < 0) | (c2 < 0))
+    drop(R_SAME, c1 == c2)
     dropped[R_MULTI] = 0
     if has_chr and has_bp and keep.any():
-        key = chrom[keep] * np.int64(10_000_000_000) + bp[keep].astype(np.int64)
-        k1, k2 = a1[keep], a2[keep]
-        pair = np.where(k1 < k2, k1 + k2, k2 + k1)
-        kinds = pd.DataFrame({"key": key, "pair": pair}).groupby("key")["pair"].transform("nunique")
-        multi = np.zeros(rows, bool)
-        multi[keep] = kinds.to_numpy() > 1
+        # the same CHR:BP with another allele pair (only single bases are left: a pair fits 4 bits)
+        locus = chrom[keep] * np.int64(10_000_000_000) + bp[keep].astype(np.int64)
+        pair = np.minimum(c1[keep], c2[keep]) * 4 + np.maximum(c1[keep], c2[keep])
+        order = np.lexsort((pair, locus))
+        loc_s, pair_s = locus[order], pair[order]
+        start = np.r_[True, loc_s[1:] != loc_s[:-1]]
+        group = np.cumsum(start) - 1
+        differs = np.r_[False, (pair_s[1:] != pair_s[:-1]) & ~start[1:]]
+        multi_group = np.zeros(group[-1] + 1, dtype=bool)
+        multi_group[group[differs]] = True
+        sub = np.empty(len(order), dtype=bool)
+        sub[order] = multi_group[group]
+        multi = np.zeros(rows, dtype=bool)
+        multi[keep] = sub
         drop(R_MULTI, multi)
     dropped[R_AMBIG] = 0
     if not keep_ambiguous:
-        drop(R_AMBIG, pd.Series(a1 + a2, dtype=object).isin(_AMBIGUOUS).to_numpy())
+        drop(R_AMBIG, c1.astype(np.int16) + c2 == 3)
     if min_info is not None:
         label = f"INFO < {min_info:g}"
         dropped[label] = 0
@@ -783,21 +840,18 @@ def read_sumstats(
             fix="check the columns, or relax --min-info / --min-maf / use --keep-ambiguous",
         )
 
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, object] = {}
     if has_chr:
         out["CHR"] = chrom[keep]
-    out["SNP"] = snp[keep]
+    out["SNP"] = snp[keep].reset_index(drop=True).astype("str")
     if has_bp:
         out["BP"] = bp[keep].astype(np.int64)
-    out["A1"] = a1[keep].astype(object)
-    out["A2"] = a2[keep].astype(object)
-    out["Z"] = z[keep].astype(np.float64)
+    out["A1"] = a1[keep].reset_index(drop=True).astype("str")
+    out["A2"] = a2[keep].reset_index(drop=True).astype("str")
+    out["Z"] = np.asarray(z[keep], dtype=np.float64)
     out["N"] = n_arr[keep].astype(np.float64)
     if "AF1" in num:
         out["AF1"] = num["AF1"][keep]
     if "INFO" in num:
         out["INFO"] = num["INFO"][keep]
-    df = pd.DataFrame(out)
-    for col in ("SNP", "A1", "A2"):
-        df[col] = df[col].astype(str)
-    return df, report
+    return pd.DataFrame(out), report

@@ -435,7 +435,7 @@ def import_ukbb_ld(
     *,
     chroms: list[int] | None = None,
     shrinkage: float = 0.0,
-    eig_rtol: float = 1e-8,
+    eig_rtol: float = 1e-6,
     var_explained: float | None = None,
     provenance: dict | None = None,
     progress: bool = True,

@@ -105,6 +105,17 @@ class TraitData:
         return int(sum(w.n_scored for w in self.windows))
 
 
+def _n_leading(lam: np.ndarray, var_explained: float) -> int:
+    """Number of leading eigenvalues (descending) whose sum reaches ``var_explained`` of the total;
+    the same rule as :func:`deepwas.linalg.eigen.eigen_precompute`."""
+    if not 0.0 < var_explained <= 1.0:
+        raise InputError(
+            f"var_explained must be in (0, 1], got {var_explained}", column="--var-explained"
+        )
+    cum = np.cumsum(lam)
+    return int(min(lam.size, np.searchsorted(cum, var_explained * cum[-1] * (1 - 1e-12)) + 1))
+
+
 def prepare_trait(
     store,
     harmonized: pd.DataFrame,
@@ -124,8 +135,14 @@ def prepare_trait(
         (store index), ``Z`` (oriented to the store's A1) and ``N``.
     n_gwas:
         Override the GWAS sample size (default: the median of ``N``).
-    eig_rtol, var_explained:
-        Eigen cutoffs for windows that must be recomputed (default: the store's).
+    eig_rtol:
+        Relative eigenvalue cutoff (default: the store's). Giving it recomputes every window.
+    var_explained:
+        Keep, per window, the leading eigen-directions of R_WW that explain this fraction of its
+        variance (default: the store's setting). With the store's spectra this is a truncation of
+        the stored arrays, no recomputation. With a reference panel of a few hundred samples the
+        low-variance directions mostly carry reference-panel noise and LD mismatch with the GWAS
+        sample, which the exact likelihood then amplifies by 1/sqrt(lam); see docs/decisions.md.
 
     Returns
     -------
@@ -147,7 +164,6 @@ def prepare_trait(
     eigen_cfg = store.manifest.get("eigen", {})
     rtol = eig_rtol if eig_rtol is not None else eigen_cfg.get("eig_rtol", 1e-8)
     vexp = var_explained if var_explained is not None else eigen_cfg.get("var_explained")
-    same_cutoffs = eig_rtol is None and var_explained is None
     windows: list[TraitWindow] = []
     n_empty = n_recomputed = 0
     for w in tqdm(store, total=store.n_windows, desc="projecting windows", disable=not progress):
@@ -159,11 +175,13 @@ def prepare_trait(
             continue
         sc = sc_all[measured]
         sic = sc - w.context.start
-        if measured.all() and same_cutoffs:
+        if measured.all() and eig_rtol is None:
+            lam = np.asarray(w.eigvals, np.float64)
+            k = _n_leading(lam, var_explained) if var_explained is not None else lam.size
             eig = EigenWindow(
-                lam=np.asarray(w.eigvals, np.float64),
-                U=np.asarray(w.eigvecs, np.float64),
-                G=np.asarray(w.G, np.float64),
+                lam=lam[:k].copy(),
+                U=np.ascontiguousarray(np.asarray(w.eigvecs)[:, :k], dtype=np.float64),
+                G=np.ascontiguousarray(np.asarray(w.G)[:, :k], dtype=np.float64),
             )
         else:
             n_recomputed += 1
@@ -212,6 +230,7 @@ def load_trait(
     min_info: float | None = 0.9,
     min_maf: float | None = 0.01,
     match_by: str = "auto",
+    var_explained: float | None = None,
     progress: bool = True,
 ) -> TraitData:
     """Read, QC and harmonise a summary-statistics file against ``store`` and project it.
@@ -225,6 +244,6 @@ def load_trait(
         sumstats_path, n=n, keep_ambiguous=keep_ambiguous, min_info=min_info, min_maf=min_maf
     )
     matched, hrep = harmonize(df, store.variants, match_by=match_by, file=str(sumstats_path))
-    trait = prepare_trait(store, matched, progress=progress)
+    trait = prepare_trait(store, matched, var_explained=var_explained, progress=progress)
     trait.report = [*qc.lines(), *hrep.lines(), *trait.report]
     return trait

@@ -1,7 +1,7 @@
 """Pack windows of different sizes into padded batches for the exact kernels.
 
 Windows are grouped by size so that padding wastes little work, and each group becomes one set of
-tensors (B, C_max, r_max) on which :func:`deepwas.linalg.likelihood.exact_nll` runs as batched matrix
+tensors (B, r_max, C_max) on which :func:`deepwas.linalg.likelihood.exact_nll` runs as batched matrix
 products. A window is anything with ``G`` (n_context, rank), ``y`` (rank,), ``context``
 (n_context,) global variant indices and ``const`` (see :class:`deepwas.ld.trait.TraitWindow`).
 """
@@ -25,7 +25,7 @@ class PackedBatch:
 
     Attributes
     ----------
-    G: (B, C, r) float64
+    Gt: (B, r, C) float64, G transposed
     y: (B, r) float64
     valid: (B, r) bool
     context_index: (B, C) int64, global variant index (0 where padded)
@@ -34,7 +34,7 @@ class PackedBatch:
     windows: list[int], the positions of these windows in the packed sequence
     """
 
-    G: torch.Tensor
+    Gt: torch.Tensor
     y: torch.Tensor
     valid: torch.Tensor
     context_index: torch.Tensor
@@ -47,7 +47,7 @@ class PackedBatch:
             *(
                 t.to(device)
                 for t in (
-                    self.G,
+                    self.Gt,
                     self.y,
                     self.valid,
                     self.context_index,
@@ -90,7 +90,7 @@ def pack_windows(windows: Sequence, positions: Sequence[int]) -> PackedBatch:
     B = len(sel)
     C = max(w.G.shape[0] for w in sel)
     r = max(w.G.shape[1] for w in sel)
-    G = np.zeros((B, C, r))
+    Gt = np.zeros((B, r, C))
     y = np.zeros((B, r))
     valid = np.zeros((B, r), bool)
     cidx = np.zeros((B, C), np.int64)
@@ -98,14 +98,14 @@ def pack_windows(windows: Sequence, positions: Sequence[int]) -> PackedBatch:
     const = np.zeros(B)
     for b, w in enumerate(sel):
         c, k = w.G.shape
-        G[b, :c, :k] = w.G
+        Gt[b, :k, :c] = w.G.T
         y[b, :k] = w.y
         valid[b, :k] = True
         cidx[b, :c] = w.context
         cmask[b, :c] = True
         const[b] = w.const
     return PackedBatch(
-        G=torch.from_numpy(G),
+        Gt=torch.from_numpy(Gt),
         y=torch.from_numpy(y),
         valid=torch.from_numpy(valid),
         context_index=torch.from_numpy(cidx),
@@ -134,7 +134,7 @@ def batched_nll(
     """
     lf = log_F[batch.context_index]
     return exact_nll(
-        batch.G,
+        batch.Gt,
         batch.y,
         lf,
         sigma,

@@ -49,51 +49,73 @@ def _cholesky(S: torch.Tensor) -> torch.Tensor:
     return L
 
 
+_GRAM_BLOCK = 128
+
+
+def _lower_gram(Ht: torch.Tensor) -> torch.Tensor:
+    """The lower triangle of Ht Ht^T for Ht (B, r, C), the strict upper triangle left zero.
+
+    Computed block by block (blocks of 128 rows) so that only the lower blocks are multiplied:
+    about half the flops of the full product for large r, as a symmetric rank-k update would.
+    The Cholesky factorisation reads only the lower triangle.
+    """
+    B, r, _ = Ht.shape
+    if r <= 2 * _GRAM_BLOCK:
+        return Ht @ Ht.transpose(-1, -2)
+    S = torch.zeros(B, r, r, dtype=Ht.dtype, device=Ht.device)
+    edges = list(range(0, r, _GRAM_BLOCK)) + [r]
+    for i in range(len(edges) - 1):
+        i0, i1 = edges[i], edges[i + 1]
+        # rows i0:i1, columns 0:i1 in one product (the diagonal block is computed in full)
+        S[:, i0:i1, :i1] = Ht[:, i0:i1] @ Ht[:, :i1].transpose(-1, -2)
+    return S
+
+
 class _ExactNLL(torch.autograd.Function):
     """0.5 (log det Sigma + y^T Sigma^-1 y) per window; constants are added by the caller."""
 
     @staticmethod
-    def forward(ctx, G, y, F, sigma, valid):  # noqa: D401 - torch API
-        # G: (B, C, r); y: (B, r); F: (B, C); sigma: (B,); valid: (B, r) float 1/0
-        H = G * F.clamp_min(0.0).sqrt().unsqueeze(-1)
-        S = H.transpose(-1, -2) @ H
+    def forward(ctx, Gt, y, sqrt_F, sigma, valid):  # noqa: D401 - torch API
+        # Gt: (B, r, C); y: (B, r); sqrt_F: (B, C); sigma: (B,); valid: (B, r) float 1/0
+        S = _lower_gram(Gt * sqrt_F.unsqueeze(-2))
         diag = valid * sigma.unsqueeze(-1) + (1.0 - valid)
         S.diagonal(dim1=-2, dim2=-1).add_(diag)
         L = _cholesky(S)
         a = torch.linalg.solve_triangular(L, y.unsqueeze(-1), upper=False).squeeze(-1)
         logdet = 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
         nll = 0.5 * (logdet + (a * a).sum(-1))
-        ctx.save_for_backward(G, L, a, valid)
+        ctx.save_for_backward(Gt, L, a, valid, sqrt_F)
         return nll
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        G, L, a, valid = ctx.saved_tensors
+        Gt, L, a, valid, sqrt_F = ctx.saved_tensors
         need_F, need_sigma = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             raise RuntimeError("the exact NLL is differentiable in F and sigma only, not in G or y")
         # Linv = L^-1 (r^3/3, cheap next to |C| r^2); then Sigma^-1 = Linv^T Linv and
-        # g_c^T Sigma^-1 g_c = ||Linv g_c||^2. One general product M = G Linv^T is faster
-        # here than a triangular solve with |C| right-hand sides.
+        # g_c^T Sigma^-1 g_c = ||Linv g_c||^2. One general product Linv G^T is faster here
+        # than a triangular solve with |C| right-hand sides.
         eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device).expand_as(L)
         Linv = torch.linalg.solve_triangular(L, eye, upper=False)
-        gF = gs = None
+        g_sqrtF = g_s = None
         if need_F:
-            M = G @ Linv.transpose(-1, -2)  # (B, C, r)
-            diag_quad = (M * M).sum(-1)  # (B, C): g_c^T Sigma^-1 g_c
-            Ga = (M @ a.unsqueeze(-1)).squeeze(-1)  # (B, C): g_c^T Sigma^-1 y
-            gF = 0.5 * (diag_quad - Ga * Ga) * grad_out.unsqueeze(-1)
+            Mt = Linv @ Gt  # (B, r, C): column c is Linv g_c
+            diag_quad = (Mt * Mt).sum(-2)  # (B, C): g_c^T Sigma^-1 g_c
+            Ga = (a.unsqueeze(-2) @ Mt).squeeze(-2)  # (B, C): g_c^T Sigma^-1 y
+            # dNLL/dF = 1/2 (diag_quad - Ga^2); F = sqrt_F^2, so dNLL/dsqrt_F = 2 sqrt_F dNLL/dF
+            g_sqrtF = (diag_quad - Ga * Ga) * sqrt_F * grad_out.unsqueeze(-1)
         if need_sigma:
             alpha = (Linv.transpose(-1, -2) @ a.unsqueeze(-1)).squeeze(-1)  # Sigma^-1 y
             diag_inv = (Linv * Linv).sum(-2)  # diagonal of Sigma^-1
             tr = (diag_inv * valid).sum(-1)
-            gs = 0.5 * (tr - (alpha * alpha * valid).sum(-1)) * grad_out
-        return None, None, gF, gs, None
+            g_s = 0.5 * (tr - (alpha * alpha * valid).sum(-1)) * grad_out
+        return None, None, g_sqrtF, g_s, None
 
 
 def exact_nll(
-    G: torch.Tensor,
+    Gt: torch.Tensor,
     y: torch.Tensor,
     log_F: torch.Tensor,
     sigma: torch.Tensor | float,
@@ -106,8 +128,9 @@ def exact_nll(
 
     Parameters
     ----------
-    G: (B, C, r) float64
-        Projected LD, zero-padded.
+    Gt: (B, r, C) float64
+        Projected LD, transposed (G^T, rank by context: the layout in which both products of
+        the kernel run fastest) and zero-padded.
     y: (B, r) float64
         Projected z-scores, zero-padded.
     log_F: (B, C) float64
@@ -126,18 +149,18 @@ def exact_nll(
     nll: (B,) float64
         The negative log-likelihood of each window's z_W (DESIGN 2.1).
     """
-    B, C, r = G.shape
+    B, r, C = Gt.shape
     if valid is None:
-        valid_f = torch.ones(B, r, dtype=G.dtype, device=G.device)
+        valid_f = torch.ones(B, r, dtype=Gt.dtype, device=Gt.device)
     else:
-        valid_f = valid.to(G.dtype)
-    sigma_t = torch.as_tensor(sigma, dtype=G.dtype, device=G.device)
+        valid_f = valid.to(Gt.dtype)
+    sigma_t = torch.as_tensor(sigma, dtype=Gt.dtype, device=Gt.device)
     if sigma_t.ndim == 0:
         sigma_t = sigma_t.expand(B)
-    F = torch.exp(log_F)
+    sqrt_F = torch.exp(0.5 * log_F)
     if context_mask is not None:
-        F = torch.where(context_mask, F, torch.zeros((), dtype=F.dtype, device=F.device))
-    nll = _ExactNLL.apply(G, y, F, sigma_t, valid_f)
+        sqrt_F = torch.where(context_mask, sqrt_F, torch.zeros((), dtype=Gt.dtype, device=Gt.device))
+    nll = _ExactNLL.apply(Gt, y, sqrt_F, sigma_t, valid_f)
     if const is not None:
         nll = nll + const
     return nll
@@ -226,7 +249,7 @@ def window_nll(
         else torch.tensor(float(sigma), dtype=torch.float64)
     )
     nll = exact_nll(
-        G.unsqueeze(0).to(lpv.device),
+        G.T.unsqueeze(0).to(lpv.device),
         y.unsqueeze(0).to(lpv.device),
         lpv.to(torch.float64).unsqueeze(0),
         sig.to(torch.float64).reshape(1),
