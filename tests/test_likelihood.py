@@ -264,3 +264,9 @@ def test_bad_input_raises_one_clear_error(case, exc, text):
     with pytest.raises(exc, match=text) as info:
         window_nll(z, R, scored, lpv, sigma)
     assert "\n" not in str(info.value)
+
+
+def test_public_window_nll_is_reexported():
+    import deepwas
+
+    assert deepwas.window_nll is window_nll

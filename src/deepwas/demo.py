@@ -46,7 +46,12 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
         cfg = SimConfig(n_ref=200, n_gwas=100_000, h2=0.02, length_mb=4.0, max_snps=1600, seed=seed)
     else:
         cfg = SimConfig(
-            n_ref=500, n_insample=1000, n_gwas=100_000, h2=0.05, length_mb=25.0, max_snps=10_000,
+            n_ref=500,
+            n_insample=1000,
+            n_gwas=100_000,
+            h2=0.05,
+            length_mb=25.0,
+            max_snps=10_000,
             seed=seed,
         )
     cohort = f" + {cfg.n_insample} in-sample" if cfg.n_insample else ""

@@ -1,9 +1,10 @@
 """Pack windows of different sizes into padded batches for the exact kernels.
 
-Windows are grouped by size so that padding wastes little work, and each group becomes one set of
-tensors (B, r_max, C_max) on which :func:`deepwas.linalg.likelihood.exact_nll` runs as batched matrix
-products. A window is anything with ``G`` (n_context, rank), ``y`` (rank,), ``context``
-(n_context,) global variant indices and ``const`` (see :class:`deepwas.ld.trait.TraitWindow`).
+Windows are grouped by size so that padding wastes little work, and each group becomes one set
+of tensors (B, r_max, C_max) on which :func:`deepwas.linalg.likelihood.exact_nll` runs as
+batched matrix products. A window is anything with ``G`` (n_context, rank), ``y`` (rank,),
+``context`` (n_context,) global variant indices and ``const``
+(see :class:`deepwas.ld.trait.TraitWindow`).
 """
 
 from __future__ import annotations

@@ -126,7 +126,8 @@ def eigen_precompute(
         raise NumericalError(
             f"{window}: LD matrix is not positive semi-definite (eigenvalue {lam[-1]:.3g}, "
             f"largest {lam_max:.3g})",
-            fix="shrink it towards the identity with --shrinkage (e.g. 0.01) or rebuild it from genotypes",
+            fix="shrink it towards the identity with --shrinkage (e.g. 0.01) "
+            "or rebuild it from genotypes",
         )
     keep = lam > eig_rtol * lam_max
     if var_explained is not None:

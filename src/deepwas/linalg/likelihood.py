@@ -12,8 +12,10 @@ The value and its gradient come from one Cholesky factorisation per window:
     dNLL/dsigma = 1/2 [ tr Sigma^-1 - ||Sigma^-1 y||^2 ]
 
 written as a custom autograd function so that the backward pass costs one general product
-G L^-T instead of the several autograd would spend through Sigma. Flops per window:
-|C| r^2 (forming Sigma) + r^3/3 (Cholesky) forward, |C| r^2 backward.
+L^-1 G^T instead of the several autograd would spend through Sigma. Flops per window: about
+|C| r^2 forward (only the lower block triangle of G^T diag(F) G is formed) + r^3/3 (Cholesky),
+2 |C| r^2 + r^3/3 backward. G is kept transposed, (r, |C|): the layout in which both products
+run fastest on the CPU (measured with benchmarks/likelihood.py).
 
 Windows are evaluated in *batches*: tensors padded to a common context length and rank. Padded
 context rows have F = 0 (and G = 0); padded rank dimensions have G = 0, y = 0 and a unit diagonal,
@@ -159,7 +161,9 @@ def exact_nll(
         sigma_t = sigma_t.expand(B)
     sqrt_F = torch.exp(0.5 * log_F)
     if context_mask is not None:
-        sqrt_F = torch.where(context_mask, sqrt_F, torch.zeros((), dtype=Gt.dtype, device=Gt.device))
+        sqrt_F = torch.where(
+            context_mask, sqrt_F, torch.zeros((), dtype=Gt.dtype, device=Gt.device)
+        )
     nll = _ExactNLL.apply(Gt, y, sqrt_F, sigma_t, valid_f)
     if const is not None:
         nll = nll + const
