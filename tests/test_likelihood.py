@@ -270,3 +270,26 @@ def test_public_window_nll_is_reexported():
     import deepwas
 
     assert deepwas.window_nll is window_nll
+
+
+def test_window_ldsc_has_the_window_nll_interface():
+    from deepwas.linalg.likelihood import window_ldsc
+
+    rng = np.random.default_rng(12)
+    C = 14
+    _, R = random_ld(rng, 60, C)
+    scored = np.zeros(C, bool)
+    scored[3:9] = True
+    z = rng.standard_normal(C)
+    logF = torch.tensor(rng.normal(0, 1, C), requires_grad=True)
+    F = np.exp(logF.detach().numpy())
+    want = 0.0
+    for j in np.flatnonzero(scored):  # DESIGN 2.3 term by term
+        l_j = (R[j] ** 2).sum()
+        chi2_hat = (R[j] ** 2 * F).sum() + 0.9 * R[j, j]
+        want += ((chi2_hat - z[j] ** 2) / (l_j * F.mean() + R[j, j])) ** 2 / l_j
+    want /= scored.sum()
+    got = window_ldsc(z, R, scored, logF, 0.9)
+    assert abs(got.item() - want) <= 1e-12 * want
+    got.backward()
+    assert torch.isfinite(logF.grad).all()

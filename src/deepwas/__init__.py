@@ -19,6 +19,7 @@ _LAZY = {
     "window_nll": "deepwas.linalg.likelihood",
     "exact_nll": "deepwas.linalg.likelihood",
     "ldsc_loss": "deepwas.linalg.likelihood",
+    "window_ldsc": "deepwas.linalg.likelihood",
     "eigen_precompute": "deepwas.linalg.eigen",
     "read_sumstats": "deepwas.io.sumstats",
     "harmonize": "deepwas.harmonize",

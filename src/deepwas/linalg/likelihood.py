@@ -35,7 +35,7 @@ import torch
 from deepwas.errors import InputError, NumericalError
 from deepwas.linalg.eigen import eigen_precompute, project_z
 
-__all__ = ["exact_nll", "window_nll", "ldsc_loss"]
+__all__ = ["exact_nll", "window_nll", "ldsc_loss", "window_ldsc"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -318,3 +318,51 @@ def ldsc_loss(
     if scored_mask is None:
         return per.mean()
     return (per * scored_mask).sum() / scored_mask.sum().clamp_min(1)
+
+
+def window_ldsc(
+    z,
+    R,
+    scored,
+    log_prior_var,
+    sigma: float | torch.Tensor = 1.0,
+    *,
+    mean_F: float | None = None,
+) -> torch.Tensor:
+    """The LDSC objective of DESIGN 2.3 for one window, with the interface of :func:`window_nll`.
+
+    Parameters
+    ----------
+    z: (n_context,)
+    R: (n_context, n_context)
+    scored: (n_context,) bool
+    log_prior_var: (n_context,) float64 tensor, log F = log(N s). Differentiable.
+    sigma: the intercept, float or differentiable 0-d tensor.
+    mean_F: N h2 / M of the regression weights (default: mean F of the window, detached).
+
+    Returns
+    -------
+    loss: 0-d float64 tensor (mean over the scored variants).
+    """
+    z_t = _as_tensor(z, "z").detach().to(torch.float64)
+    R_t = _as_tensor(R, "R").detach().to(torch.float64)
+    lpv = _as_tensor(log_prior_var, "log_prior_var")
+    mask = torch.as_tensor(np.asarray(scored.cpu() if isinstance(scored, torch.Tensor) else scored))
+    n = z_t.shape[0]
+    if R_t.shape != (n, n) or tuple(lpv.shape) != (n,) or tuple(mask.shape) != (n,):
+        raise InputError(
+            f"shapes do not agree: z {tuple(z_t.shape)}, R {tuple(R_t.shape)}, "
+            f"log_prior_var {tuple(lpv.shape)}, scored {tuple(mask.shape)}",
+            fix="z, log_prior_var and scored have one entry per context variant; R is square",
+        )
+    if mask.dtype != torch.bool or not bool(mask.any()):
+        raise InputError("scored must be a non-empty boolean mask", column="scored")
+    R_WC = R_t[mask]
+    return ldsc_loss(
+        (R_WC * R_WC).unsqueeze(0),
+        torch.diagonal(R_t)[mask].unsqueeze(0),
+        (z_t[mask] ** 2).unsqueeze(0),
+        lpv.to(torch.float64).unsqueeze(0),
+        sigma,
+        mean_F=mean_F,
+    )
