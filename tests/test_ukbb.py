@@ -1,4 +1,4 @@
-"""Tests of deepwas.io.ukbb: importing UK Biobank ("Alkes") LD matrices into an LD store."""
+"""Tests of deepwas.ld.ukbb: importing UK Biobank ("Alkes") LD matrices into an LD store."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from scipy import sparse
 
 from deepwas.errors import InputError, NumericalError
-from deepwas.io.ukbb import import_ukbb_ld
 from deepwas.ld.store import LDStore
+from deepwas.ld.ukbb import import_ukbb_ld
 
 CHROM = 7
 # 60 variants on one chromosome over 5 Mb; a few sit exactly on region and middle boundaries.

@@ -32,7 +32,7 @@ _LAZY = {
     "make_windows": "deepwas.ld.windows",
     "build_store": "deepwas.ld.store",
     "LDStore": "deepwas.ld.store",
-    "import_ukbb_ld": "deepwas.io.ukbb",
+    "import_ukbb_ld": "deepwas.ld.ukbb",
     "prepare_trait": "deepwas.ld.trait",
     "load_trait": "deepwas.ld.trait",
     "fit_constant": "deepwas.fit",

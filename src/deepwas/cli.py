@@ -94,7 +94,7 @@ def _cmd_ld(args: argparse.Namespace) -> int:
     chroms = _chrom_list(args.chrom) if args.chrom else None
     argv = ["deepwas", *args.argv]
     if args.ukbb_npz:
-        from deepwas.io.ukbb import import_ukbb_ld
+        from deepwas.ld.ukbb import import_ukbb_ld
 
         store = import_ukbb_ld(
             args.ukbb_npz,

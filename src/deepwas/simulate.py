@@ -380,13 +380,7 @@ def _memory_panel(
     codes: np.ndarray, variants: pd.DataFrame, samples: pd.DataFrame, source: str
 ) -> GenotypePanel:
     """A :class:`GenotypePanel` over in-memory codes (n_variants, n_samples) int8, -1 missing."""
-    return GenotypePanel(
-        variants=variants.reset_index(drop=True),
-        samples=samples.reset_index(drop=True),
-        source=source,
-        kind="memory",
-        _cache=np.ascontiguousarray(codes, dtype=np.int8),
-    )
+    return GenotypePanel.from_codes(codes, variants, samples, source=source)
 
 
 def _allele_freq(codes: np.ndarray) -> np.ndarray:
@@ -614,8 +608,7 @@ def _given_panel(config: SimConfig) -> tuple[GenotypePanel, GenotypePanel | None
 
 def _subset(panel: GenotypePanel, idx: np.ndarray) -> GenotypePanel:
     """The in-memory panel restricted to variant rows ``idx`` (sorted)."""
-    assert panel._cache is not None
-    return _memory_panel(panel._cache[idx], panel.variants.iloc[idx], panel.samples, panel.source)
+    return panel.subset(idx)
 
 
 # --------------------------------------------------------------------------------------------

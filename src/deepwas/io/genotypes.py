@@ -106,6 +106,41 @@ class GenotypePanel:
         samples = samples[["FID", "IID"]].astype(str).reset_index(drop=True)
         return cls(variants=table, samples=samples, source=source, kind="memory", _cache=cache)
 
+    @classmethod
+    def from_codes(
+        cls, codes: np.ndarray, variants: pd.DataFrame, samples: pd.DataFrame, *, source: str
+    ) -> GenotypePanel:
+        """A panel over in-memory genotype codes without copying them.
+
+        Parameters
+        ----------
+        codes: (n_variants, n_samples) int8
+            Counts of A1 (0, 1, 2), -1 for missing (the panel's own cache layout).
+        variants: pandas.DataFrame, (n_variants, >=5)
+        samples: pandas.DataFrame, (n_samples, 2)
+        source:
+            A description recorded as the panel's source.
+        """
+        return cls(
+            variants=variants.reset_index(drop=True),
+            samples=samples.reset_index(drop=True),
+            source=source,
+            kind="memory",
+            _cache=np.ascontiguousarray(codes, dtype=np.int8),
+        )
+
+    def subset(self, index: np.ndarray) -> GenotypePanel:
+        """The panel restricted to the variants at ``index`` (positions), held in memory."""
+        index = np.asarray(index, dtype=np.int64)
+        if self._cache is not None:
+            codes = self._cache[index]
+        else:
+            d = self.dosages(index)
+            codes = np.where(np.isnan(d), -1, d).astype(np.int8).T
+        return GenotypePanel.from_codes(
+            codes, self.variants.iloc[index], self.samples, source=self.source
+        )
+
     @property
     def n_samples(self) -> int:
         """Number of samples (individuals)."""
