@@ -219,3 +219,11 @@ def test_info_on_a_store_of_another_version(store, tmp_path, capsys):
     (bad / "manifest.json").write_text(json.dumps(manifest))
     assert main(["info", str(bad)]) == 2
     assert "version" in _one_error_line(capsys)
+
+
+def test_outputs_are_readable_by_others(sim):
+    import stat
+
+    mode = (sim / "truth.tsv.gz").stat().st_mode
+    assert mode & stat.S_IROTH or mode & stat.S_IRGRP  # not 0600 (umask permitting)
+    assert sim.stat().st_mode & stat.S_IXOTH or sim.stat().st_mode & stat.S_IXGRP

@@ -268,6 +268,65 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- fit
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from deepwas.fit import TrainConfig
+    from deepwas.workflow import run_fit
+
+    cfg = TrainConfig(
+        model=args.model,
+        objective=args.objective,
+        width=args.width,
+        depth=args.depth,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        epochs=args.epochs,
+        batch_windows=args.batch_windows,
+        patience=args.patience,
+        learn_sigma=args.fixed_sigma is None,
+        sigma=args.fixed_sigma,
+        seed=args.seed,
+    )
+    test_chrom = _chrom_list(args.test_chrom) if args.test_chrom else None
+    m = run_fit(
+        sumstats=args.sumstats,
+        ld=args.ld,
+        annot=args.annot if len(args.annot) > 1 else args.annot[0],
+        out=args.out,
+        config=cfg,
+        test_chrom=test_chrom,
+        test_blocks=args.test_blocks,
+        truth=args.truth,
+        n=args.n,
+        bim=args.bim,
+        var_explained=args.var_explained,
+        resume=args.resume,
+        argv=["deepwas", *args.argv],
+        progress=not args.quiet,
+        say=_say,
+    )
+    lines = [
+        f"{m['model']} prior trained with the {m['objective']} objective "
+        f"({m['n_params']} parameters, {m['stopped']}, best epoch {m['best_epoch']})",
+        f"h2 = {m['h2']:.4g}, sigma = {m['sigma']:.4g}",
+    ]
+    if m.get("heldout_n_snps"):
+        gain = m["heldout_loglik"] - m["heldout_loglik_constant"]
+        lines.append(
+            f"held-out exact log-likelihood {m['heldout_loglik']:.2f} vs constant prior "
+            f"{m['heldout_loglik_constant']:.2f}: gain {gain:.2f} "
+            f"({1e3 * gain / m['heldout_n_snps']:.3f} per 1,000 of "
+            f"{m['heldout_n_snps']:,} variants)"
+        )
+    if m.get("truth_pearson") is not None:
+        lines.append(
+            f"truth: Pearson {m['truth_pearson']:.3f}, Spearman {m['truth_spearman']:.3f} "
+            f"(log SNPVAR); h2 {m['h2']:.4g} vs true {m['h2_true']:.4g}"
+        )
+    _say(*lines, f"wrote {args.out}/priors.tsv.gz, metrics.json, model/, report.html")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- demo
 def _cmd_demo(args: argparse.Namespace) -> int:
     from deepwas.demo import run_demo
@@ -378,6 +437,47 @@ def build_parser() -> argparse.ArgumentParser:
     lk.add_argument("--out", default=None, help="write the result as JSON here")
     common(lk)
     lk.set_defaults(func=_cmd_loglik)
+
+    f = sub.add_parser(
+        "fit",
+        help="learn a prior from sumstats, LD and annotations",
+        description="Train a constant, linear or MLP prior with the exact likelihood "
+        "or the LDSC objective and evaluate it on held-out windows (DESIGN 4).",
+    )
+    f.add_argument("--sumstats", required=True, help="summary statistics file")
+    f.add_argument("--ld", required=True, help="LD store folder (deepwas ld)")
+    f.add_argument("--annot", required=True, nargs="+", help="annotation file(s)")
+    f.add_argument("--bim", default=None, help=".bim for thin LDSC .annot files")
+    f.add_argument("--model", choices=["constant", "linear", "mlp"], default="linear")
+    f.add_argument("--objective", choices=["likelihood", "ldsc"], default="likelihood")
+    f.add_argument("--test-chrom", default=None, help="held-out chromosomes, e.g. 1,3 or 20-22")
+    f.add_argument(
+        "--test-blocks",
+        type=float,
+        default=None,
+        help="held-out fraction of LD blocks (single-chromosome data)",
+    )
+    f.add_argument("--truth", default=None, help="truth.tsv.gz of deepwas simulate")
+    f.add_argument("--n", type=float, default=None, help="GWAS N when the sumstats have none")
+    f.add_argument(
+        "--var-explained",
+        type=float,
+        default=None,
+        help="keep the eigen-directions explaining this fraction of each window's LD",
+    )
+    f.add_argument("--width", type=int, default=64, help="MLP width")
+    f.add_argument("--depth", type=int, default=4, help="MLP residual blocks")
+    f.add_argument("--lr", type=float, default=0.01)
+    f.add_argument("--weight-decay", type=float, default=1e-4)
+    f.add_argument("--epochs", type=int, default=60)
+    f.add_argument("--batch-windows", type=int, default=4, help="windows per optimiser step")
+    f.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    f.add_argument("--fixed-sigma", type=float, default=None, help="fix sigma at this value")
+    f.add_argument("--seed", type=int, default=1)
+    f.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    f.add_argument("--out", required=True, help="output folder")
+    common(f)
+    f.set_defaults(func=_cmd_fit)
 
     d = sub.add_parser("demo", help="run the main job end to end on an embedded default")
     d.add_argument("--out", default="demo_out", help="output folder")

@@ -1,6 +1,7 @@
-"""Fitting priors by the exact likelihood. This release fits the best *constant* prior (one
-per-SNP heritability for all variants, and sigma); the training of annotation-dependent priors
-builds on the same pieces.
+"""Fitting priors: the best constant prior by exact maximum likelihood, and the training of
+annotation-dependent priors (constant, linear, MLP) with AdamW on mini-batches of windows under
+the exact likelihood (DESIGN 2.1) or the LDSC objective (DESIGN 2.3), with validation windows for
+early stopping, checkpoints and exact resume.
 
 The best constant prior is what every learned prior is compared against (DESIGN 2.4), and on its
 own it is an exact-likelihood estimate of the SNP heritability and of the intercept sigma.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +19,16 @@ import torch
 from deepwas.errors import NumericalError
 from deepwas.linalg.batch import batched_nll, group_by_size, pack_windows
 
-__all__ = ["ConstantFit", "fit_constant", "total_nll"]
+__all__ = [
+    "ConstantFit",
+    "fit_constant",
+    "total_nll",
+    "TrainConfig",
+    "TrainResult",
+    "train_prior",
+    "window_nlls",
+    "refit_sigma",
+]
 
 
 @dataclass
@@ -106,3 +117,294 @@ def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> Constan
         nll=nll,
         n_iter=int(opt.state[opt._params[0]]["n_iter"]),
     )
+
+
+# ------------------------------------------------------------------------------------ training
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of :func:`train_prior` (the same names as the CLI flags of ``deepwas fit``).
+
+    Attributes
+    ----------
+    model: "constant" | "linear" | "mlp"
+    objective: "likelihood" (exact, DESIGN 2.1) | "ldsc" (DESIGN 2.3)
+    width, depth: the MLP's hidden width and number of residual blocks
+    lr, weight_decay: AdamW settings
+    epochs: maximum number of passes over the training windows
+    batch_windows: windows per optimiser step
+    patience: epochs without a better validation objective before stopping
+    learn_sigma: learn the intercept sigma (else it stays at ``sigma``)
+    sigma: initial (or fixed) sigma; None starts from the best constant prior's
+    seed: seeds the initialisation and the order of windows
+    """
+
+    model: str = "linear"
+    objective: str = "likelihood"
+    width: int = 64
+    depth: int = 4
+    lr: float = 0.01
+    weight_decay: float = 1e-4
+    epochs: int = 60
+    batch_windows: int = 4
+    patience: int = 8
+    learn_sigma: bool = True
+    sigma: float | None = None
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        from deepwas.errors import InputError
+
+        if self.model not in ("constant", "linear", "mlp"):
+            raise InputError(
+                f"unknown model {self.model!r}", column="--model", fix="use constant, linear or mlp"
+            )
+        if self.objective not in ("likelihood", "ldsc"):
+            raise InputError(
+                f"unknown objective {self.objective!r}",
+                column="--objective",
+                fix="use likelihood or ldsc",
+            )
+        for name in ("width", "depth", "epochs", "batch_windows", "patience"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name} must be >= 1", column=f"--{name.replace('_', '-')}")
+        if not self.lr > 0:
+            raise InputError("lr must be > 0", column="--lr")
+
+
+@dataclass
+class TrainResult:
+    prior: torch.nn.Module
+    sigma: float
+    history: list[dict]
+    best_epoch: int
+    stopped: str
+
+
+def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gwas) -> torch.Tensor:
+    """The training objective over the windows at ``positions``, per scored variant.
+
+    likelihood: sum of window NLLs / number of scored variants; ldsc: mean LDSC loss.
+    """
+    feats = data["features"]
+    sigma = torch.exp(log_sigma)
+    total = torch.zeros((), dtype=torch.float64)
+    n = 0
+    for i in positions:
+        b = batches[i]
+        idx = b.context_index[0]
+        log_F = model(feats[idx]).unsqueeze(0) + math.log(n_gwas)
+        if cfg.objective == "likelihood":
+            from deepwas.linalg.likelihood import exact_nll
+
+            total = total + exact_nll(b.Gt, b.y, log_F, sigma, valid=b.valid, const=b.const).sum()
+            n += int(data["n_scored"][i])
+        else:
+            from deepwas.linalg.likelihood import ldsc_loss
+
+            lw = ldsc[i]
+            m = lw.R2.shape[1]
+            total = total + m * ldsc_loss(lw.R2, lw.r_diag, lw.chi2, log_F, sigma)
+            n += m
+    return total / max(n, 1)
+
+
+def train_prior(
+    fit_data,
+    cfg: TrainConfig,
+    *,
+    store=None,
+    checkpoint: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a prior on ``fit_data.train`` windows, early-stopping on ``fit_data.val``.
+
+    Parameters
+    ----------
+    fit_data: deepwas.data.FitData
+    cfg: TrainConfig
+    store: the LD store (needed for the LDSC objective's squared LD)
+    checkpoint: file written after every epoch (atomically); with ``resume`` training continues
+        from it and ends exactly where an uninterrupted run would.
+
+    Notes
+    -----
+    Every model starts at the best constant prior of the training windows (its output bias, and
+    sigma), so training only has to learn departures from it. The order of windows in epoch e is a
+    permutation drawn from ``numpy.random.default_rng([seed, e])``, so a resumed run replays it.
+    """
+    from tqdm.auto import tqdm
+
+    from deepwas._files import atomic_file
+    from deepwas.data import ldsc_windows
+    from deepwas.errors import NumericalError
+    from deepwas.priors import PriorConfig, build_prior, fit_standardization
+
+    trait = fit_data.trait
+    train_trait = fit_data.subset(fit_data.train)
+    const = fit_constant(train_trait)
+    mean, scale = fit_standardization(fit_data.features, fit_data.feature_names)
+    pcfg = PriorConfig(
+        model=cfg.model,
+        feature_names=tuple(fit_data.feature_names),
+        feature_mean=tuple(float(x) for x in mean),
+        feature_scale=tuple(float(x) for x in scale),
+        width=cfg.width,
+        depth=cfg.depth,
+        init_log_snpvar=math.log(const.snpvar),
+    )
+    model = build_prior(pcfg, seed=cfg.seed)
+    sigma0 = const.sigma if cfg.sigma is None else cfg.sigma
+    log_sigma = torch.tensor(math.log(sigma0), dtype=torch.float64, requires_grad=cfg.learn_sigma)
+    params = list(model.parameters()) + ([log_sigma] if cfg.learn_sigma else [])
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    batches = [pack_windows(trait.windows, [i]) for i in range(len(trait.windows))]
+    data = {
+        "features": torch.from_numpy(np.ascontiguousarray(fit_data.features)),
+        "n_scored": [w.n_scored for w in trait.windows],
+    }
+    ldsc = None
+    if cfg.objective == "ldsc":
+        if store is None:
+            raise ValueError("the LDSC objective needs the LD store")
+        ldsc = [_LdscTensors(lw) for lw in ldsc_windows(store, trait)]
+
+    def objective(positions):
+        return _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, trait.n_gwas)
+
+    history: list[dict] = []
+    start_epoch, best_val, best_epoch, bad = 0, math.inf, 0, 0
+    best_state = None
+    if resume and checkpoint and Path(checkpoint).exists():
+        ck = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        with torch.no_grad():
+            log_sigma.copy_(ck["log_sigma"])
+        start_epoch, best_val, best_epoch, bad = (
+            ck["epoch"],
+            ck["best_val"],
+            ck["best_epoch"],
+            ck["bad"],
+        )
+        best_state, history = ck["best_state"], ck["history"]
+
+    stopped = "max epochs"
+    bar = tqdm(
+        range(start_epoch, cfg.epochs),
+        desc=f"training {cfg.model}/{cfg.objective}",
+        disable=not progress,
+        initial=start_epoch,
+        total=cfg.epochs,
+    )
+    for epoch in bar:
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(fit_data.train)
+        losses = []
+        for k in range(0, len(order), cfg.batch_windows):
+            opt.zero_grad()
+            loss = objective(order[k : k + cfg.batch_windows].tolist())
+            if not torch.isfinite(loss):
+                raise NumericalError(
+                    f"training diverged at epoch {epoch + 1} "
+                    f"(non-finite {cfg.objective} objective)",
+                    fix="lower --lr or use a smaller model",
+                )
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+        with torch.no_grad():
+            val = float(objective(fit_data.val)) if fit_data.val else math.nan
+        train_obj = float(np.mean(losses))
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_objective": train_obj,
+                "val_objective": val,
+                "sigma": float(torch.exp(log_sigma)),
+            }
+        )
+        bar.set_postfix(train=f"{train_obj:.4f}", val=f"{val:.4f}")
+        score = val if fit_data.val else train_obj
+        if score < best_val - 1e-9:
+            best_val, best_epoch, bad = score, epoch + 1, 0
+            best_state = {
+                "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                "log_sigma": log_sigma.detach().clone(),
+            }
+        else:
+            bad += 1
+        if checkpoint:
+            with atomic_file(checkpoint) as tmp:
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "log_sigma": log_sigma.detach(),
+                        "epoch": epoch + 1,
+                        "best_val": best_val,
+                        "best_epoch": best_epoch,
+                        "bad": bad,
+                        "best_state": best_state,
+                        "history": history,
+                    },
+                    tmp,
+                )
+        if bad >= cfg.patience:
+            stopped = f"early stopping after {epoch + 1} epochs"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state["model"])
+        with torch.no_grad():
+            log_sigma.copy_(best_state["log_sigma"])
+    return TrainResult(
+        prior=model,
+        sigma=float(torch.exp(log_sigma)),
+        history=history,
+        best_epoch=best_epoch,
+        stopped=stopped,
+    )
+
+
+class _LdscTensors:
+    """One window's LDSC arrays as (1, ...) tensors."""
+
+    def __init__(self, lw) -> None:
+        self.R2 = torch.from_numpy(lw.R2).unsqueeze(0)
+        self.r_diag = torch.from_numpy(lw.r_diag).unsqueeze(0)
+        self.chi2 = torch.from_numpy(lw.chi2).unsqueeze(0)
+
+
+# ---------------------------------------------------------------------------------- evaluation
+def window_nlls(trait, log_s: torch.Tensor, sigma: float) -> np.ndarray:
+    """Exact NLL of every window of ``trait`` (natural log units), shape (n_windows,)."""
+    out = np.empty(len(trait.windows))
+    log_F = log_s + math.log(trait.n_gwas)
+    with torch.no_grad():
+        for i in range(len(trait.windows)):
+            b = pack_windows(trait.windows, [i])
+            out[i] = float(batched_nll(b, log_F, sigma)[0])
+    return out
+
+
+def refit_sigma(trait, log_s: torch.Tensor) -> float:
+    """The exact-likelihood ML sigma for a fixed prior (one parameter, L-BFGS)."""
+    batches = [pack_windows(trait.windows, g) for g in group_by_size(trait.windows)]
+    log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    ls = log_s.detach()
+    opt = torch.optim.LBFGS(
+        [log_sigma],
+        max_iter=50,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure():
+        opt.zero_grad()
+        loss = total_nll(trait, ls, torch.exp(log_sigma), batches=batches)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return math.exp(log_sigma.item())

@@ -1,0 +1,193 @@
+"""Everything a fit needs, assembled once: the trait's windows on the LD store, the prior's features
+for every store variant, the split into training / validation / held-out windows, and (for the
+LDSC objective) the squared LD of each window.
+
+Features are the annotations matched to the store's variants plus ``log_2pq``, log(2 p (1 - p))
+of the panel allele frequency (the allele-frequency term of the alpha model, whose weight a linear
+prior learns). Store variants without annotations get each annotation's mean over the annotated
+variants (the prior of an average variant) and are counted in the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from deepwas.errors import InputError
+from deepwas.ld.trait import TraitData
+from deepwas.priors import log_2pq
+
+__all__ = [
+    "FitData",
+    "LdscWindow",
+    "build_features",
+    "split_windows",
+    "ldsc_windows",
+    "truth_table",
+    "log_2pq",
+]
+
+
+@dataclass
+class LdscWindow:
+    """Squared LD of one window for the LDSC objective (DESIGN 2.3).
+
+    R2: (n_scored, n_context) float64; r_diag: (n_scored,); chi2: (n_scored,)
+    """
+
+    R2: np.ndarray
+    r_diag: np.ndarray
+    chi2: np.ndarray
+
+
+@dataclass
+class FitData:
+    """A trait ready to fit.
+
+    Attributes
+    ----------
+    trait: TraitData (all windows)
+    features: (n_store_variants, n_features) float64, raw (unstandardised)
+    feature_names: list[str]
+    train, val, test: list[int]
+        Positions in ``trait.windows``.
+    report: list[str]
+    """
+
+    trait: TraitData
+    features: np.ndarray
+    feature_names: list[str]
+    train: list[int]
+    val: list[int]
+    test: list[int]
+    report: list[str] = field(default_factory=list)
+
+    def subset(self, positions: list[int]) -> TraitData:
+        """The trait restricted to the windows at ``positions``."""
+        return replace(self.trait, windows=[self.trait.windows[i] for i in positions])
+
+
+def build_features(
+    store, annot, *, file: str | None = None
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Annotations matched to the store's variants, plus the allele-frequency feature.
+
+    Returns (features (M, k + 1), names, report lines).
+    """
+    from deepwas.io.annotations import match_annotations
+
+    values, found, report = match_annotations(annot, store.variants, file=file)
+    values = np.array(values, dtype=np.float64)
+    n_missing = int((~found).sum())
+    if n_missing:
+        means = np.nanmean(values[found], axis=0)
+        values[~found] = means
+        report = [
+            *report,
+            f"{n_missing:,} store variants without annotations get the mean annotation values",
+        ]
+    af = store.variants["AF1"].to_numpy(np.float64) if "AF1" in store.variants else None
+    if af is None or not np.isfinite(af).any():
+        return values, list(annot.names), report
+    f = log_2pq(af)
+    f[~np.isfinite(f)] = np.nanmean(f)
+    return np.column_stack([values, f]), [*annot.names, "log_2pq"], report
+
+
+def split_windows(
+    trait: TraitData,
+    *,
+    test_chrom: list[int] | None = None,
+    test_blocks: float | None = None,
+    val_fraction: float = 0.15,
+    seed: int = 1,
+) -> tuple[list[int], list[int], list[int]]:
+    """Held-out windows (by chromosome or a random fraction of LD blocks), then a validation
+    fraction of the rest for early stopping. Returns (train, val, test) window positions.
+
+    Raises
+    ------
+    InputError
+        When the split leaves nothing to train on or nothing to test.
+    """
+    n = len(trait.windows)
+    chroms = np.array([w.chrom for w in trait.windows])
+    rng = np.random.default_rng([seed, 7919])
+    if test_chrom and test_blocks is not None:
+        raise InputError("give --test-chrom or --test-blocks, not both", column="--test-chrom")
+    if test_chrom:
+        is_test = np.isin(chroms, test_chrom)
+        where = f"chromosome(s) {','.join(map(str, test_chrom))}"
+        if not is_test.any():
+            raise InputError(
+                f"no window is on the held-out {where} (the data cover "
+                f"{','.join(map(str, sorted(set(chroms.tolist()))))})",
+                column="--test-chrom",
+                fix="hold out chromosomes the LD store and sumstats cover, or use --test-blocks",
+            )
+    elif test_blocks is not None:
+        if not 0.0 < test_blocks < 1.0:
+            raise InputError(
+                f"--test-blocks must be in (0, 1), got {test_blocks}", column="--test-blocks"
+            )
+        n_test = int(round(test_blocks * n))
+        if n_test == 0:
+            raise InputError(
+                f"--test-blocks {test_blocks} of {n} windows holds out none",
+                column="--test-blocks",
+                fix="raise the fraction or use more windows",
+            )
+        is_test = np.zeros(n, bool)
+        is_test[rng.choice(n, size=n_test, replace=False)] = True
+        where = f"{n_test} random windows"
+    else:
+        is_test = np.zeros(n, bool)
+        where = "nothing"
+    rest = np.flatnonzero(~is_test)
+    if rest.size == 0:
+        raise InputError(
+            f"holding out {where} leaves no window to train on",
+            column="--test-chrom" if test_chrom else "--test-blocks",
+            fix="hold out fewer chromosomes or a smaller fraction",
+        )
+    n_val = int(round(val_fraction * rest.size)) if rest.size >= 4 else 0
+    val = sorted(rng.choice(rest, size=n_val, replace=False).tolist()) if n_val else []
+    train = sorted(set(rest.tolist()) - set(val))
+    return train, val, sorted(np.flatnonzero(is_test).tolist())
+
+
+def ldsc_windows(store, trait: TraitData) -> list[LdscWindow]:
+    """Squared LD between the measured scored variants and the context of every window."""
+    out = []
+    for tw in trait.windows:
+        R = np.asarray(store.window(tw.index).R, dtype=np.float64)
+        R_WC = R[tw.scored_in_context]
+        z = trait.z[tw.scored]
+        out.append(
+            LdscWindow(
+                R2=R_WC * R_WC, r_diag=R_WC[np.arange(len(z)), tw.scored_in_context], chi2=z * z
+            )
+        )
+    return out
+
+
+def truth_table(path, variants: pd.DataFrame) -> np.ndarray:
+    """True SNPVAR of each store variant (NaN where the truth file has none), by SNP."""
+    from deepwas._files import open_text
+
+    try:
+        with open_text(path) as fh:
+            truth = pd.read_csv(fh, sep=r"\s+|\t", engine="python")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the truth file: {exc}", file=path) from None
+    if not {"SNP", "SNPVAR"} <= set(truth.columns):
+        raise InputError(
+            "the truth file needs columns SNP and SNPVAR",
+            file=path,
+            fix="use the truth.tsv.gz written by deepwas simulate",
+        )
+    s = pd.Series(truth["SNPVAR"].to_numpy(np.float64), index=truth["SNP"].astype(str))
+    s = s[~s.index.duplicated()]
+    return s.reindex(variants["SNP"].astype(str)).to_numpy()

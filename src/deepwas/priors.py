@@ -1,0 +1,616 @@
+"""Prior families f_theta: variant features -> log per-SNP heritability (log SNPVAR).
+
+This module owns the networks that map a variant's annotations (and, optionally, its allele
+frequency) to ``log s``, the log of its prior variance on the standardised-effect scale (DESIGN
+Section 2), together with their configuration, standardisation of features, and the on-disk
+format of a trained prior (``model.safetensors`` + ``config.json``). It knows nothing about LD,
+likelihoods or files other than its own.
+
+Three families share one output convention, ``log s = b + w . phi(x_std)``:
+
+``constant``
+    ``log s = b``: one parameter, the baseline every learned prior is compared against.
+``linear``
+    ``phi(x_std) = x_std``: the log-link linear prior (the model family of S-LDSC/PolyFun with a
+    log link). ``w`` starts at zero.
+``mlp``
+    ``phi`` is a pre-norm residual MLP (see :class:`Prior`). ``w`` starts at zero, so an
+    untrained MLP *is* the constant prior ``init_log_snpvar`` and training moves away from it
+    smoothly.
+
+Decisions
+---------
+- Features enter raw; each prior standardises them with the mean and population standard
+  deviation fitted on the training variants (:func:`fit_standardization`), stored in its config
+  and as buffers, so a saved prior applies to new variants without extra state.
+- Allele frequency enters as the ordinary feature ``"log_2pq"`` (:func:`log_2pq`). Its learned
+  linear weight is the alpha model of Schoech et al. (2019, Nat Commun 10:790),
+  ``s proportional to (2p(1-p))^(1+alpha)``: with standardisation,
+  ``1 + alpha = w_log_2pq / scale_log_2pq``.
+- Missing feature values are the caller's business: a NaN feature gives a NaN ``log s``.
+- Initialisation is deterministic from a seed and uses a local :class:`torch.Generator`; the
+  global torch RNG is never touched.
+- Everything is float64.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn.utils import skip_init
+
+from deepwas._files import atomic_dir
+from deepwas.errors import InputError
+
+__all__ = [
+    "MODELS",
+    "ACTIVATIONS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "PriorConfig",
+    "Prior",
+    "build_prior",
+    "fit_standardization",
+    "log_2pq",
+    "save_prior",
+    "load_prior",
+]
+
+MODELS = ("constant", "linear", "mlp")
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
+FORMAT = "deepwas-prior"
+FORMAT_VERSION = 1
+_METADATA_KEYS = ("format", "version", "n_params", "provenance")
+_DTYPE = torch.float64
+_AF_MIN = 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """Everything needed to rebuild a prior except its weights.
+
+    Parameters
+    ----------
+    model:
+        ``"constant"``, ``"linear"`` or ``"mlp"``.
+    feature_names: (k,)
+        Names of the feature columns, in order (annotations, and ``"log_2pq"`` if allele
+        frequency is used). May be empty for ``"constant"`` only.
+    feature_mean: (k,)
+        Mean of each feature over the training variants.
+    feature_scale: (k,)
+        Population standard deviation of each feature over the training variants (> 0).
+    width:
+        Hidden width of the MLP (ignored by the other families).
+    depth:
+        Number of residual blocks of the MLP (ignored by the other families).
+    init_log_snpvar:
+        The output bias ``b`` at initialisation, natural log of a per-SNP heritability; the
+        caller sets it to the best constant prior's ``log s``.
+    activation:
+        ``"gelu"`` (exact), ``"relu"``, ``"silu"`` or ``"tanh"``.
+
+    Raises
+    ------
+    InputError
+        On construction, naming the offending key, when a value is invalid: an unknown model or
+        activation, ``width`` or ``depth`` below 1, lengths of the feature tuples that disagree,
+        duplicate names, a non-finite mean or a scale that is not finite and positive, or no
+        features for a ``linear``/``mlp`` prior. Sequences are normalised to tuples of ``str``
+        and ``float``.
+    """
+
+    model: str
+    feature_names: tuple[str, ...]
+    feature_mean: tuple[float, ...]
+    feature_scale: tuple[float, ...]
+    width: int = 64
+    depth: int = 4
+    init_log_snpvar: float = -12.0
+    activation: str = "gelu"
+
+    def __post_init__(self) -> None:
+        def bad(key: str, message: str, fix: str) -> InputError:
+            return InputError(message, column=key, fix=fix)
+
+        if self.model not in MODELS:
+            raise bad("model", f"unknown prior model {self.model!r}", f"use one of {MODELS}")
+        if self.activation not in ACTIVATIONS:
+            raise bad(
+                "activation",
+                f"unknown activation {self.activation!r}",
+                f"use one of {tuple(ACTIVATIONS)}",
+            )
+        for key in ("width", "depth"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise bad(key, f"must be an integer >= 1, got {value!r}", f"set {key} >= 1")
+            object.__setattr__(self, key, int(value))
+        try:
+            init = float(self.init_log_snpvar)
+        except (TypeError, ValueError):
+            init = math.nan
+        if not math.isfinite(init):
+            raise bad(
+                "init_log_snpvar",
+                f"must be a finite number, got {self.init_log_snpvar!r}",
+                "pass the log of the best constant prior's SNPVAR",
+            )
+        object.__setattr__(self, "init_log_snpvar", init)
+
+        names = self._as_tuple("feature_names", str)
+        mean = self._as_tuple("feature_mean", float)
+        scale = self._as_tuple("feature_scale", float)
+        if not all(isinstance(n, str) for n in names):
+            raise bad("feature_names", "feature names must be strings", "pass a list of names")
+        for key, values in (("feature_mean", mean), ("feature_scale", scale)):
+            if len(values) != len(names):
+                raise bad(
+                    key,
+                    f"has {len(values)} values but there are {len(names)} feature_names",
+                    "give one value per feature (see fit_standardization)",
+                )
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise bad("feature_names", f"duplicated names {duplicated}", "make names unique")
+        if not all(math.isfinite(m) for m in mean):
+            raise bad("feature_mean", "has non-finite values", "refit the standardisation")
+        if not all(math.isfinite(s) and s > 0 for s in scale):
+            raise bad(
+                "feature_scale",
+                "must be finite and > 0 for every feature",
+                "refit the standardisation and drop features with no variance",
+            )
+        if self.model != "constant" and not names:
+            raise bad(
+                "feature_names",
+                f"a {self.model} prior needs at least one feature",
+                "pass annotations, or use model 'constant'",
+            )
+
+    def _as_tuple(self, key: str, kind: type) -> tuple:
+        value = getattr(self, key)
+        if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+            raise InputError(
+                f"must be a list, got {type(value).__name__}", column=key, fix="pass a list"
+            )
+        try:
+            out = tuple(v if kind is str else float(v) for v in value)
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"has a value that is not a number ({exc})", column=key, fix="pass numbers"
+            ) from None
+        object.__setattr__(self, key, out)
+        return out
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns k."""
+        return len(self.feature_names)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (tuples become lists); :meth:`from_json` inverts it exactly."""
+        d = asdict(self)
+        for key in ("feature_names", "feature_mean", "feature_scale"):
+            d[key] = list(d[key])
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> PriorConfig:
+        """Build a config from :meth:`to_json` output (the keys of ``config.json`` that describe
+        the file itself, ``format``, ``version``, ``n_params`` and ``provenance``, are ignored).
+
+        Raises
+        ------
+        InputError
+            Naming the key, when a required key is missing, a key is unknown, or a value is
+            invalid (see :class:`PriorConfig`).
+        """
+        if not isinstance(d, Mapping):
+            raise InputError(
+                f"a prior config must be a JSON object, got {type(d).__name__}",
+                fix="pass the dict written by PriorConfig.to_json",
+            )
+        known = {f.name for f in fields(cls)}
+        for key in d:
+            if key not in known and key not in _METADATA_KEYS:
+                raise InputError(
+                    "unknown key in prior config", column=str(key), fix=f"use only {sorted(known)}"
+                )
+        required = ("model", "feature_names", "feature_mean", "feature_scale")
+        for key in required:
+            if key not in d:
+                raise InputError("missing key in prior config", column=key, fix="add it")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# --------------------------------------------------------------------------------------------
+# Features
+# --------------------------------------------------------------------------------------------
+
+
+def fit_standardization(
+    features: np.ndarray, names: list[str] | tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population standard deviation of each feature over the training variants.
+
+    Parameters
+    ----------
+    features: (n, k)
+        Raw feature matrix of the training variants.
+    names: (k,)
+        Feature names, used in error messages.
+
+    Returns
+    -------
+    mean: (k,) float64
+    scale: (k,) float64
+        Population standard deviation (``ddof=0``), all > 0.
+
+    Raises
+    ------
+    InputError
+        If the shapes disagree, or a column has non-finite values or no variance (a feature
+        with the same value for every variant cannot be learned from: drop it).
+
+    Notes
+    -----
+    A column counts as constant when its standard deviation is at most ``1e-12`` times
+    ``max(1, |mean|)``, so that float round-off on a constant column is not mistaken for
+    variance.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    names = list(names)
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise InputError(
+            f"features have shape {x.shape} but {len(names)} names were given",
+            column="features",
+            fix="pass an (n_variants, n_features) matrix with one name per column",
+        )
+    if x.shape[0] == 0:
+        raise InputError("no variants to standardise on", column="features", fix="pass variants")
+    finite = np.isfinite(x)
+    for j in np.flatnonzero(~finite.all(axis=0)):
+        bad = int((~finite[:, j]).sum())
+        raise InputError(
+            f"annotation has {bad} missing or non-finite values",
+            column=names[j],
+            fix="fill them (e.g. with 0 for a binary annotation) or drop the annotation",
+        )
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    for j in np.flatnonzero(scale <= 1e-12 * np.maximum(1.0, np.abs(mean))):
+        raise InputError(
+            f"annotation has the same value ({mean[j]:.6g}) for every training variant; an "
+            "annotation with no variance cannot be learned from",
+            column=names[j],
+            fix="drop this annotation",
+        )
+    return mean, scale
+
+
+def log_2pq(af: np.ndarray) -> np.ndarray:
+    """The allele-frequency feature ``log(2 p (1 - p))``.
+
+    Parameters
+    ----------
+    af: (n,)
+        Frequency of either allele, in [0, 1]; the result is symmetric in ``p`` and ``1 - p``.
+
+    Returns
+    -------
+    (n,) float64
+        ``log(2 p (1 - p))`` with the minor-allele frequency ``p`` clipped to ``[1e-4, 0.5]``
+        (so monomorphic variants give a finite value, ``log(2e-4 * 0.9999)``, about -8.5).
+        A NaN frequency gives NaN: the caller decides whether to drop, impute or fail.
+
+    Raises
+    ------
+    InputError
+        If a frequency is finite-or-infinite but outside [0, 1].
+
+    Notes
+    -----
+    Used as the feature ``"log_2pq"``, its linear weight reproduces the alpha model of Schoech
+    et al. (2019), ``s proportional to (2p(1-p))^(1+alpha)``.
+    """
+    p = np.asarray(af, dtype=np.float64)
+    outside = ~np.isnan(p) & ((p < 0) | (p > 1))
+    if outside.any():
+        i = int(np.flatnonzero(outside.ravel())[0])
+        raise InputError(
+            f"{int(outside.sum())} allele frequencies outside [0, 1] (first at index {i}: "
+            f"{p.ravel()[i]!r})",
+            column="af",
+            fix="pass allele frequencies, not percentages or counts",
+        )
+    maf = np.clip(np.minimum(p, 1.0 - p), _AF_MIN, 0.5)
+    return np.log(2.0 * maf * (1.0 - maf))
+
+
+# --------------------------------------------------------------------------------------------
+# Networks
+# --------------------------------------------------------------------------------------------
+
+
+class _ResidualBlock(nn.Module):
+    """``h -> W2 act(W1 LayerNorm(h))`` (width -> width -> width); the caller adds the skip."""
+
+    def __init__(self, width: int, activation: str) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width, dtype=_DTYPE)
+        self.fc1 = skip_init(nn.Linear, width, width, dtype=_DTYPE)
+        self.act = ACTIVATIONS[activation]()
+        self.fc2 = skip_init(nn.Linear, width, width, dtype=_DTYPE)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(self.norm(h))))
+
+
+class Prior(nn.Module):
+    """A prior network ``features -> log s``.
+
+    Build one with :func:`build_prior` (fresh) or :func:`load_prior` (saved).
+
+    Parameters
+    ----------
+    config:
+        The family and its settings.
+    seed:
+        Seed of the local generator used to initialise the weights.
+
+    Attributes
+    ----------
+    config: PriorConfig
+    bias: () parameter
+        The output bias ``b``, initialised at ``config.init_log_snpvar``.
+    weight: (k,) or (width,) parameter
+        The output weights ``w`` of ``linear`` and ``mlp`` (initialised to zero).
+    feature_mean, feature_scale: (k,) buffers
+        The standardisation, from the config.
+
+    Notes
+    -----
+    With ``x_std = (x - feature_mean) / feature_scale``:
+
+    - constant: ``log s = b``;
+    - linear: ``log s = b + w . x_std``;
+    - mlp: ``h_0 = W_in x_std + c_in`` (k -> width); for each of the ``depth`` blocks,
+      ``h <- h + depth^(-1/2) W_2 act(W_1 LayerNorm(h) + c_1) + c_2`` (pre-norm);
+      ``log s = b + w . act(LayerNorm(h))``.
+
+    The ``depth^(-1/2)`` factor keeps the variance of the residual stream ``h`` bounded as
+    ``depth`` grows (each block adds about ``1/depth`` of a unit), so deep models start as
+    well-conditioned as shallow ones. MLP initialisation: ``W_in ~ N(0, 1/k)``,
+    ``W_1 ~ N(0, 2/width)`` (He), ``W_2 ~ N(0, 1/width)``, all other biases 0, LayerNorm
+    affine at identity, ``w = 0`` and ``b = init_log_snpvar``.
+    """
+
+    def __init__(self, config: PriorConfig, *, seed: int = 0) -> None:
+        super().__init__()
+        if not isinstance(config, PriorConfig):
+            raise TypeError(f"config must be a PriorConfig, got {type(config).__name__}")
+        self.config = config
+        k = config.n_features
+        self.register_buffer("feature_mean", torch.tensor(config.feature_mean, dtype=_DTYPE))
+        self.register_buffer("feature_scale", torch.tensor(config.feature_scale, dtype=_DTYPE))
+        self.bias = nn.Parameter(torch.empty((), dtype=_DTYPE))
+        if config.model == "linear":
+            self.weight = nn.Parameter(torch.empty(k, dtype=_DTYPE))
+        elif config.model == "mlp":
+            w = config.width
+            self.input = skip_init(nn.Linear, k, w, dtype=_DTYPE)
+            self.blocks = nn.ModuleList(
+                _ResidualBlock(w, config.activation) for _ in range(config.depth)
+            )
+            self.out_norm = nn.LayerNorm(w, dtype=_DTYPE)
+            self.out_act = ACTIVATIONS[config.activation]()
+            self.weight = nn.Parameter(torch.empty(w, dtype=_DTYPE))
+            self.block_scale = 1.0 / math.sqrt(config.depth)
+        self.reset_parameters(seed=seed)
+
+    @torch.no_grad()
+    def reset_parameters(self, *, seed: int = 0) -> None:
+        """Re-initialise every parameter deterministically from ``seed`` (see Notes above)."""
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+
+        def normal_(t: torch.Tensor, var: float) -> None:
+            t.copy_(torch.randn(t.shape, generator=gen, dtype=_DTYPE) * math.sqrt(var))
+
+        self.bias.fill_(self.config.init_log_snpvar)
+        if self.config.model == "constant":
+            return
+        self.weight.zero_()
+        if self.config.model == "linear":
+            return
+        k, w = self.config.n_features, self.config.width
+        normal_(self.input.weight, 1.0 / k)
+        self.input.bias.zero_()
+        for block in self.blocks:
+            block.norm.reset_parameters()
+            normal_(block.fc1.weight, 2.0 / w)
+            block.fc1.bias.zero_()
+            normal_(block.fc2.weight, 1.0 / w)
+            block.fc2.bias.zero_()
+        self.out_norm.reset_parameters()
+
+    def _check(self, features: torch.Tensor) -> torch.Tensor:
+        if not isinstance(features, torch.Tensor) or features.ndim != 2:
+            shape = tuple(getattr(features, "shape", ()))
+            raise InputError(
+                f"features must be a 2-D tensor (n_variants, n_features), got shape {shape}",
+                column="features",
+                fix="pass a torch.Tensor with one row per variant",
+            )
+        k = self.config.n_features
+        if self.config.model != "constant" and features.shape[1] != k:
+            raise InputError(
+                f"features have {features.shape[1]} columns but the prior was built for {k} "
+                f"({', '.join(self.config.feature_names[:5])}{', ...' if k > 5 else ''})",
+                column="features",
+                fix="pass the same features, in the same order, as at training",
+            )
+        return features.to(self.feature_mean)
+
+    def standardize(self, features: torch.Tensor) -> torch.Tensor:
+        """``(features - feature_mean) / feature_scale``: (n, k) raw -> (n, k) float64."""
+        return (self._check(features) - self.feature_mean) / self.feature_scale
+
+    def _hidden(self, x_std: torch.Tensor, *, block_scale: float | None = None) -> torch.Tensor:
+        """MLP residual stream before the output norm: (n, k) standardised -> (n, width)."""
+        scale = self.block_scale if block_scale is None else block_scale
+        h = self.input(x_std)
+        for block in self.blocks:
+            h = h + scale * block(h)
+        return h
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Log per-SNP heritability of each variant.
+
+        Parameters
+        ----------
+        features: (n, k)
+            Raw (unstandardised) features, columns in ``config.feature_names`` order; cast to
+            float64. The constant prior reads only ``n``.
+
+        Returns
+        -------
+        log_s: (n,) float64
+            Natural log of SNPVAR; NaN where a used feature is NaN.
+        """
+        x = self._check(features)
+        if self.config.model == "constant":
+            return self.bias + x.new_zeros(x.shape[0])
+        x = (x - self.feature_mean) / self.feature_scale
+        if self.config.model == "linear":
+            return self.bias + x @ self.weight
+        return self.bias + self.out_act(self.out_norm(self._hidden(x))) @ self.weight
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable scalars.
+
+        constant: 1; linear: k + 1; mlp: ``(k + 1) width`` (input) +
+        ``depth (2 width^2 + 4 width)`` (two linear layers and a LayerNorm per block) +
+        ``2 width`` (output LayerNorm) + ``width + 1`` (output).
+        """
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"model={c.model!r}, n_features={c.n_features}, n_params={self.n_params}"
+
+
+def build_prior(config: PriorConfig, *, seed: int = 0) -> Prior:
+    """A freshly initialised prior; the same ``config`` and ``seed`` give identical weights.
+
+    At initialisation every family outputs exactly ``config.init_log_snpvar`` for every input
+    (the output weights start at zero). The global torch RNG is not used.
+    """
+    return Prior(config, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------
+# On disk
+# --------------------------------------------------------------------------------------------
+
+
+def save_prior(prior: Prior, directory: str | os.PathLike[str], *, seed: int | None = None) -> None:
+    """Write a prior to ``directory`` atomically (an existing folder is replaced).
+
+    Writes ``model.safetensors`` (the state dict: parameters and standardisation buffers) and
+    ``config.json`` (``config.to_json()`` plus ``format``, ``version``, ``n_params`` and a
+    ``provenance`` record, with ``seed`` if given).
+    """
+    from deepwas.provenance import provenance
+
+    state = {k: v.detach().to("cpu").contiguous() for k, v in prior.state_dict().items()}
+    meta = {
+        **prior.config.to_json(),
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "n_params": prior.n_params,
+        "provenance": provenance(seed=seed),
+    }
+    with atomic_dir(directory) as tmp:
+        save_file(
+            state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "version": "1"}
+        )
+        (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def load_prior(directory: str | os.PathLike[str]) -> Prior:
+    """Read a prior written by :func:`save_prior` (onto the CPU, in float64).
+
+    Raises
+    ------
+    InputError
+        Naming the path, when the folder or one of its files is missing or corrupt, is not a
+        deepwas prior, was written by another format version, or its weights do not match its
+        config.
+    """
+    directory = Path(directory)
+    fix = "pass the model/ folder written by 'deepwas fit' (or save_prior)"
+    if not directory.is_dir():
+        raise InputError("prior folder not found", file=directory, fix=fix)
+    config_path, weights_path = directory / "config.json", directory / "model.safetensors"
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise InputError("missing file of a saved prior", file=path, fix=fix)
+    try:
+        meta = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read prior config ({exc})", file=config_path, fix=fix) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else None
+        raise InputError(
+            f"not a deepwas prior (format {got!r}, expected {FORMAT!r})", file=config_path, fix=fix
+        )
+    if meta.get("version") != FORMAT_VERSION:
+        raise InputError(
+            f"prior format version {meta.get('version')!r}; this deepwas reads version "
+            f"{FORMAT_VERSION}",
+            file=config_path,
+            fix="use the deepwas version that wrote it, or retrain",
+        )
+    try:
+        config = PriorConfig.from_json(meta)
+    except InputError as exc:
+        raise InputError(
+            f"invalid prior config: {exc.message}", file=config_path, column=exc.column, fix=exc.fix
+        ) from None
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except (OSError, safetensors.SafetensorError) as exc:
+        raise InputError(f"cannot read prior weights ({exc})", file=weights_path, fix=fix) from None
+    prior = Prior(config)
+    try:
+        prior.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise InputError(
+            f"weights do not match config.json ({detail})", file=weights_path, fix=fix
+        ) from None
+    if "n_params" in meta and meta["n_params"] != prior.n_params:
+        raise InputError(
+            f"config.json says n_params={meta['n_params']} but the prior has {prior.n_params}",
+            file=config_path,
+            fix=fix,
+        )
+    return prior
