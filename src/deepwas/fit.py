@@ -300,10 +300,15 @@ def train_prior(
     )
     for epoch in bar:
         order = np.random.default_rng([cfg.seed, epoch]).permutation(fit_data.train)
-        losses = []
         for k in range(0, len(order), cfg.batch_windows):
             opt.zero_grad()
-            loss = objective(order[k : k + cfg.batch_windows].tolist())
+            try:
+                loss = objective(order[k : k + cfg.batch_windows].tolist())
+            except NumericalError as exc:  # e.g. a non-finite prior variance broke the Cholesky
+                raise NumericalError(
+                    f"training diverged at epoch {epoch + 1}: {exc.message}",
+                    fix="lower --lr or use a smaller model",
+                ) from None
             if not torch.isfinite(loss):
                 raise NumericalError(
                     f"training diverged at epoch {epoch + 1} "
@@ -312,16 +317,17 @@ def train_prior(
                 )
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+        # the epoch's objectives over all training and validation windows at the end of the epoch
+        # (the mean of the step losses would mix parameters and window orders)
         with torch.no_grad():
             val = float(objective(fit_data.val)) if fit_data.val else math.nan
-        train_obj = float(np.mean(losses))
+            train_obj = float(objective(fit_data.train))
         history.append(
             {
                 "epoch": epoch + 1,
                 "train_objective": train_obj,
                 "val_objective": val,
-                "sigma": float(torch.exp(log_sigma)),
+                "sigma": float(torch.exp(log_sigma.detach())),
             }
         )
         bar.set_postfix(train=f"{train_obj:.4f}", val=f"{val:.4f}")
@@ -359,7 +365,7 @@ def train_prior(
             log_sigma.copy_(best_state["log_sigma"])
     return TrainResult(
         prior=model,
-        sigma=float(torch.exp(log_sigma)),
+        sigma=float(torch.exp(log_sigma.detach())),
         history=history,
         best_epoch=best_epoch,
         stopped=stopped,

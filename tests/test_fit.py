@@ -1,0 +1,260 @@
+"""Training and held-out evaluation: regression of the loss trajectory, exact resume, recovery of a
+strong simulated signal, `deepwas fit` end to end, and its bad-input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepwas.cli import main
+from deepwas.data import FitData, build_features, split_windows
+from deepwas.fit import TrainConfig, train_prior
+from deepwas.io.annotations import read_annotations
+from deepwas.ld.store import LDStore
+from deepwas.ld.trait import load_trait
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory) -> Path:
+    """8 Mb, 300 reference samples, a strong linear prior; store with 1 Mb windows."""
+    out = tmp_path_factory.mktemp("fit") / "sim"
+    assert (
+        main(
+            [
+                "simulate",
+                "--out",
+                str(out),
+                "--length-mb",
+                "8",
+                "--n-ref",
+                "300",
+                "--max-snps",
+                "2400",
+                "--h2",
+                "0.05",
+                "--n-gwas",
+                "200000",
+                "--prior",
+                "linear",
+                "--seed",
+                "5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "ld",
+                "--bfile",
+                str(out / "reference"),
+                "--window-kb",
+                "1000",
+                "--out",
+                str(out / "ld"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def _fit_data(sim: Path, seed: int = 1) -> tuple[FitData, LDStore]:
+    store = LDStore.open(sim / "ld")
+    trait = load_trait(sim / "sumstats.tsv.gz", store, var_explained=0.9, progress=False)
+    annot = read_annotations(sim / "annotations.tsv.gz")
+    feats, names, _ = build_features(store, annot)
+    train, val, test = split_windows(trait, test_blocks=0.25, seed=seed)
+    return FitData(trait, feats, names, train, val, test), store
+
+
+def test_training_loss_trajectory_regression(sim):
+    data, store = _fit_data(sim)
+    torch.set_num_threads(1)
+    try:
+        res = train_prior(
+            data,
+            TrainConfig(model="mlp", width=8, depth=2, epochs=3, seed=3),
+            store=store,
+            progress=False,
+        )
+    finally:
+        torch.set_num_threads(2)
+    got = [h["train_objective"] for h in res.history]
+    # recorded from this test (fixed seed, float64); any change to the data pipeline, the
+    # initialisation or the optimiser moves these numbers
+    want = TRAJECTORY
+    assert np.allclose(got, want, rtol=2e-6), got  # the recorded values are rounded to 1e-6
+    assert got[-1] < got[0]  # it learns
+
+
+TRAJECTORY = [0.695317, 0.694902, 0.694447]
+
+
+def test_resume_gives_the_uninterrupted_result(sim, tmp_path):
+    data, store = _fit_data(sim)
+    cfg4 = TrainConfig(model="linear", epochs=4, patience=100, seed=2)
+    full = train_prior(data, cfg4, store=store, progress=False)
+    ck = tmp_path / "ck.pt"
+    cfg2 = TrainConfig(model="linear", epochs=2, patience=100, seed=2)
+    train_prior(data, cfg2, store=store, checkpoint=str(ck), progress=False)
+    resumed = train_prior(data, cfg4, store=store, checkpoint=str(ck), resume=True, progress=False)
+    assert [h["train_objective"] for h in resumed.history] == [
+        h["train_objective"] for h in full.history
+    ]
+    for a, b in zip(
+        full.prior.state_dict().values(), resumed.prior.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    assert resumed.sigma == full.sigma
+
+
+def test_ldsc_objective_trains(sim):
+    data, store = _fit_data(sim)
+    res = train_prior(
+        data,
+        TrainConfig(model="linear", objective="ldsc", epochs=3, seed=1),
+        store=store,
+        progress=False,
+    )
+    assert len(res.history) == 3
+    assert all(np.isfinite(h["train_objective"]) for h in res.history)
+
+
+def test_fit_cli_end_to_end_recovers_a_strong_linear_prior(sim, tmp_path, capsys):
+    out = tmp_path / "fit"
+    argv = [
+        "fit",
+        "--sumstats",
+        str(sim / "sumstats.tsv.gz"),
+        "--ld",
+        str(sim / "ld"),
+        "--annot",
+        str(sim / "annotations.tsv.gz"),
+        "--model",
+        "linear",
+        "--test-blocks",
+        "0.25",
+        "--truth",
+        str(sim / "truth.tsv.gz"),
+        "--var-explained",
+        "0.9",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    for key in [
+        "heldout_loglik",
+        "heldout_loglik_constant",
+        "heldout_n_snps",
+        "train_loglik",
+        "h2",
+        "sigma",
+        "objective",
+        "model",
+        "n_params",
+        "seconds",
+    ]:
+        assert key in m, key
+    assert m["model"] == "linear" and m["objective"] == "likelihood"
+    # strong signal (N = 200k, h2 = 0.05 over 8 Mb, a linear true prior): the learned prior
+    # correlates with the truth and beats the constant prior on held-out blocks
+    assert m["truth_pearson"] > 0.5
+    assert m["heldout_loglik"] > m["heldout_loglik_constant"]
+    pri = pd.read_csv(out / "priors.tsv.gz", sep="\t")
+    assert list(pri.columns) == ["CHR", "SNP", "BP", "A1", "A2", "SNPVAR"]
+    assert len(pri) == 2400 and (pri["SNPVAR"] > 0).all()
+    assert (out / "model" / "model.safetensors").exists()
+    assert (out / "model" / "config.json").exists()
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4
+    from deepwas.priors import load_prior
+
+    prior = load_prior(out / "model")
+    assert prior.config.model == "linear"
+    assert not (tmp_path / ".fit.checkpoint").exists()
+    assert "held-out exact log-likelihood" in capsys.readouterr().out
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("deepwas: error: ")
+    return err[0]
+
+
+def _fit_argv(sim, out, *extra):
+    return [
+        "fit",
+        "--sumstats",
+        str(sim / "sumstats.tsv.gz"),
+        "--ld",
+        str(sim / "ld"),
+        "--annot",
+        str(sim / "annotations.tsv.gz"),
+        "--out",
+        str(out),
+        "--quiet",
+        "--epochs",
+        "2",
+        *extra,
+    ]
+
+
+def test_fit_held_out_chromosome_not_in_data(sim, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(_fit_argv(sim, out, "--test-chrom", "7")) == 2
+    assert "held-out" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_fit_holding_out_everything(sim, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(_fit_argv(sim, out, "--test-chrom", "1")) == 2
+    assert "no window to train on" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_fit_annotations_of_other_variants(sim, tmp_path, capsys):
+    ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
+    ann["SNP"] = "other" + ann["SNP"]
+    ann["CHR"] = 3
+    bad = tmp_path / "other.tsv"
+    ann.to_csv(bad, sep="\t", index=False)
+    out = tmp_path / "o"
+    argv = _fit_argv(sim, out)
+    argv[argv.index("--annot") + 1] = str(bad)
+    assert main(argv) == 2
+    assert "other.tsv" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_fit_annotation_without_variance(sim, tmp_path, capsys):
+    ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
+    ann["flat"] = 1.0
+    bad = tmp_path / "flat.tsv"
+    ann.to_csv(bad, sep="\t", index=False)
+    out = tmp_path / "o"
+    argv = _fit_argv(sim, out)
+    argv[argv.index("--annot") + 1] = str(bad)
+    assert main(argv) == 2
+    assert "flat" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_fit_divergent_run(sim, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(_fit_argv(sim, out, "--model", "mlp", "--lr", "1e9", "--test-blocks", "0.25")) == 2
+    assert "diverged" in _one_error_line(capsys)
+    assert not out.exists()
