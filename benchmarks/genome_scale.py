@@ -1,0 +1,273 @@
+"""Genome-scale throughput of the exact likelihood: one epoch (value + gradient over every window
+once, with a linear prior) on a HapMap3-sized problem.
+
+The problem: 1.1 million variants placed at HapMap3-like density in the EUR LD blocks
+(Berisa & Pickrell, ../shared/data/ld_blocks/Berisa.EUR.hg19.bed), 1 Mb flanks, LD of a
+500-sample panel (rank <= 499 per window) from simulated genotypes (a Gaussian AR(1) process
+along each chromosome whose correlation decays with distance, 500 samples). The eigen
+precomputation of each window (DESIGN 2.1) is done once and G^T is written, window after window,
+to one float64 memory-mapped file: the epoch streams it from there, holding one batch of windows
+in memory at a time.
+
+Prints one JSON line: n_snps, n_windows, epoch_seconds, kernel_seconds (inside the likelihood
+kernels), io_seconds, peak_rss_gb, gflops_achieved (whole epoch), gflops_kernel (inside the
+kernels), gflops_peak (float64 matrix multiply measured in the same run), device, ...
+
+    python benchmarks/genome_scale.py [--n-snps 1100000] [--work /tmp/deepwas_genome] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepwas.ld.windows import make_windows, read_blocks
+from deepwas.linalg.eigen import eigen_precompute
+from deepwas.linalg.likelihood import exact_nll
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCKS = ROOT.parent / "shared" / "data" / "ld_blocks" / "Berisa.EUR.hg19.bed"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def place_variants(blocks: pd.DataFrame, n_snps: int, rng) -> pd.DataFrame:
+    """n_snps positions, uniformly at random within the blocks (density proportional to length)."""
+    length = (blocks["stop"] - blocks["start"]).to_numpy(np.float64)
+    counts = rng.multinomial(n_snps, length / length.sum())
+    chrom, bp = [], []
+    for (c, s, e), k in zip(blocks[["CHR", "start", "stop"]].to_numpy(), counts, strict=True):
+        pos = np.unique(rng.integers(s, e, size=k))
+        chrom.append(np.full(pos.size, c))
+        bp.append(pos)
+    v = pd.DataFrame({"CHR": np.concatenate(chrom), "BP": np.concatenate(bp)})
+    return v.sort_values(["CHR", "BP"], kind="stable").reset_index(drop=True)
+
+
+def chromosome_genotypes(bp: np.ndarray, n_samples: int, rng) -> np.ndarray:
+    """Standardised (n_samples, m) float32 genotypes with LD decaying over ~30 kb."""
+    m = bp.size
+    rho = np.exp(-np.diff(bp, prepend=bp[0]) / 30_000.0)
+    X = rng.standard_normal((n_samples, m), dtype=np.float32)
+    for j in range(1, m):  # AR(1) along the chromosome
+        X[:, j] = rho[j] * X[:, j - 1] + math.sqrt(1 - rho[j] ** 2) * X[:, j]
+    X -= X.mean(0)
+    X /= X.std(0)
+    return X
+
+
+def build(work: Path, n_snps: int, n_samples: int, seed: int) -> tuple[pd.DataFrame, Path]:
+    """Windows and the streamed G^T file (cached in ``work`` across runs)."""
+    meta = work / "windows.parquet"
+    gfile = work / "Gt.f64"
+    if meta.exists() and gfile.exists():
+        return pd.read_parquet(meta), gfile
+    work.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    blocks = read_blocks(BLOCKS)
+    variants = place_variants(blocks, n_snps, rng)
+    windows = make_windows(variants, blocks=blocks, flank_kb=1000.0)
+    ranks, offsets = [], []
+    off = 0
+    t0 = time.perf_counter()
+    with open(gfile, "wb") as fh:
+        for c in sorted(windows["CHR"].unique()):
+            idx = np.flatnonzero(variants["CHR"].to_numpy() == c)
+            X = chromosome_genotypes(variants["BP"].to_numpy()[idx], n_samples, rng)
+            first = idx[0]
+            for w in windows[windows["CHR"] == c].itertuples():
+                Xc = X[:, w.context_first - first : w.context_stop - first].astype(np.float64)
+                R = Xc.T @ Xc / n_samples
+                scored = np.zeros(R.shape[0], bool)
+                scored[w.scored_first - w.context_first : w.scored_stop - w.context_first] = True
+                eig = eigen_precompute(R, scored, eig_rtol=1e-6)
+                Gt = np.ascontiguousarray(eig.G.T)
+                fh.write(Gt.tobytes())
+                ranks.append(eig.rank)
+                offsets.append(off)
+                off += Gt.size
+            log(f"  chr{c}: {len(ranks)} windows, {time.perf_counter() - t0:.0f} s")
+            del X
+    windows = windows.assign(rank=ranks, offset=offsets)
+    windows.to_parquet(meta)
+    return windows, gfile
+
+
+def matmul_peak(device: str, n: int = 4096, repeats: int = 5) -> float:
+    A = torch.randn(n, n, dtype=torch.float64, device=device)
+    B = torch.randn(n, n, dtype=torch.float64, device=device)
+    A @ B
+    best = math.inf
+    for _ in range(repeats):
+        if device != "cpu":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        A @ B
+        if device != "cpu":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def kernel_flops(C: int, r: int) -> float:
+    """Flops of exact_nll value + gradient for one window as executed (block-lower Gram,
+    Cholesky, L^-1, one general product L^-1 G^T, O(C r) rest)."""
+    gram = 0.0
+    for i0 in range(0, r, 128):
+        i1 = min(r, i0 + 128)
+        gram += 2.0 * C * (i1 - i0) * i1
+    if r <= 256:
+        gram = 2.0 * C * r * r
+    return gram + r**3 / 3 + r**3 / 3 + 2.0 * r * r * C + 10.0 * C * r
+
+
+def epoch(
+    windows: pd.DataFrame,
+    gfile: Path,
+    n_snps: int,
+    device: str,
+    batch_elems: int,
+    n_annot: int,
+    seed: int,
+) -> dict:
+    rng = np.random.default_rng(seed + 1)
+    feats = torch.from_numpy(rng.standard_normal((n_snps, n_annot))).to(device)
+    w = torch.zeros(n_annot, dtype=torch.float64, device=device, requires_grad=True)
+    b = torch.tensor(
+        math.log(0.5 / n_snps * 1e5), dtype=torch.float64, device=device, requires_grad=True
+    )  # log F = log(N s), N = 1e5, h2 = 0.5
+    log_sigma = torch.zeros((), dtype=torch.float64, device=device, requires_grad=True)
+    total = int(
+        windows["offset"].iloc[-1] + windows["rank"].iloc[-1] * windows["n_context"].iloc[-1]
+    )
+    G_all = np.memmap(gfile, dtype=np.float64, mode="r", shape=(total,))
+    order = np.argsort((windows["rank"] * 100000 + windows["n_context"]).to_numpy(), kind="stable")
+    t_io = t_kernel = 0.0
+    flops = 0.0
+    value = 0.0
+    t0 = time.perf_counter()
+    i = 0
+    while i < len(order):
+        # a batch of similar windows, padded to its largest (rank, context)
+        j = i
+        r_max = c_max = 0
+        while j < len(order):
+            ww = windows.iloc[order[j]]
+            r2, c2 = max(r_max, int(ww["rank"])), max(c_max, int(ww["n_context"]))
+            if j > i and (j - i + 1) * r2 * c2 > batch_elems:
+                break
+            r_max, c_max = r2, c2
+            j += 1
+        sel = windows.iloc[order[i:j]]
+        ti = time.perf_counter()
+        B = len(sel)
+        Gt = np.zeros((B, r_max, c_max))
+        ctx = np.zeros((B, c_max), np.int64)
+        cmask = np.zeros((B, c_max), bool)
+        valid = np.zeros((B, r_max), bool)
+        for k, row in enumerate(sel.itertuples()):
+            n = row.rank * row.n_context
+            Gt[k, : row.rank, : row.n_context] = G_all[row.offset : row.offset + n].reshape(
+                row.rank, row.n_context
+            )
+            ctx[k, : row.n_context] = np.arange(row.context_first, row.context_stop)
+            cmask[k, : row.n_context] = True
+            valid[k, : row.rank] = True
+            flops += kernel_flops(row.n_context, row.rank)
+        Gt_t = torch.from_numpy(Gt).to(device)
+        y = torch.from_numpy(rng.standard_normal((B, r_max)) * valid).to(device)
+        ctx_t = torch.from_numpy(ctx).to(device)
+        cmask_t = torch.from_numpy(cmask).to(device)
+        valid_t = torch.from_numpy(valid).to(device)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        tk = time.perf_counter()
+        t_io += tk - ti
+        log_F = feats[ctx_t] @ w + b
+        nll = exact_nll(
+            Gt_t, y, log_F, torch.exp(log_sigma), valid=valid_t, context_mask=cmask_t
+        ).sum()
+        nll.backward()
+        if device != "cpu":
+            torch.cuda.synchronize()
+        t_kernel += time.perf_counter() - tk
+        value += float(nll.detach())
+        i = j
+    seconds = time.perf_counter() - t0
+    return {
+        "epoch_seconds": seconds,
+        "kernel_seconds": t_kernel,
+        "io_seconds": t_io,
+        "flops": flops,
+        "value": value,
+        "grad_norm": float(w.grad.norm()),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-snps", type=int, default=1_100_000)
+    ap.add_argument("--n-samples", type=int, default=500)
+    ap.add_argument("--work", default="/tmp/deepwas_genome")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument(
+        "--batch-elements",
+        type=int,
+        default=6_000_000,
+        help="G entries per padded batch (memory per batch = 8 bytes x this)",
+    )
+    ap.add_argument("--n-annot", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    work = Path(args.work) / f"n{args.n_snps}_s{args.n_samples}_seed{args.seed}"
+    t0 = time.perf_counter()
+    windows, gfile = build(work, args.n_snps, args.n_samples, args.seed)
+    build_s = time.perf_counter() - t0
+    log(
+        f"{len(windows)} windows, G^T file {gfile.stat().st_size / 2**30:.1f} GiB "
+        f"(built or loaded in {build_s:.0f} s)"
+    )
+    peak = matmul_peak(args.device)
+    res = epoch(
+        windows, gfile, args.n_snps, args.device, args.batch_elements, args.n_annot, args.seed
+    )
+    out = {
+        "n_snps": args.n_snps,
+        "n_windows": len(windows),
+        "median_context": float(windows["n_context"].median()),
+        "median_rank": float(windows["rank"].median()),
+        "epoch_seconds": res["epoch_seconds"],
+        "kernel_seconds": res["kernel_seconds"],
+        "io_seconds": res["io_seconds"],
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "gflops_achieved": res["flops"] / res["epoch_seconds"] / 1e9,
+        "gflops_kernel": res["flops"] / res["kernel_seconds"] / 1e9,
+        "gflops_peak": peak,
+        "kernel_fraction_of_peak": res["flops"] / res["kernel_seconds"] / 1e9 / peak,
+        "device": args.device
+        if args.device != "cpu"
+        else f"cpu ({platform.machine()}, {args.threads} threads)",
+        "dtype": "float64",
+        "nll": res["value"],
+        "build_seconds": build_s,
+    }
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
