@@ -21,15 +21,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/deepwas demo --out $(DEMO_OUT)
 
+# NumPy's OpenBLAS single-threaded: torch (MKL) does the heavy algebra, and two BLAS thread pools
+# on two cores slow eigendecompositions down 30x (docs/decisions.md)
 test: $(STAMP)
-	$(PY) -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 bench: $(STAMP)
-	$(PY) benchmarks/likelihood.py
+	OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/likelihood.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

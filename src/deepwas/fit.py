@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from deepwas.errors import NumericalError
-from deepwas.linalg.batch import batched_nll, group_by_size, pack_windows
+from deepwas.linalg.batch import PackedBatches, batched_nll, group_by_size, pack_windows
 
 __all__ = [
     "ConstantFit",
@@ -73,7 +73,7 @@ def total_nll(
         Pre-packed batches (pack once when evaluating repeatedly).
     """
     if batches is None:
-        batches = [pack_windows(trait.windows, g) for g in group_by_size(trait.windows)]
+        batches = PackedBatches(trait.windows, group_by_size(trait.windows))
     log_F = log_s + math.log(trait.n_gwas)
     return sum(batched_nll(b, log_F, sigma).sum() for b in batches)
 
@@ -85,7 +85,7 @@ def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> Constan
     Wolfe line search; two parameters, so it converges in a few dozen evaluations.
     """
     M = trait.n_variants
-    batches = [pack_windows(trait.windows, g) for g in group_by_size(trait.windows)]
+    batches = PackedBatches(trait.windows, group_by_size(trait.windows))
     log_s = torch.tensor(math.log(h2_init / M), dtype=torch.float64, requires_grad=True)
     log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS(
@@ -259,7 +259,7 @@ def train_prior(
     params = list(model.parameters()) + ([log_sigma] if cfg.learn_sigma else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    batches = [pack_windows(trait.windows, [i]) for i in range(len(trait.windows))]
+    batches = PackedBatches(trait.windows)  # one window per batch, streamed beyond 2 GiB
     data = {
         "features": torch.from_numpy(np.ascontiguousarray(fit_data.features)),
         "n_scored": [w.n_scored for w in trait.windows],
@@ -395,7 +395,7 @@ def window_nlls(trait, log_s: torch.Tensor, sigma: float) -> np.ndarray:
 
 def refit_sigma(trait, log_s: torch.Tensor) -> float:
     """The exact-likelihood ML sigma for a fixed prior (one parameter, L-BFGS)."""
-    batches = [pack_windows(trait.windows, g) for g in group_by_size(trait.windows)]
+    batches = PackedBatches(trait.windows, group_by_size(trait.windows))
     log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
     ls = log_s.detach()
     opt = torch.optim.LBFGS(

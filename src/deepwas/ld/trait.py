@@ -180,8 +180,9 @@ def prepare_trait(
             k = _n_leading(lam, var_explained) if var_explained is not None else lam.size
             eig = EigenWindow(
                 lam=lam[:k].copy(),
-                U=np.ascontiguousarray(np.asarray(w.eigvecs)[:, :k], dtype=np.float64),
-                G=np.ascontiguousarray(np.asarray(w.G)[:, :k], dtype=np.float64),
+                # views of the memory-mapped store files: nothing is read until packed
+                U=np.asarray(w.eigvecs)[:, :k],
+                G=np.asarray(w.G)[:, :k],
             )
         else:
             n_recomputed += 1

@@ -17,7 +17,7 @@ import torch
 
 from deepwas.linalg.likelihood import exact_nll
 
-__all__ = ["PackedBatch", "pack_windows", "group_by_size", "batched_nll"]
+__all__ = ["PackedBatch", "PackedBatches", "pack_windows", "group_by_size", "batched_nll"]
 
 
 @dataclass
@@ -143,3 +143,49 @@ def batched_nll(
         context_mask=batch.context_mask,
         const=batch.const,
     )
+
+
+class PackedBatches:
+    """Batches of windows packed on first use and kept while they fit in ``cache_bytes``.
+
+    A small problem is packed once and then served from memory; at genome scale (G of every window
+    together larger than the cache) batches beyond the cache are packed again from the windows'
+    arrays (memory-mapped LD-store files) each time they are needed, so a fit holds a bounded
+    amount of LD in memory.
+
+    Parameters
+    ----------
+    windows: sequence of windows (see :func:`pack_windows`)
+    groups: list of lists of window positions, one per batch (default: one window per batch)
+    cache_bytes: memory budget for kept batches (default 2 GiB)
+    """
+
+    def __init__(
+        self,
+        windows: Sequence,
+        groups: list[list[int]] | None = None,
+        *,
+        cache_bytes: int = 2 << 30,
+    ) -> None:
+        self.windows = windows
+        self.groups = groups if groups is not None else [[i] for i in range(len(windows))]
+        self.cache_bytes = cache_bytes
+        self._cache: dict[int, PackedBatch] = {}
+        self._used = 0
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, k: int) -> PackedBatch:
+        hit = self._cache.get(k)
+        if hit is not None:
+            return hit
+        batch = pack_windows(self.windows, self.groups[k])
+        size = batch.Gt.element_size() * batch.Gt.nelement()
+        if self._used + size <= self.cache_bytes:
+            self._cache[k] = batch
+            self._used += size
+        return batch
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
