@@ -149,6 +149,14 @@ def mean_sd(values: list[float]) -> tuple[float | None, float | None, int]:
     return statistics.fmean(v), (statistics.stdev(v) if len(v) > 1 else None), len(v)
 
 
+def paired_t(d: list[float]) -> float | None:
+    """Paired t statistic mean / (sd / sqrt(n)) of per-seed differences (None when undefined)."""
+    if len(d) < 2:
+        return None
+    sd = statistics.stdev(d)
+    return statistics.fmean(d) / (sd / math.sqrt(len(d))) if sd > 0 else None
+
+
 def fmt(mean: float | None, sd: float | None, digits: int = 2) -> str:
     if mean is None:
         return "n/a"
@@ -379,6 +387,7 @@ def contrast(records: list[dict], args) -> list[dict]:
                         "n_seeds": n,
                         "diff_per_1000_mean": m,
                         "diff_per_1000_sd": sd,
+                        "paired_t": paired_t(d),
                         "n_positive": sum(x > 0 for x in d),
                         "per_seed": d,
                     }
@@ -401,6 +410,7 @@ def contrast(records: list[dict], args) -> list[dict]:
                         "n_seeds": n,
                         "diff_per_1000_mean": m,
                         "diff_per_1000_sd": sd,
+                        "paired_t": paired_t(d),
                         "n_positive": sum(x > 0 for x in d),
                         "per_seed": d,
                     }
@@ -443,14 +453,14 @@ def write_markdown(path: Path, summaries, contrasts, sims, args, wall, records) 
         "Paired contrasts of held-out gain per 1,000 variants (same seed: same data, split and "
         "initialisation seed):",
         "",
-        "| objective | contrast | mean ± sd | seeds > 0 | per seed |",
-        "|---|---|---:|---:|---|",
+        "| objective | contrast | mean ± sd | paired t | seeds > 0 | per seed |",
+        "|---|---|---:|---:|---:|---|",
     ]
     for c in contrasts:
         lines.append(
             f"| {c['objective']} | {c['contrast']} | "
             f"{fmt(c['diff_per_1000_mean'], c['diff_per_1000_sd'])} | "
-            f"{c['n_positive']}/{c['n_seeds']} | "
+            f"{fmt(c['paired_t'], None)} | {c['n_positive']}/{c['n_seeds']} | "
             + ", ".join(f"{x:+.2f}" for x in c["per_seed"])
             + " |"
         )

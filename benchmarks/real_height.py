@@ -141,6 +141,14 @@ def mean_sd(values) -> tuple[float | None, float | None, int]:
     return statistics.fmean(v), (statistics.stdev(v) if len(v) > 1 else None), len(v)
 
 
+def paired_t(d: list[float]) -> float | None:
+    """Paired t statistic mean / (sd / sqrt(n)) of per-seed differences (None when undefined)."""
+    if len(d) < 2:
+        return None
+    sd = statistics.stdev(d)
+    return statistics.fmean(d) / (sd / math.sqrt(len(d))) if sd > 0 else None
+
+
 def fmt(mean: float | None, sd: float | None, digits: int = 2) -> str:
     if mean is None:
         return "n/a"
@@ -400,6 +408,7 @@ def summarize(
                     "n_seeds": n,
                     "diff_per_1000_mean": m,
                     "diff_per_1000_sd": sd,
+                    "paired_t": paired_t(d),
                     "n_positive": sum(x > 0 for x in d),
                     "per_seed": d,
                 }
@@ -471,13 +480,16 @@ def write_markdown(path: Path, summaries, args, wall, records) -> None:
                 + ", ".join(f"{x:+.2f}" for x in s["per_seed_gain_per_1000"])
                 + " |"
             )
-    lines += ["", "| contrast (paired by seed) | mean ± sd per 1000 | seeds > 0 | per seed |"]
-    lines += ["|---|---:|---:|---|"]
+    lines += [
+        "",
+        "| contrast (paired by seed) | mean ± sd per 1000 | paired t | seeds > 0 | per seed |",
+    ]
+    lines += ["|---|---:|---:|---:|---|"]
     for s in summaries:
         if s["summary"] == "contrast":
             lines.append(
                 f"| {s['contrast']} | {fmt(s['diff_per_1000_mean'], s['diff_per_1000_sd'])} | "
-                f"{s['n_positive']}/{s['n_seeds']} | "
+                f"{fmt(s['paired_t'], None)} | {s['n_positive']}/{s['n_seeds']} | "
                 + ", ".join(f"{x:+.2f}" for x in s["per_seed"])
                 + " |"
             )
