@@ -323,6 +323,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             f"truth: Pearson {m['truth_pearson']:.3f}, Spearman {m['truth_spearman']:.3f} "
             f"(log SNPVAR); h2 {m['h2']:.4g} vs true {m['h2_true']:.4g}"
         )
+    lines += [f"warning: {w}" for w in m.get("warnings", [])]
     _say(*lines, f"wrote {args.out}/priors.tsv.gz, metrics.json, model/, report.html")
     return 0
 

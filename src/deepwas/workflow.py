@@ -187,6 +187,14 @@ def run_fit(
             }
         )
         truth_df = pd.DataFrame({"log_snpvar_true": lt, "log_snpvar_learned": ll})
+    warnings_ = []
+    if sigma_eval < 1e-3:
+        warnings_.append(
+            f"sigma fell to {sigma_eval:.2g}: the learned prior alone explains more variance than "
+            "the z-scores have (often a model trained with the LDSC objective overestimating h2); "
+            "its likelihood is at the boundary sigma -> 0"
+        )
+    metrics["warnings"] = warnings_
     metrics["seconds"] = time.perf_counter() - t0
     metrics["provenance"] = provenance(
         inputs={
