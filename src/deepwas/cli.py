@@ -305,6 +305,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         say=_say,
     )
+    if not m:  # a non-zero rank of a torchrun launch: rank 0 reports
+        return 0
     lines = [
         f"{m['model']} prior trained with the {m['objective']} objective "
         f"({m['n_params']} parameters, {m['stopped']}, best epoch {m['best_epoch']})",

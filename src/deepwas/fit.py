@@ -28,6 +28,7 @@ __all__ = [
     "train_prior",
     "window_nlls",
     "refit_sigma",
+    "objective_gradient",
 ]
 
 
@@ -180,16 +181,41 @@ class TrainResult:
     stopped: str
 
 
-def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gwas) -> torch.Tensor:
-    """The training objective over the windows at ``positions``, per scored variant.
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed process group, or (0, 1) without one."""
+    import torch.distributed as dist
 
-    likelihood: sum of window NLLs / number of scored variants; ldsc: mean LDSC loss.
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _allreduce_(tensors) -> None:
+    """Sum tensors in place over the process group (nothing without one)."""
+    import torch.distributed as dist
+
+    if _world()[1] > 1:
+        for t in tensors:
+            dist.all_reduce(t)
+
+
+def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gwas) -> torch.Tensor:
+    """This process's share of the training objective over the windows at ``positions``.
+
+    likelihood: sum of window NLLs / number of scored variants; ldsc: mean LDSC loss. With a
+    torch.distributed process group of W processes, process k evaluates positions k, k + W, ...
+    and divides by the count over *all* positions, so that the sum over processes (of the value
+    and of its gradient) is the objective of the whole mini-batch: data parallelism over windows.
     """
+    rank, world = _world()
     feats = data["features"]
     sigma = torch.exp(log_sigma)
+    if cfg.objective == "likelihood":
+        n = sum(int(data["n_scored"][i]) for i in positions)
+    else:
+        n = sum(int(ldsc[i].R2.shape[1]) for i in positions)
     total = torch.zeros((), dtype=torch.float64)
-    n = 0
-    for i in positions:
+    for i in list(positions)[rank::world]:
         b = batches[i]
         idx = b.context_index[0]
         log_F = model(feats[idx]).unsqueeze(0) + math.log(n_gwas)
@@ -197,15 +223,43 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
             from deepwas.linalg.likelihood import exact_nll
 
             total = total + exact_nll(b.Gt, b.y, log_F, sigma, valid=b.valid, const=b.const).sum()
-            n += int(data["n_scored"][i])
         else:
             from deepwas.linalg.likelihood import ldsc_loss
 
             lw = ldsc[i]
-            m = lw.R2.shape[1]
-            total = total + m * ldsc_loss(lw.R2, lw.r_diag, lw.chi2, log_F, sigma)
-            n += m
+            total = total + lw.R2.shape[1] * ldsc_loss(lw.R2, lw.r_diag, lw.chi2, log_F, sigma)
     return total / max(n, 1)
+
+
+def objective_gradient(model, log_sigma, fit_data, positions, cfg, *, store=None):
+    """The training objective over ``positions`` and its gradient in the model's parameters and
+    log sigma, summed over the torch.distributed process group when there is one.
+
+    Returns (value, [gradients]) with the gradients in the order of ``model.parameters()`` then
+    log sigma. A single process and W processes give the same numbers (up to the order of
+    floating-point sums).
+    """
+    data = {
+        "features": torch.from_numpy(np.ascontiguousarray(fit_data.features)),
+        "n_scored": [w.n_scored for w in fit_data.trait.windows],
+    }
+    batches = PackedBatches(fit_data.trait.windows)
+    ldsc = None
+    if cfg.objective == "ldsc":
+        from deepwas.data import ldsc_windows
+
+        ldsc = [_LdscTensors(lw) for lw in ldsc_windows(store, fit_data.trait)]
+    params = [*model.parameters(), log_sigma]
+    for p in params:
+        p.grad = None
+    value = _objective_value(
+        model, log_sigma, data, positions, batches, ldsc, cfg, fit_data.trait.n_gwas
+    )
+    value.backward()
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    out = torch.stack([value.detach()])
+    _allreduce_([out, *grads])
+    return float(out[0]), grads
 
 
 def train_prior(
@@ -309,19 +363,34 @@ def train_prior(
                     f"training diverged at epoch {epoch + 1}: {exc.message}",
                     fix="lower --lr or use a smaller model",
                 ) from None
-            if not torch.isfinite(loss):
+            loss.backward()
+            # data parallelism: each process holds its share; the sums are the mini-batch's
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+            loss_sum = loss.detach().reshape(1).clone()
+            _allreduce_([loss_sum, *grads])
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g
+            if not torch.isfinite(loss_sum).all():
                 raise NumericalError(
                     f"training diverged at epoch {epoch + 1} "
                     f"(non-finite {cfg.objective} objective)",
                     fix="lower --lr or use a smaller model",
                 )
-            loss.backward()
             opt.step()
         # the epoch's objectives over all training and validation windows at the end of the epoch
         # (the mean of the step losses would mix parameters and window orders)
         with torch.no_grad():
-            val = float(objective(fit_data.val)) if fit_data.val else math.nan
-            train_obj = float(objective(fit_data.train))
+            sums = torch.stack(
+                [
+                    objective(fit_data.val)
+                    if fit_data.val
+                    else torch.zeros((), dtype=torch.float64),
+                    objective(fit_data.train),
+                ]
+            )
+            _allreduce_([sums])
+            val = float(sums[0]) if fit_data.val else math.nan
+            train_obj = float(sums[1])
         history.append(
             {
                 "epoch": epoch + 1,
@@ -340,7 +409,7 @@ def train_prior(
             }
         else:
             bad += 1
-        if checkpoint:
+        if checkpoint and _world()[0] == 0:
             with atomic_file(checkpoint) as tmp:
                 torch.save(
                     {

@@ -58,6 +58,24 @@ def _enrichment(features: np.ndarray, names: list[str], snpvar: np.ndarray) -> p
     )
 
 
+def _init_distributed() -> int:
+    """Join the torch.distributed process group that ``torchrun`` describes (WORLD_SIZE > 1 in
+    the environment; gloo on the CPU, NCCL on GPUs); returns this process's rank (0 alone).
+
+    Training is then data-parallel over windows (:func:`deepwas.fit.train_prior`); every process
+    reads the same inputs, and only rank 0 evaluates and writes the outputs.
+    """
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return 0
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank()
+
+
 def run_fit(
     *,
     sumstats: str,
@@ -91,6 +109,9 @@ def run_fit(
 
     t0 = time.perf_counter()
     out = Path(out)
+    rank = _init_distributed()
+    if rank != 0:  # only the first process reports and writes
+        progress, say = False, (lambda *lines: None)
     store = LDStore.open(ld)
     trait = load_trait(sumstats, store, n=n, var_explained=var_explained, progress=progress)
     annot_set = read_annotations(annot, bim=bim)
@@ -118,6 +139,8 @@ def run_fit(
         resume=resume,
         progress=progress,
     )
+    if rank != 0:
+        return {}
     feats = torch.from_numpy(features)
     with torch.no_grad():
         log_s = result.prior(feats)

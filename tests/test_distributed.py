@@ -1,0 +1,110 @@
+"""Data parallelism over windows: 2 CPU processes (torch.distributed, gloo) give the gradient of
+1 process."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from deepwas.data import FitData
+from deepwas.fit import TrainConfig, objective_gradient
+from deepwas.ld.trait import TraitData, TraitWindow
+from deepwas.linalg.eigen import eigen_precompute, project_z
+from deepwas.priors import PriorConfig, build_prior
+
+N_WINDOWS, C, W = 7, 40, 15
+
+
+def toy_fit_data() -> FitData:
+    """Seven windows of random LD on disjoint contexts, three features (deterministic)."""
+    rng = np.random.default_rng(0)
+    windows = []
+    for i in range(N_WINDOWS):
+        X = rng.standard_normal((60, C))
+        X = (X - X.mean(0)) / X.std(0)
+        R = X.T @ X / 60
+        sic = np.arange(10, 10 + W)
+        eig = eigen_precompute(R, sic)
+        z = rng.standard_normal(W) * 1.5
+        ctx = np.arange(i * C, (i + 1) * C)
+        windows.append(
+            TraitWindow(
+                index=i,
+                chrom=1,
+                start=i * 1000,
+                stop=(i + 1) * 1000,
+                context=ctx,
+                scored=ctx[sic],
+                scored_in_context=sic,
+                G=eig.G,
+                y=project_z(eig, z),
+                const=0.5 * (eig.rank * math.log(2 * math.pi) + eig.logdet_lam),
+            )
+        )
+    trait = TraitData(
+        windows=windows, z=np.zeros(N_WINDOWS * C), n_gwas=1e4, n_variants=N_WINDOWS * C
+    )
+    feats = rng.standard_normal((N_WINDOWS * C, 3))
+    return FitData(trait, feats, ["a", "b", "c"], list(range(N_WINDOWS)), [], [])
+
+
+def toy_model(data: FitData):
+    cfg = PriorConfig(
+        model="mlp",
+        feature_names=("a", "b", "c"),
+        feature_mean=tuple(data.features.mean(0)),
+        feature_scale=tuple(data.features.std(0)),
+        width=8,
+        depth=2,
+        init_log_snpvar=math.log(1e-4),
+    )
+    model = build_prior(cfg, seed=0)
+    with torch.no_grad():  # non-zero output weights so that every layer gets a gradient
+        model.weight.copy_(torch.linspace(-0.5, 0.5, model.weight.numel(), dtype=torch.float64))
+    log_sigma = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    return model, log_sigma
+
+
+def _worker(rank: int, port: int, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        data = toy_fit_data()
+        model, log_sigma = toy_model(data)
+        value, grads = objective_gradient(
+            model, log_sigma, data, list(range(N_WINDOWS)), TrainConfig(model="mlp")
+        )
+        if rank == 0:
+            torch.save({"value": value, "grads": grads}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_two_processes_give_the_gradient_of_one(tmp_path):
+    data = toy_fit_data()
+    model, log_sigma = toy_model(data)
+    value1, grads1 = objective_gradient(
+        model, log_sigma, data, list(range(N_WINDOWS)), TrainConfig(model="mlp")
+    )
+    out = tmp_path / "rank0.pt"
+    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2, join=True)
+    got = torch.load(out)
+    # the same sums in another order: equal to float64 round-off
+    assert abs(got["value"] - value1) <= 1e-12 * abs(value1)
+    assert len(got["grads"]) == len(grads1)
+    for g2, g1 in zip(got["grads"], grads1, strict=True):
+        assert torch.allclose(g2, g1, rtol=1e-10, atol=1e-14)
+    assert any(float(g.abs().max()) > 0 for g in grads1[:-1])  # the check is not vacuous
