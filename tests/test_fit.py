@@ -258,3 +258,26 @@ def test_fit_divergent_run(sim, tmp_path, capsys):
     assert main(_fit_argv(sim, out, "--model", "mlp", "--lr", "1e9", "--test-blocks", "0.25")) == 2
     assert "diverged" in _one_error_line(capsys)
     assert not out.exists()
+
+
+def test_iterative_engine_trains_like_the_exact_one(sim):
+    # the iterative engine's gradient is unbiased: a few steps land near the exact engine's
+    data, store = _fit_data(sim)
+    exact = train_prior(data, TrainConfig(model="linear", epochs=3, patience=100, seed=4,
+                                          engine="exact"), store=store, progress=False)
+    iterative = train_prior(data, TrainConfig(model="linear", epochs=3, patience=100, seed=4,
+                                              engine="iterative"), store=store, progress=False)
+    a = [h["train_objective"] for h in exact.history]
+    b = [h["train_objective"] for h in iterative.history]
+    # values are exact for both; only the training steps differ (Hutchinson noise)
+    assert np.allclose(a, b, rtol=2e-3), (a, b)
+    assert b[-1] < b[0]
+
+
+def test_unavailable_device_is_one_clear_error(sim, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    out = tmp_path / "o"
+    assert main(_fit_argv(sim, out, "--device", "cuda")) == 2
+    assert "--device" in _one_error_line(capsys)
+    assert not out.exists()

@@ -286,6 +286,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         learn_sigma=args.fixed_sigma is None,
         sigma=args.fixed_sigma,
         seed=args.seed,
+        device=args.device,
+        engine=args.engine,
     )
     test_chrom = _chrom_list(args.test_chrom) if args.test_chrom else None
     m = run_fit(
@@ -477,6 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
     f.add_argument("--fixed-sigma", type=float, default=None, help="fix sigma at this value")
     f.add_argument("--seed", type=int, default=1)
+    f.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    f.add_argument(
+        "--engine",
+        choices=["auto", "exact", "iterative"],
+        default="auto",
+        help="likelihood engine for training steps (auto: by cost model)",
+    )
     f.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     f.add_argument("--out", required=True, help="output folder")
     common(f)

@@ -137,6 +137,10 @@ class TrainConfig:
     learn_sigma: learn the intercept sigma (else it stays at ``sigma``)
     sigma: initial (or fixed) sigma; None starts from the best constant prior's
     seed: seeds the initialisation and the order of windows
+    device: "cpu" or a CUDA device ("cuda", "cuda:1"): the same code runs on either
+    engine: "exact", "iterative" (DESIGN 2.2: PCG + Hutchinson gradient for the training steps)
+        or "auto" (the cheaper by :func:`deepwas.linalg.iterative.choose_engine`, per window).
+        Values (validation, evaluation) always come from the exact engine.
     """
 
     model: str = "linear"
@@ -151,9 +155,26 @@ class TrainConfig:
     learn_sigma: bool = True
     sigma: float | None = None
     seed: int = 1
+    device: str = "cpu"
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         from deepwas.errors import InputError
+
+        if self.engine not in ("auto", "exact", "iterative"):
+            raise InputError(
+                f"unknown engine {self.engine!r}",
+                column="--engine",
+                fix="use auto, exact or iterative",
+            )
+        if self.device != "cpu" and not (
+            self.device.startswith("cuda") and torch.cuda.is_available()
+        ):
+            raise InputError(
+                f"device {self.device!r} is not available here",
+                column="--device",
+                fix="use --device cpu, or cuda on a machine with a GPU",
+            )
 
         if self.model not in ("constant", "linear", "mlp"):
             raise InputError(
@@ -209,20 +230,37 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
     """
     rank, world = _world()
     feats = data["features"]
+    device = feats.device
     sigma = torch.exp(log_sigma)
     if cfg.objective == "likelihood":
         n = sum(int(data["n_scored"][i]) for i in positions)
     else:
         n = sum(int(ldsc[i].R2.shape[1]) for i in positions)
-    total = torch.zeros((), dtype=torch.float64)
+    total = torch.zeros((), dtype=torch.float64, device=device)
     for i in list(positions)[rank::world]:
-        b = batches[i]
+        b = batches[i].to(device)
         idx = b.context_index[0]
         log_F = model(feats[idx]).unsqueeze(0) + math.log(n_gwas)
         if cfg.objective == "likelihood":
+            from deepwas.linalg.iterative import choose_engine, iterative_nll
             from deepwas.linalg.likelihood import exact_nll
 
-            total = total + exact_nll(b.Gt, b.y, log_F, sigma, valid=b.valid, const=b.const).sum()
+            engine = choose_engine(b.Gt.shape[2], b.Gt.shape[1], engine=cfg.engine)
+            if engine == "iterative" and torch.is_grad_enabled():
+                # a training step needs the gradient only: PCG + Hutchinson, no log-det value
+                pre = data.setdefault("preconditioners", {})
+                if i not in pre:
+                    from deepwas.linalg.iterative import Preconditioner
+
+                    pre[i] = Preconditioner(b.Gt)
+                nll, _ = iterative_nll(
+                    b.Gt, b.y, log_F, sigma, preconditioner=pre[i], with_value=False
+                )
+                total = total + nll.sum()
+            else:
+                total = (
+                    total + exact_nll(b.Gt, b.y, log_F, sigma, valid=b.valid, const=b.const).sum()
+                )
         else:
             from deepwas.linalg.likelihood import ldsc_loss
 
@@ -307,22 +345,24 @@ def train_prior(
         depth=cfg.depth,
         init_log_snpvar=math.log(const.snpvar),
     )
-    model = build_prior(pcfg, seed=cfg.seed)
+    model = build_prior(pcfg, seed=cfg.seed).to(cfg.device)
     sigma0 = const.sigma if cfg.sigma is None else cfg.sigma
-    log_sigma = torch.tensor(math.log(sigma0), dtype=torch.float64, requires_grad=cfg.learn_sigma)
+    log_sigma = torch.tensor(
+        math.log(sigma0), dtype=torch.float64, device=cfg.device, requires_grad=cfg.learn_sigma
+    )
     params = list(model.parameters()) + ([log_sigma] if cfg.learn_sigma else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     batches = PackedBatches(trait.windows)  # one window per batch, streamed beyond 2 GiB
     data = {
-        "features": torch.from_numpy(np.ascontiguousarray(fit_data.features)),
+        "features": torch.from_numpy(np.ascontiguousarray(fit_data.features)).to(cfg.device),
         "n_scored": [w.n_scored for w in trait.windows],
     }
     ldsc = None
     if cfg.objective == "ldsc":
         if store is None:
             raise ValueError("the LDSC objective needs the LD store")
-        ldsc = [_LdscTensors(lw) for lw in ldsc_windows(store, trait)]
+        ldsc = [_LdscTensors(lw, cfg.device) for lw in ldsc_windows(store, trait)]
 
     def objective(positions):
         return _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, trait.n_gwas)
@@ -444,10 +484,10 @@ def train_prior(
 class _LdscTensors:
     """One window's LDSC arrays as (1, ...) tensors."""
 
-    def __init__(self, lw) -> None:
-        self.R2 = torch.from_numpy(lw.R2).unsqueeze(0)
-        self.r_diag = torch.from_numpy(lw.r_diag).unsqueeze(0)
-        self.chi2 = torch.from_numpy(lw.chi2).unsqueeze(0)
+    def __init__(self, lw, device: str = "cpu") -> None:
+        self.R2 = torch.from_numpy(lw.R2).unsqueeze(0).to(device)
+        self.r_diag = torch.from_numpy(lw.r_diag).unsqueeze(0).to(device)
+        self.chi2 = torch.from_numpy(lw.chi2).unsqueeze(0).to(device)
 
 
 # ---------------------------------------------------------------------------------- evaluation
