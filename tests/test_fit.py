@@ -281,3 +281,19 @@ def test_unavailable_device_is_one_clear_error(sim, tmp_path, capsys):
     assert main(_fit_argv(sim, out, "--device", "cuda")) == 2
     assert "--device" in _one_error_line(capsys)
     assert not out.exists()
+
+
+def test_bad_validation_fraction(sim, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(_fit_argv(sim, out, "--val-fraction", "1.5")) == 2
+    assert "--val-fraction" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_split_seed_separates_split_from_initialisation(sim):
+    store = LDStore.open(sim / "ld")
+    trait = load_trait(sim / "sumstats.tsv.gz", store, var_explained=0.9, progress=False)
+    a = split_windows(trait, test_blocks=0.25, seed=1)
+    b = split_windows(trait, test_blocks=0.25, seed=1)
+    c = split_windows(trait, test_blocks=0.25, seed=2)
+    assert a == b and a != c

@@ -302,6 +302,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         n=args.n,
         bim=args.bim,
         var_explained=args.var_explained,
+        val_fraction=args.val_fraction,
+        split_seed=args.split_seed,
         resume=args.resume,
         argv=["deepwas", *args.argv],
         progress=not args.quiet,
@@ -479,6 +481,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
     f.add_argument("--fixed-sigma", type=float, default=None, help="fix sigma at this value")
     f.add_argument("--seed", type=int, default=1)
+    f.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.15,
+        help="fraction of training windows held out for early stopping",
+    )
+    f.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the held-out/validation split (default: --seed)",
+    )
     f.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     f.add_argument(
         "--engine",

@@ -152,6 +152,10 @@ def split_windows(
             column="--test-chrom" if test_chrom else "--test-blocks",
             fix="hold out fewer chromosomes or a smaller fraction",
         )
+    if not 0.0 <= val_fraction < 1.0:
+        raise InputError(
+            f"--val-fraction must be in [0, 1), got {val_fraction}", column="--val-fraction"
+        )
     n_val = int(round(val_fraction * rest.size)) if rest.size >= 4 else 0
     val = sorted(rng.choice(rest, size=n_val, replace=False).tolist()) if n_val else []
     train = sorted(set(rest.tolist()) - set(val))

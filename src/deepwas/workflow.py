@@ -89,12 +89,18 @@ def run_fit(
     n: float | None = None,
     bim: str | None = None,
     var_explained: float | None = None,
+    val_fraction: float = 0.15,
+    split_seed: int | None = None,
     resume: bool = False,
     argv: list[str] | None = None,
     progress: bool = True,
     say=print,
 ) -> dict:
     """Fit a prior and write the outputs of ``deepwas fit`` to ``out`` (atomically).
+
+    ``val_fraction`` of the training windows are held out for early stopping; ``split_seed``
+    (default: the training seed) draws the held-out and validation windows, so that the split and
+    the initialisation can be varied separately.
 
     Returns the metrics dict (also written to ``out/metrics.json``).
     """
@@ -117,7 +123,11 @@ def run_fit(
     annot_set = read_annotations(annot, bim=bim)
     features, names, annot_report = build_features(store, annot_set, file=str(annot))
     train, val, test = split_windows(
-        trait, test_chrom=test_chrom, test_blocks=test_blocks, seed=config.seed
+        trait,
+        test_chrom=test_chrom,
+        test_blocks=test_blocks,
+        val_fraction=val_fraction,
+        seed=config.seed if split_seed is None else split_seed,
     )
     data = FitData(
         trait=trait, features=features, feature_names=names, train=train, val=val, test=test
