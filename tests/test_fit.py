@@ -290,7 +290,7 @@ def test_bad_validation_fraction(sim, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_split_seed_separates_split_from_initialisation(sim):
+def test_split_windows_is_determined_by_its_seed(sim):
     store = LDStore.open(sim / "ld")
     trait = load_trait(sim / "sumstats.tsv.gz", store, var_explained=0.9, progress=False)
     a = split_windows(trait, test_blocks=0.25, seed=1)
