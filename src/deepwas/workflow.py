@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -104,8 +105,10 @@ def run_fit(
 
     Returns the metrics dict (also written to ``out/metrics.json``).
     """
-    from deepwas.data import FitData, build_features, split_windows, truth_table
-    from deepwas.fit import refit_sigma, train_prior, window_nlls
+    from scipy import stats
+
+    from deepwas.data import FitData, build_features, log_2pq, split_windows, truth_table
+    from deepwas.fit import fit_constant, refit_sigma, train_prior, window_nlls
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
@@ -157,8 +160,6 @@ def run_fit(
     train_trait, test_trait = data.subset(train + val), data.subset(test)
     sigma_eval = refit_sigma(train_trait, log_s)
     # the constant baseline, fitted on the same training windows
-    from deepwas.fit import fit_constant
-
     const = fit_constant(train_trait)
     log_s_const = torch.full_like(log_s, math.log(const.snpvar))
     metrics: dict = {
@@ -207,8 +208,6 @@ def run_fit(
     if truth_s is not None:
         ok = np.isfinite(truth_s) & (truth_s > 0)
         lt, ll = np.log(truth_s[ok]), log_s.numpy()[ok]
-        from scipy import stats
-
         # a constant prior has no correlation with anything: reported as None
         varies = ok.sum() > 2 and np.ptp(ll) > 0 and np.ptp(lt) > 0
         metrics.update(
@@ -242,14 +241,12 @@ def run_fit(
     )
 
     # predictions for every annotated variant (also those absent from the sumstats or the store)
+    by_snp = store.variants.set_index("SNP")
     with torch.no_grad():
-        from deepwas.data import log_2pq
-
         extra = []
         if "log_2pq" in names:
-            af = store.variants.set_index("SNP")["AF1"]
             a_af = (
-                af.reindex(annot_set.variants["SNP"].astype(str)).to_numpy()
+                by_snp["AF1"].reindex(annot_set.variants["SNP"].astype(str)).to_numpy()
                 if "SNP" in annot_set.variants
                 else np.full(annot_set.n_variants, np.nan)
             )
@@ -261,11 +258,7 @@ def run_fit(
     pri = annot_set.variants.copy()
     for col in ("A1", "A2"):
         if col not in pri:
-            pri[col] = (
-                pri["SNP"].map(store.variants.set_index("SNP")[col]).fillna("NA")
-                if "SNP" in pri
-                else "NA"
-            )
+            pri[col] = pri["SNP"].map(by_snp[col]).fillna("NA") if "SNP" in pri else "NA"
     pri = pri[["CHR", "SNP", "BP", "A1", "A2"]].assign(SNPVAR=a_snpvar)
     store_only = ~store.variants["SNP"].isin(pri["SNP"])
     if store_only.any():
@@ -294,7 +287,5 @@ def run_fit(
             enrichment=_enrichment(features, names, snpvar),
             truth=truth_df,
         )
-    import shutil
-
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return metrics
