@@ -97,6 +97,23 @@ def test_gradient_matches_dense_autograd():
     assert torch.allclose(sigma.grad, s2.grad, rtol=1e-8, atol=1e-11)
 
 
+def test_backward_through_a_retained_graph_gives_the_same_gradient_twice():
+    # the backward pass solves in the memory of a forward intermediate; a second pass through a
+    # retained graph must rebuild it, not read overwritten values
+    rng = np.random.default_rng(6)
+    C = 40
+    _, R = random_ld(rng, 60, C)
+    scored = np.zeros(C, bool)
+    scored[10:30] = True
+    logF = torch.tensor(rng.normal(0, 1, C), requires_grad=True)
+    sigma = torch.tensor(1.1, dtype=torch.float64, requires_grad=True)
+    nll = window_nll(rng.standard_normal(C), R, scored, logF, sigma)
+    first = torch.autograd.grad(nll, (logF, sigma), retain_graph=True)
+    second = torch.autograd.grad(nll, (logF, sigma))
+    for g1, g2 in zip(first, second, strict=True):
+        assert torch.equal(g1, g2)
+
+
 @pytest.mark.parametrize("n_ref", [10, 40])
 def test_rank_deficient_ld_is_the_likelihood_of_the_projection(n_ref):
     # a reference panel with fewer samples than variants: rank(R_WW) <= n_ref < |W|
@@ -198,9 +215,20 @@ def test_batched_padded_windows_equal_single_windows():
         valid[b, :r] = True
         cmask[b, :C] = True
         const[b] = 0.5 * (r * math.log(2 * math.pi) + eig.logdet_lam)
+    lf.requires_grad_(True)
     got = exact_nll(Gt, y, lf, 0.8, valid=valid, context_mask=cmask, const=const)
     for b, it in enumerate(items):
         assert abs(got[b].item() - it[3]) <= 1e-8 * abs(it[3])
+    got.sum().backward()
+    for b, (eig, yy, logF, _) in enumerate(items):
+        C, r = eig.G.shape
+        one = torch.tensor(logF, requires_grad=True)
+        exact_nll(
+            torch.from_numpy(eig.G.T).unsqueeze(0), torch.from_numpy(yy).unsqueeze(0),
+            one.unsqueeze(0), 0.8,
+        ).sum().backward()
+        assert torch.allclose(lf.grad[b, :C], one.grad, rtol=1e-10, atol=1e-13)
+        assert not lf.grad[b, C:].any()  # padded context rows get no gradient
 
 
 def test_ldsc_loss_matches_a_loop():

@@ -12,7 +12,8 @@ The value and its gradient come from one Cholesky factorisation per window:
     dNLL/dsigma = 1/2 [ tr Sigma^-1 - ||Sigma^-1 y||^2 ]
 
 written as a custom autograd function so that the backward pass costs one triangular solve
-L^-1 G^T instead of the several products autograd would spend through Sigma, and tr Sigma^-1
+L^-1 G^T diag(sqrt F), done in place, instead of the several products autograd would spend
+through Sigma, and tr Sigma^-1
 comes from the identity sigma tr(Sigma^-1) = r - sum_c F_c g_c^T Sigma^-1 g_c. Flops per window:
 about |C| r^2 forward (only the lower block triangle of G^T diag(F) G is formed) + r^3/3
 (Cholesky), |C| r^2 backward. G is kept transposed, (r, |C|): the layout in which both products
@@ -75,48 +76,67 @@ def _lower_gram(Ht: torch.Tensor) -> torch.Tensor:
 
 
 class _ExactNLL(torch.autograd.Function):
-    """0.5 (log det Sigma + y^T Sigma^-1 y) per window; constants are added by the caller."""
+    """0.5 (log det Sigma + y^T Sigma^-1 y) per window; constants are added by the caller.
+
+    Differentiable in log F and sigma. With H = G^T diag(sqrt F) and N = L^-1 H (column c is
+    sqrt(F_c) L^-1 g_c):
+
+        dNLL/dlog F_c = F_c dNLL/dF_c = 1/2 [ ||n_c||^2 - (a . n_c)^2 ]        a = L^-1 y
+        sigma tr Sigma^-1 = r - sum_c ||n_c||^2
+
+    so the backward pass needs H only (kept from the forward pass) and solves for N in H's own
+    memory: no division by F, no second (B, r, C) array.
+    """
 
     @staticmethod
-    def forward(ctx, Gt, y, sqrt_F, sigma, valid):  # noqa: D401 - torch API
-        # Gt: (B, r, C); y: (B, r); sqrt_F: (B, C); sigma: (B,); valid: (B, r) float 1/0
-        S = _lower_gram(Gt * sqrt_F.unsqueeze(-2))
+    def forward(ctx, Gt, y, log_F, sigma, valid, context_mask):  # noqa: D401 - torch API
+        # Gt: (B, r, C); y: (B, r); log_F: (B, C); sigma: (B,); valid: (B, r) float 1/0;
+        # context_mask: (B, C) bool or None
+        sqrt_F = torch.exp(0.5 * log_F)
+        if context_mask is not None:
+            zero = torch.zeros((), dtype=Gt.dtype, device=Gt.device)
+            sqrt_F = torch.where(context_mask, sqrt_F, zero)
+        H = Gt * sqrt_F.unsqueeze(-2)
+        S = _lower_gram(H)
         diag = valid * sigma.unsqueeze(-1) + (1.0 - valid)
         S.diagonal(dim1=-2, dim2=-1).add_(diag)
         L = _cholesky(S)
         a = torch.linalg.solve_triangular(L, y.unsqueeze(-1), upper=False).squeeze(-1)
         logdet = 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
         nll = 0.5 * (logdet + (a * a).sum(-1))
-        ctx.save_for_backward(Gt, L, a, valid, sqrt_F, sigma)
+        ctx.save_for_backward(Gt, sqrt_F, L, a, valid, sigma)
+        # an intermediate, kept as an attribute: the first backward pass overwrites it
+        ctx.H = H
         return nll
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        Gt, L, a, valid, sqrt_F, sigma = ctx.saved_tensors
+        Gt, sqrt_F, L, a, valid, sigma = ctx.saved_tensors
+        H, ctx.H = ctx.H, None
+        if H is None:  # a second backward pass through a retained graph
+            H = Gt * sqrt_F.unsqueeze(-2)
         need_F, need_sigma = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             raise RuntimeError("the exact NLL is differentiable in F and sigma only, not in G or y")
-        # Mt = L^-1 G^T: column c is L^-1 g_c, so g_c^T Sigma^-1 g_c = ||column c||^2 and
-        # g_c^T Sigma^-1 y = a . column c (a = L^-1 y). One triangular solve with |C| right-hand
-        # sides (|C| r^2 flops), measured faster than forming L^-1 and multiplying.
-        Mt = torch.linalg.solve_triangular(L, Gt, upper=False)  # (B, r, C)
-        diag_quad = torch.linalg.vector_norm(Mt, dim=-2).square()  # (B, C)
-        g_sqrtF = g_s = None
+        # N = L^-1 H: one triangular solve with |C| right-hand sides (|C| r^2 flops), in place
+        # (measured 20% faster than into new memory, and faster than forming L^-1 and
+        # multiplying).
+        N = torch.linalg.solve_triangular(L, H, upper=False, out=H)  # (B, r, C)
+        quad = torch.linalg.vector_norm(N, dim=-2).square()  # (B, C): F_c g_c^T Sigma^-1 g_c
+        g_logF = g_s = None
         if need_F:
-            Ga = (a.unsqueeze(-2) @ Mt).squeeze(-2)  # (B, C)
-            # dNLL/dF = 1/2 (diag_quad - Ga^2); F = sqrt_F^2, so dNLL/dsqrt_F = 2 sqrt_F dNLL/dF
-            g_sqrtF = (diag_quad - Ga * Ga) * sqrt_F * grad_out.unsqueeze(-1)
+            Na = (a.unsqueeze(-2) @ N).squeeze(-2)  # (B, C): sqrt(F_c) g_c^T Sigma^-1 y
+            g_logF = 0.5 * (quad - Na * Na) * grad_out.unsqueeze(-1)
         if need_sigma:
             alpha = torch.linalg.solve_triangular(
                 L.transpose(-1, -2), a.unsqueeze(-1), upper=True
             ).squeeze(-1)  # Sigma^-1 y
             # tr Sigma^-1 without inverting: Sigma^-1 Sigma = I gives
             # sigma tr(Sigma^-1) + sum_c F_c g_c^T Sigma^-1 g_c = r (over the real dimensions)
-            F = sqrt_F * sqrt_F
-            tr = (valid.sum(-1) - (F * diag_quad).sum(-1)) / sigma
+            tr = (valid.sum(-1) - quad.sum(-1)) / sigma
             g_s = 0.5 * (tr - (alpha * alpha * valid).sum(-1)) * grad_out
-        return None, None, g_sqrtF, g_s, None
+        return None, None, g_logF, g_s, None, None
 
 
 def exact_nll(
@@ -162,12 +182,7 @@ def exact_nll(
     sigma_t = torch.as_tensor(sigma, dtype=Gt.dtype, device=Gt.device)
     if sigma_t.ndim == 0:
         sigma_t = sigma_t.expand(B)
-    sqrt_F = torch.exp(0.5 * log_F)
-    if context_mask is not None:
-        sqrt_F = torch.where(
-            context_mask, sqrt_F, torch.zeros((), dtype=Gt.dtype, device=Gt.device)
-        )
-    nll = _ExactNLL.apply(Gt, y, sqrt_F, sigma_t, valid_f)
+    nll = _ExactNLL.apply(Gt, y, log_F, sigma_t, valid_f, context_mask)
     if const is not None:
         nll = nll + const
     return nll
