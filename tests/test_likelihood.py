@@ -224,8 +224,10 @@ def test_batched_padded_windows_equal_single_windows():
         C, r = eig.G.shape
         one = torch.tensor(logF, requires_grad=True)
         exact_nll(
-            torch.from_numpy(eig.G.T).unsqueeze(0), torch.from_numpy(yy).unsqueeze(0),
-            one.unsqueeze(0), 0.8,
+            torch.from_numpy(eig.G.T).unsqueeze(0),
+            torch.from_numpy(yy).unsqueeze(0),
+            one.unsqueeze(0),
+            0.8,
         ).sum().backward()
         assert torch.allclose(lf.grad[b, :C], one.grad, rtol=1e-10, atol=1e-13)
         assert not lf.grad[b, C:].any()  # padded context rows get no gradient
