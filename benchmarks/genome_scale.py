@@ -11,9 +11,11 @@ in memory at a time.
 
 Prints one JSON line: n_snps, n_windows, epoch_seconds, kernel_seconds (inside the likelihood
 kernels), io_seconds, peak_rss_gb, gflops_achieved (whole epoch), gflops_kernel (inside the
-kernels), gflops_peak (float64 matrix multiply measured in the same run), device, ...
+kernels), gflops_peak (matrix multiply in the kernels' precision, measured in the same run),
+device, ...
 
-    python benchmarks/genome_scale.py [--n-snps 1100000] [--work /tmp/deepwas_genome] [--device cpu]
+    python benchmarks/genome_scale.py [--n-snps 1100000] [--work /tmp/deepwas_genome]
+        [--device cpu|cuda] [--dtype float64|float32]
 """
 
 from __future__ import annotations
@@ -113,9 +115,9 @@ def build(work: Path, n_snps: int, n_samples: int, seed: int) -> tuple[pd.DataFr
     return windows, gfile
 
 
-def matmul_peak(device: str, n: int = 4096, repeats: int = 5) -> float:
-    A = torch.randn(n, n, dtype=torch.float64, device=device)
-    B = torch.randn(n, n, dtype=torch.float64, device=device)
+def matmul_peak(device: str, dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
+    A = torch.randn(n, n, dtype=dtype, device=device)
+    B = torch.randn(n, n, dtype=dtype, device=device)
     A @ B
     best = math.inf
     for _ in range(repeats):
@@ -154,6 +156,7 @@ def epoch(
     batch_elems: int,
     n_annot: int,
     seed: int,
+    dtype: torch.dtype,
 ) -> dict:
     rng = np.random.default_rng(seed + 1)
     feats = torch.from_numpy(rng.standard_normal((n_snps, n_annot))).to(device)
@@ -198,7 +201,7 @@ def epoch(
             cmask[k, : row.n_context] = True
             valid[k, : row.rank] = True
             flops += kernel_flops(row.n_context, row.rank)
-        Gt_t = torch.from_numpy(Gt).to(device)
+        Gt_t = torch.from_numpy(Gt).to(device=device, dtype=dtype)
         y = torch.from_numpy(rng.standard_normal((B, r_max)) * valid).to(device)
         ctx_t = torch.from_numpy(ctx).to(device)
         cmask_t = torch.from_numpy(cmask).to(device)
@@ -244,6 +247,13 @@ def main(argv: list[str] | None = None) -> None:
         "of float64 so that glibc's malloc recycles the kernels' buffers: larger blocks are "
         "mapped afresh for every batch, and the page faults cost ~10%% of the epoch (measured)",
     )
+    ap.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="precision of the kernels (float32: the training-step option --precision float32); "
+        "the matrix-multiply peak is measured in the same precision",
+    )
     ap.add_argument("--n-annot", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
@@ -256,9 +266,17 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(windows)} windows, G^T file {gfile.stat().st_size / 2**30:.1f} GiB "
         f"(built or loaded in {build_s:.0f} s)"
     )
-    peak = matmul_peak(args.device)
+    dtype = getattr(torch, args.dtype)
+    peak = matmul_peak(args.device, dtype)
     res = epoch(
-        windows, gfile, args.n_snps, args.device, args.batch_elements, args.n_annot, args.seed
+        windows,
+        gfile,
+        args.n_snps,
+        args.device,
+        args.batch_elements,
+        args.n_annot,
+        args.seed,
+        dtype,
     )
     out = {
         "n_snps": args.n_snps,
@@ -276,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
         "device": args.device
         if args.device != "cpu"
         else f"cpu ({platform.machine()}, {args.threads} threads)",
-        "dtype": "float64",
+        "dtype": args.dtype,
         "nll": res["value"],
         "build_seconds": build_s,
     }

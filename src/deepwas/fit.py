@@ -18,6 +18,8 @@ import torch
 
 from deepwas.errors import NumericalError
 from deepwas.linalg.batch import PackedBatches, batched_nll, group_by_size, pack_windows
+from deepwas.linalg.iterative import Preconditioner, choose_engine, iterative_nll
+from deepwas.linalg.likelihood import exact_nll, ldsc_loss
 
 __all__ = [
     "ConstantFit",
@@ -141,6 +143,10 @@ class TrainConfig:
     engine: "exact", "iterative" (DESIGN 2.2: PCG + Hutchinson gradient for the training steps)
         or "auto" (the cheaper by :func:`deepwas.linalg.iterative.choose_engine`, per window).
         Values (validation, evaluation) always come from the exact engine.
+    precision: "float64" or "float32": the precision of the exact engine's *training steps*
+        (gradients; measured to 1e-6 relative by benchmarks/precision.py). Validation and
+        evaluation values are always float64; a window whose covariance is not positive definite
+        in float32 is redone in float64 (counted in ``TrainResult.float64_retries``).
     """
 
     model: str = "linear"
@@ -157,10 +163,17 @@ class TrainConfig:
     seed: int = 1
     device: str = "cpu"
     engine: str = "auto"
+    precision: str = "float64"
 
     def __post_init__(self) -> None:
         from deepwas.errors import InputError
 
+        if self.precision not in ("float64", "float32"):
+            raise InputError(
+                f"unknown precision {self.precision!r}",
+                column="--precision",
+                fix="use float64 or float32",
+            )
         if self.engine not in ("auto", "exact", "iterative"):
             raise InputError(
                 f"unknown engine {self.engine!r}",
@@ -200,6 +213,7 @@ class TrainResult:
     history: list[dict]
     best_epoch: int
     stopped: str
+    float64_retries: int = 0
 
 
 def _world() -> tuple[int, int]:
@@ -242,31 +256,36 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
         idx = b.context_index[0]
         log_F = model(feats[idx]).unsqueeze(0) + math.log(n_gwas)
         if cfg.objective == "likelihood":
-            from deepwas.linalg.iterative import choose_engine, iterative_nll
-            from deepwas.linalg.likelihood import exact_nll
-
             engine = choose_engine(b.Gt.shape[2], b.Gt.shape[1], engine=cfg.engine)
             if engine == "iterative" and torch.is_grad_enabled():
                 # a training step needs the gradient only: PCG + Hutchinson, no log-det value
                 pre = data.setdefault("preconditioners", {})
                 if i not in pre:
-                    from deepwas.linalg.iterative import Preconditioner
-
                     pre[i] = Preconditioner(b.Gt)
                 nll, _ = iterative_nll(
                     b.Gt, b.y, log_F, sigma, preconditioner=pre[i], with_value=False
                 )
                 total = total + nll.sum()
             else:
-                total = (
-                    total + exact_nll(b.Gt, b.y, log_F, sigma, valid=b.valid, const=b.const).sum()
-                )
+                low = cfg.precision == "float32" and torch.is_grad_enabled()
+                total = total + _exact_step(b, log_F, sigma, low, data).sum()
         else:
-            from deepwas.linalg.likelihood import ldsc_loss
-
             lw = ldsc[i]
             total = total + lw.R2.shape[1] * ldsc_loss(lw.R2, lw.r_diag, lw.chi2, log_F, sigma)
     return total / max(n, 1)
+
+
+def _exact_step(b, log_F, sigma, low_precision: bool, data: dict) -> torch.Tensor:
+    """Exact NLL of one packed batch, in float32 when ``low_precision`` (a training step), in
+    float64 otherwise or when the float32 covariance is not positive definite."""
+    if low_precision:
+        try:
+            return exact_nll(
+                b.Gt.to(torch.float32), b.y, log_F, sigma, valid=b.valid, const=b.const
+            )
+        except NumericalError:
+            data["float64_retries"] = data.get("float64_retries", 0) + 1
+    return exact_nll(b.Gt, b.y, log_F, sigma, valid=b.valid, const=b.const)
 
 
 def objective_gradient(model, log_sigma, fit_data, positions, cfg, *, store=None):
@@ -478,6 +497,7 @@ def train_prior(
         history=history,
         best_epoch=best_epoch,
         stopped=stopped,
+        float64_retries=int(data.get("float64_retries", 0)),
     )
 
 

@@ -174,6 +174,9 @@ def run_fit(
         "train_n_snps": train_trait.n_scored,
         "best_epoch": result.best_epoch,
         "stopped": result.stopped,
+        "engine": config.engine,
+        "precision": config.precision,
+        "float64_retries": result.float64_retries,
         "n_windows": {"train": len(train), "val": len(val), "test": len(test)},
     }
     gains = pd.DataFrame(columns=["window", "CHR", "start", "stop", "n_scored", "gain"])

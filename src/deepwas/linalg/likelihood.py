@@ -153,12 +153,14 @@ def exact_nll(
 
     Parameters
     ----------
-    Gt: (B, r, C) float64
+    Gt: (B, r, C) float64 or float32
         Projected LD, transposed (G^T, rank by context: the layout in which both products of
-        the kernel run fastest) and zero-padded.
-    y: (B, r) float64
+        the kernel run fastest) and zero-padded. Its dtype is the precision of the computation
+        (y, log_F and sigma are cast to it); float32 is for training steps only, see
+        docs/decisions.md.
+    y: (B, r)
         Projected z-scores, zero-padded.
-    log_F: (B, C) float64
+    log_F: (B, C)
         log of the prior variance on the z scale, F = N s, per context variant. Differentiable.
     sigma: scalar or (B,) float64
         The intercept (1 in theory). Differentiable; must be > 0.
@@ -172,17 +174,25 @@ def exact_nll(
     Returns
     -------
     nll: (B,) float64
-        The negative log-likelihood of each window's z_W (DESIGN 2.1).
+        The negative log-likelihood of each window's z_W (DESIGN 2.1), computed in Gt's
+        precision and returned in float64 so that sums over windows accumulate in float64.
     """
     B, r, C = Gt.shape
     if valid is None:
         valid_f = torch.ones(B, r, dtype=Gt.dtype, device=Gt.device)
     else:
         valid_f = valid.to(Gt.dtype)
-    sigma_t = torch.as_tensor(sigma, dtype=Gt.dtype, device=Gt.device)
+    if isinstance(sigma, torch.Tensor):
+        sigma_t = sigma.to(dtype=Gt.dtype, device=Gt.device)
+    else:
+        sigma_t = torch.tensor(float(sigma), dtype=Gt.dtype, device=Gt.device)
     if sigma_t.ndim == 0:
         sigma_t = sigma_t.expand(B)
-    nll = _ExactNLL.apply(Gt, y, log_F, sigma_t, valid_f, context_mask)
+    # the kernel runs in G's precision; casts are differentiable, so gradients reach log_F and
+    # sigma in their own dtype
+    nll = _ExactNLL.apply(
+        Gt, y.to(Gt.dtype), log_F.to(Gt.dtype), sigma_t, valid_f, context_mask
+    ).to(torch.float64)
     if const is not None:
         nll = nll + const
     return nll
