@@ -1,5 +1,5 @@
-"""Data parallelism over windows: 2 CPU processes (torch.distributed, gloo) give the gradient of
-1 process."""
+"""Data parallelism over windows: 2 CPU processes (torch.distributed, gloo) give the gradient,
+the constant-prior fit and the window likelihoods of 1 process."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from deepwas.data import FitData
-from deepwas.fit import TrainConfig, objective_gradient
+from deepwas.fit import TrainConfig, fit_constant, objective_gradient, refit_sigma, window_nlls
 from deepwas.ld.trait import TraitData, TraitWindow
 from deepwas.linalg.eigen import eigen_precompute, project_z
 from deepwas.priors import PriorConfig, build_prior
@@ -71,6 +71,17 @@ def toy_model(data: FitData):
     return model, log_sigma
 
 
+def _evaluation(data: FitData) -> dict:
+    """The collective evaluation calls of ``deepwas fit``, in its order."""
+    const = fit_constant(data.trait)
+    log_s = torch.from_numpy(np.log(1e-4) + 0.3 * data.features[:, 0])
+    return {
+        "const": (const.snpvar, const.sigma, const.nll),
+        "sigma": refit_sigma(data.trait, log_s),
+        "nlls": torch.from_numpy(window_nlls(data.trait, log_s, 1.05)),
+    }
+
+
 def _worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
@@ -80,8 +91,9 @@ def _worker(rank: int, port: int, out: str) -> None:
         value, grads = objective_gradient(
             model, log_sigma, data, list(range(N_WINDOWS)), TrainConfig(model="mlp")
         )
+        evaluation = _evaluation(data)
         if rank == 0:
-            torch.save({"value": value, "grads": grads}, out)
+            torch.save({"value": value, "grads": grads, "evaluation": evaluation}, out)
     finally:
         dist.destroy_process_group()
 
@@ -108,3 +120,8 @@ def test_two_processes_give_the_gradient_of_one(tmp_path):
     for g2, g1 in zip(got["grads"], grads1, strict=True):
         assert torch.allclose(g2, g1, rtol=1e-10, atol=1e-14)
     assert any(float(g.abs().max()) > 0 for g in grads1[:-1])  # the check is not vacuous
+    want, ev = _evaluation(data), got["evaluation"]
+    # L-BFGS on sums taken in another order: the same optimum to its tolerance
+    assert np.allclose(ev["const"], want["const"], rtol=1e-7)
+    assert math.isclose(ev["sigma"], want["sigma"], rel_tol=1e-7)
+    assert torch.allclose(ev["nlls"], want["nlls"], rtol=1e-12, atol=0)

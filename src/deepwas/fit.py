@@ -34,6 +34,24 @@ __all__ = [
 ]
 
 
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed process group, or (0, 1) without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _allreduce_(tensors) -> None:
+    """Sum tensors in place over the process group (nothing without one)."""
+    import torch.distributed as dist
+
+    if _world()[1] > 1:
+        for t in tensors:
+            dist.all_reduce(t)
+
+
 @dataclass
 class ConstantFit:
     """The maximum-likelihood constant prior.
@@ -74,18 +92,42 @@ def total_nll(
         The intercept, differentiable.
     batches: list of PackedBatch, optional
         Pre-packed batches (pack once when evaluating repeatedly).
+
+    Notes
+    -----
+    Within a torch.distributed process group, process k sums batches k, k + W, ... only (its
+    share); :func:`_collective_value_and_grad` adds the shares up.
     """
     if batches is None:
         batches = PackedBatches(trait.windows, group_by_size(trait.windows))
+    rank, world = _world()
     log_F = log_s + math.log(trait.n_gwas)
-    return sum(batched_nll(b, log_F, sigma).sum() for b in batches)
+    total = torch.zeros((), dtype=torch.float64, device=log_s.device)
+    for k in range(rank, len(batches), world):
+        total = total + batched_nll(batches[k], log_F, sigma).sum()
+    return total
+
+
+def _collective_value_and_grad(value: torch.Tensor, params) -> torch.Tensor:
+    """Back-propagate this process's share of a sum and add the shares (value and gradients of
+    ``params``) over the process group; returns the detached total."""
+    if value.requires_grad:
+        value.backward()
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    out = value.detach().reshape(1).clone()
+    _allreduce_([out, *(p.grad for p in params)])
+    return out[0]
 
 
 def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> ConstantFit:
     """Maximise the exact likelihood over a constant per-SNP heritability and sigma.
 
     Parametrised as log s and log sigma (both unconstrained), optimised with L-BFGS and a strong
-    Wolfe line search; two parameters, so it converges in a few dozen evaluations.
+    Wolfe line search; two parameters, so it converges in a few dozen evaluations. Within a
+    torch.distributed process group every process evaluates its share of the windows and all
+    take the same steps on the summed value and gradient.
     """
     M = trait.n_variants
     batches = PackedBatches(trait.windows, group_by_size(trait.windows))
@@ -104,12 +146,13 @@ def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> Constan
     def closure():
         opt.zero_grad()
         loss = total_nll(trait, log_s * ones, torch.exp(log_sigma), batches=batches)
-        loss.backward()
-        return loss
+        return _collective_value_and_grad(loss, [log_s, log_sigma])
 
     opt.step(closure)
     with torch.no_grad():
-        nll = float(total_nll(trait, log_s * ones, torch.exp(log_sigma), batches=batches))
+        nll = total_nll(trait, log_s * ones, torch.exp(log_sigma), batches=batches).reshape(1)
+        _allreduce_([nll])
+        nll = float(nll[0])
     if not np.isfinite(nll):
         raise NumericalError("the constant-prior fit diverged (non-finite likelihood)")
     s = math.exp(log_s.item())
@@ -216,24 +259,6 @@ class TrainResult:
     float64_retries: int = 0
 
 
-def _world() -> tuple[int, int]:
-    """(rank, world size) of the torch.distributed process group, or (0, 1) without one."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _allreduce_(tensors) -> None:
-    """Sum tensors in place over the process group (nothing without one)."""
-    import torch.distributed as dist
-
-    if _world()[1] > 1:
-        for t in tensors:
-            dist.all_reduce(t)
-
-
 def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gwas) -> torch.Tensor:
     """This process's share of the training objective over the windows at ``positions``.
 
@@ -312,11 +337,8 @@ def objective_gradient(model, log_sigma, fit_data, positions, cfg, *, store=None
     value = _objective_value(
         model, log_sigma, data, positions, batches, ldsc, cfg, fit_data.trait.n_gwas
     )
-    value.backward()
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    out = torch.stack([value.detach()])
-    _allreduce_([out, *grads])
-    return float(out[0]), grads
+    total = _collective_value_and_grad(value, params)
+    return float(total), [p.grad for p in params]
 
 
 def train_prior(
@@ -422,14 +444,10 @@ def train_prior(
                     f"training diverged at epoch {epoch + 1}: {exc.message}",
                     fix="lower --lr or use a smaller model",
                 ) from None
-            loss.backward()
-            # data parallelism: each process holds its share; the sums are the mini-batch's
-            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-            loss_sum = loss.detach().reshape(1).clone()
-            _allreduce_([loss_sum, *grads])
-            for p, g in zip(params, grads, strict=True):
-                p.grad = g
-            if not torch.isfinite(loss_sum).all():
+            # data parallelism: each process holds its share (possibly none of a short last
+            # mini-batch); the sums are the mini-batch's
+            loss_sum = _collective_value_and_grad(loss, params)
+            if not torch.isfinite(loss_sum):
                 raise NumericalError(
                     f"training diverged at epoch {epoch + 1} "
                     f"(non-finite {cfg.objective} objective)",
@@ -512,18 +530,25 @@ class _LdscTensors:
 
 # ---------------------------------------------------------------------------------- evaluation
 def window_nlls(trait, log_s: torch.Tensor, sigma: float) -> np.ndarray:
-    """Exact NLL of every window of ``trait`` (natural log units), shape (n_windows,)."""
-    out = np.empty(len(trait.windows))
+    """Exact NLL of every window of ``trait`` (natural log units), shape (n_windows,).
+
+    Within a torch.distributed process group each process evaluates its share of the windows and
+    every process returns all of them.
+    """
+    rank, world = _world()
+    out = torch.zeros(len(trait.windows), dtype=torch.float64, device=log_s.device)
     log_F = log_s + math.log(trait.n_gwas)
     with torch.no_grad():
-        for i in range(len(trait.windows)):
-            b = pack_windows(trait.windows, [i])
-            out[i] = float(batched_nll(b, log_F, sigma)[0])
-    return out
+        for i in range(rank, len(trait.windows), world):
+            b = pack_windows(trait.windows, [i]).to(log_s.device)
+            out[i] = batched_nll(b, log_F, sigma)[0]
+    _allreduce_([out])
+    return out.cpu().numpy()
 
 
 def refit_sigma(trait, log_s: torch.Tensor) -> float:
-    """The exact-likelihood ML sigma for a fixed prior (one parameter, L-BFGS)."""
+    """The exact-likelihood ML sigma for a fixed prior (one parameter, L-BFGS; collective within
+    a torch.distributed process group, like :func:`fit_constant`)."""
     batches = PackedBatches(trait.windows, group_by_size(trait.windows))
     log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
     ls = log_s.detach()
@@ -538,8 +563,7 @@ def refit_sigma(trait, log_s: torch.Tensor) -> float:
     def closure():
         opt.zero_grad()
         loss = total_nll(trait, ls, torch.exp(log_sigma), batches=batches)
-        loss.backward()
-        return loss
+        return _collective_value_and_grad(loss, [log_sigma])
 
     opt.step(closure)
     return math.exp(log_sigma.item())

@@ -63,8 +63,9 @@ def _init_distributed() -> int:
     """Join the torch.distributed process group that ``torchrun`` describes (WORLD_SIZE > 1 in
     the environment; gloo on the CPU, NCCL on GPUs); returns this process's rank (0 alone).
 
-    Training is then data-parallel over windows (:func:`deepwas.fit.train_prior`); every process
-    reads the same inputs, and only rank 0 evaluates and writes the outputs.
+    Training and evaluation are then data-parallel over windows (:func:`deepwas.fit.train_prior`,
+    :func:`deepwas.fit.window_nlls`, ...); every process reads the same inputs (the LD store
+    memory-mapped: a process pages in only the windows it evaluates), and only rank 0 writes.
     """
     import os
 
@@ -152,16 +153,23 @@ def run_fit(
         resume=resume,
         progress=progress,
     )
-    if rank != 0:
-        return {}
     feats = torch.from_numpy(features)
+    result.prior.to("cpu")  # evaluation, predictions and the saved model are on the CPU
     with torch.no_grad():
         log_s = result.prior(feats)
+    # evaluation: every process takes its share of the windows (collective calls, in the same
+    # order on every process); only the first process writes
     train_trait, test_trait = data.subset(train + val), data.subset(test)
     sigma_eval = refit_sigma(train_trait, log_s)
     # the constant baseline, fitted on the same training windows
     const = fit_constant(train_trait)
     log_s_const = torch.full_like(log_s, math.log(const.snpvar))
+    train_nll = window_nlls(train_trait, log_s, sigma_eval)
+    if test:
+        nll_model = window_nlls(test_trait, log_s, sigma_eval)
+        nll_const = window_nlls(test_trait, log_s_const, const.sigma)
+    if rank != 0:
+        return {}
     metrics: dict = {
         "model": config.model,
         "objective": config.objective,
@@ -170,7 +178,7 @@ def run_fit(
         "sigma_trained": result.sigma,
         "h2": float(torch.exp(log_s).sum()),
         "h2_constant": const.h2,
-        "train_loglik": -float(window_nlls(train_trait, log_s, sigma_eval).sum()),
+        "train_loglik": -float(train_nll.sum()),
         "train_n_snps": train_trait.n_scored,
         "best_epoch": result.best_epoch,
         "stopped": result.stopped,
@@ -181,8 +189,6 @@ def run_fit(
     }
     gains = pd.DataFrame(columns=["window", "CHR", "start", "stop", "n_scored", "gain"])
     if test:
-        nll_model = window_nlls(test_trait, log_s, sigma_eval)
-        nll_const = window_nlls(test_trait, log_s_const, const.sigma)
         n_test = test_trait.n_scored
         metrics.update(
             {
