@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +100,35 @@ def test_training_loss_trajectory_regression(sim):
 
 
 TRAJECTORY = [0.695317, 0.694902, 0.694447]
+
+
+def _f64(x: float) -> torch.Tensor:
+    return torch.tensor(x, dtype=torch.float64)
+
+
+def test_spectral_nll_equals_the_exact_kernel(sim):
+    # fit_constant and refit_sigma evaluate the exact NLL from per-window spectra
+    from deepwas.fit import _Spectra, total_nll
+    from deepwas.linalg.batch import PackedBatches, group_by_size
+
+    data, _ = _fit_data(sim)
+    trait, M = data.trait, data.trait.n_variants
+    groups = group_by_size(trait.windows)
+    ranks = {trait.windows[i].rank for g in groups for i in g}
+    assert any(len(g) > 1 for g in groups) and len(ranks) > 1  # padded batches are exercised
+    batches = PackedBatches(trait.windows, groups)
+    constant = _Spectra(trait, None, batches)
+    for s, sigma in [(1e-5, 1.0), (3e-4, 0.7)]:
+        log_s = torch.full((M,), math.log(s), dtype=torch.float64)
+        want = float(total_nll(trait, log_s, sigma, batches=batches))
+        got = float(constant.nll(_f64(s * trait.n_gwas), _f64(sigma)))
+        assert abs(got - want) <= 1e-12 * abs(want), (got, want)
+    log_s = torch.from_numpy(np.random.default_rng(3).normal(math.log(1e-5), 1.0, M))
+    varying = _Spectra(trait, torch.exp(log_s + math.log(trait.n_gwas)), batches)
+    for sigma in (0.8, 1.3):
+        want = float(total_nll(trait, log_s, sigma, batches=batches))
+        got = float(varying.nll(_f64(1.0), _f64(sigma)))
+        assert abs(got - want) <= 1e-12 * abs(want), (got, want)
 
 
 def test_resume_gives_the_uninterrupted_result(sim, tmp_path):
@@ -337,9 +369,6 @@ def test_float32_step_falls_back_to_float64_when_not_positive_definite():
 
 def test_torchrun_with_two_processes_reproduces_the_single_process_fit(sim, tmp_path):
     # `deepwas fit` under torchrun: data-parallel training steps and collective evaluation
-    import os
-    import subprocess
-    import sys
 
     extra = ["--model", "linear", "--test-blocks", "0.25", "--epochs", "3", "--patience", "100"]
     one, two = tmp_path / "one", tmp_path / "two"
