@@ -148,6 +148,52 @@ def kernel_flops(C: int, r: int) -> float:
     return gram + r**3 / 3 + r * r * C + 10.0 * C * r
 
 
+def read_batches(windows: pd.DataFrame, gfile: Path, device: str, dtype, batch_elems: int):
+    """Padded batches of similar windows streamed from the G^T file: yields (rows, Gt, context
+    index, context mask, valid, seconds spent reading and packing)."""
+    # windows are read with positioned reads rather than a memory map, so that pages already used
+    # leave the process (a mapped 8 GiB file would count in its resident set as it is read)
+    order = np.argsort((windows["rank"] * 100000 + windows["n_context"]).to_numpy(), kind="stable")
+    with open(gfile, "rb") as fh:
+        i = 0
+        while i < len(order):
+            # a batch of similar windows, padded to its largest (rank, context)
+            j = i
+            r_max = c_max = 0
+            while j < len(order):
+                ww = windows.iloc[order[j]]
+                r2, c2 = max(r_max, int(ww["rank"])), max(c_max, int(ww["n_context"]))
+                if j > i and (j - i + 1) * r2 * c2 > batch_elems:
+                    break
+                r_max, c_max = r2, c2
+                j += 1
+            sel = windows.iloc[order[i:j]]
+            ti = time.perf_counter()
+            B = len(sel)
+            Gt = np.zeros((B, r_max, c_max))
+            ctx = np.zeros((B, c_max), np.int64)
+            cmask = np.zeros((B, c_max), bool)
+            valid = np.zeros((B, r_max), bool)
+            for k, row in enumerate(sel.itertuples()):
+                n = row.rank * row.n_context
+                Gt[k, : row.rank, : row.n_context] = _read(fh, row.offset, n).reshape(
+                    row.rank, row.n_context
+                )
+                ctx[k, : row.n_context] = np.arange(row.context_first, row.context_stop)
+                cmask[k, : row.n_context] = True
+                valid[k, : row.rank] = True
+            out = (
+                torch.from_numpy(Gt).to(device=device, dtype=dtype),
+                torch.from_numpy(ctx).to(device),
+                torch.from_numpy(cmask).to(device),
+                torch.from_numpy(valid).to(device),
+            )
+            if device != "cpu":
+                torch.cuda.synchronize()
+            yield sel, *out, time.perf_counter() - ti
+            i = j
+
+
 def epoch(
     windows: pd.DataFrame,
     gfile: Path,
@@ -165,51 +211,17 @@ def epoch(
         math.log(0.5 / n_snps * 1e5), dtype=torch.float64, device=device, requires_grad=True
     )  # log F = log(N s), N = 1e5, h2 = 0.5
     log_sigma = torch.zeros((), dtype=torch.float64, device=device, requires_grad=True)
-    # windows are read with positioned reads rather than a memory map, so that pages already used
-    # leave the process (a mapped 8 GiB file would count in its resident set as it is read)
-    fh = open(gfile, "rb")  # noqa: SIM115 - closed after the epoch
-    order = np.argsort((windows["rank"] * 100000 + windows["n_context"]).to_numpy(), kind="stable")
     t_io = t_kernel = 0.0
     flops = 0.0
     value = 0.0
     t0 = time.perf_counter()
-    i = 0
-    while i < len(order):
-        # a batch of similar windows, padded to its largest (rank, context)
-        j = i
-        r_max = c_max = 0
-        while j < len(order):
-            ww = windows.iloc[order[j]]
-            r2, c2 = max(r_max, int(ww["rank"])), max(c_max, int(ww["n_context"]))
-            if j > i and (j - i + 1) * r2 * c2 > batch_elems:
-                break
-            r_max, c_max = r2, c2
-            j += 1
-        sel = windows.iloc[order[i:j]]
-        ti = time.perf_counter()
-        B = len(sel)
-        Gt = np.zeros((B, r_max, c_max))
-        ctx = np.zeros((B, c_max), np.int64)
-        cmask = np.zeros((B, c_max), bool)
-        valid = np.zeros((B, r_max), bool)
-        for k, row in enumerate(sel.itertuples()):
-            n = row.rank * row.n_context
-            Gt[k, : row.rank, : row.n_context] = _read(fh, row.offset, n).reshape(
-                row.rank, row.n_context
-            )
-            ctx[k, : row.n_context] = np.arange(row.context_first, row.context_stop)
-            cmask[k, : row.n_context] = True
-            valid[k, : row.rank] = True
-            flops += kernel_flops(row.n_context, row.rank)
-        Gt_t = torch.from_numpy(Gt).to(device=device, dtype=dtype)
-        y = torch.from_numpy(rng.standard_normal((B, r_max)) * valid).to(device)
-        ctx_t = torch.from_numpy(ctx).to(device)
-        cmask_t = torch.from_numpy(cmask).to(device)
-        valid_t = torch.from_numpy(valid).to(device)
-        if device != "cpu":
-            torch.cuda.synchronize()
+    for sel, Gt_t, ctx_t, cmask_t, valid_t, t_read in read_batches(
+        windows, gfile, device, dtype, batch_elems
+    ):
+        t_io += t_read
+        flops += sum(kernel_flops(row.n_context, row.rank) for row in sel.itertuples())
+        y = torch.from_numpy(rng.standard_normal(valid_t.shape) * valid_t.cpu().numpy()).to(device)
         tk = time.perf_counter()
-        t_io += tk - ti
         log_F = feats[ctx_t] @ w + b
         nll = exact_nll(
             Gt_t, y, log_F, torch.exp(log_sigma), valid=valid_t, context_mask=cmask_t
@@ -219,9 +231,7 @@ def epoch(
             torch.cuda.synchronize()
         t_kernel += time.perf_counter() - tk
         value += float(nll.detach())
-        i = j
     seconds = time.perf_counter() - t0
-    fh.close()
     return {
         "epoch_seconds": seconds,
         "kernel_seconds": t_kernel,
@@ -229,6 +239,66 @@ def epoch(
         "flops": flops,
         "value": value,
         "grad_norm": float(w.grad.norm()),
+    }
+
+
+def constant_fit(
+    windows: pd.DataFrame, gfile: Path, device: str, batch_elems: int, seed: int
+) -> dict:
+    """The constant-prior fit as deepwas does it (deepwas.fit.fit_constant): one pass computing
+    each window's spectrum of G^T G, then L-BFGS over (log s, log sigma) on the spectra. The
+    z-scores are drawn under a constant prior (h2 = 0.5, N = 1e5) so that the optimum is
+    interior. Returns the pass's and the optimisation's seconds and the number of evaluations,
+    each of which would otherwise be a full pass over the LD."""
+    rng = np.random.default_rng(seed + 2)
+    n_snps = int(windows["context_stop"].max())
+    c_true = 0.5 / n_snps * 1e5
+    d, u2 = [], []
+    t0 = time.perf_counter()
+    for _sel, Gt_t, _ctx, _cmask, valid_t, _t in read_batches(
+        windows, gfile, device, torch.float64, batch_elems
+    ):
+        K = Gt_t @ Gt_t.transpose(-1, -2)
+        K.diagonal(dim1=-2, dim2=-1)[~valid_t] = -1.0
+        lam, V = torch.linalg.eigh(K)
+        real = lam > -0.5
+        # y ~ N(0, I + c K) in K's eigenbasis: u_k ~ N(0, 1 + c lam_k)
+        lam = lam.clamp_min(0.0)
+        u = torch.from_numpy(rng.standard_normal(lam.shape)).to(device) * torch.sqrt(
+            1 + c_true * lam
+        )
+        d.append(lam[real])
+        u2.append(u[real] ** 2)
+    d_all, u2_all = torch.cat(d), torch.cat(u2)
+    t_pass = time.perf_counter() - t0
+    log_c = torch.tensor(math.log(0.1 / n_snps * 1e5), dtype=torch.float64, device=device)
+    log_c.requires_grad_(True)
+    log_sigma = torch.zeros((), dtype=torch.float64, device=device, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [log_c, log_sigma],
+        max_iter=100,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
+    evaluations = 0
+
+    def closure():
+        nonlocal evaluations
+        evaluations += 1
+        opt.zero_grad()
+        v = torch.exp(log_sigma) + torch.exp(log_c) * d_all
+        loss = 0.5 * (torch.log(v) + u2_all / v).sum()
+        loss.backward()
+        return loss
+
+    t1 = time.perf_counter()
+    opt.step(closure)
+    return {
+        "constant_fit_pass_seconds": t_pass,
+        "constant_fit_optimise_seconds": time.perf_counter() - t1,
+        "constant_fit_evaluations": evaluations,
+        "constant_fit_h2_rel_error": math.exp(log_c.item()) / c_true - 1.0,
     }
 
 
@@ -278,6 +348,7 @@ def main(argv: list[str] | None = None) -> None:
         args.seed,
         dtype,
     )
+    cfit = constant_fit(windows, gfile, args.device, args.batch_elements, args.seed)
     out = {
         "n_snps": args.n_snps,
         "n_windows": len(windows),
@@ -297,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         "dtype": args.dtype,
         "nll": res["value"],
         "build_seconds": build_s,
+        **cfit,
     }
     print(json.dumps(out), flush=True)
 
