@@ -94,6 +94,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         evaluation = _evaluation(data)
         if rank == 0:
             torch.save({"value": value, "grads": grads, "evaluation": evaluation}, out)
+        dist.barrier()  # no process leaves while another's collectives may still use the group
     finally:
         dist.destroy_process_group()
 

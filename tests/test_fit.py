@@ -117,14 +117,14 @@ def test_spectral_nll_equals_the_exact_kernel(sim):
     ranks = {trait.windows[i].rank for g in groups for i in g}
     assert any(len(g) > 1 for g in groups) and len(ranks) > 1  # padded batches are exercised
     batches = PackedBatches(trait.windows, groups)
-    constant = _Spectra(trait, None, batches)
+    constant = _Spectra(None, batches)
     for s, sigma in [(1e-5, 1.0), (3e-4, 0.7)]:
         log_s = torch.full((M,), math.log(s), dtype=torch.float64)
         want = float(total_nll(trait, log_s, sigma, batches=batches))
         got = float(constant.nll(_f64(s * trait.n_gwas), _f64(sigma)))
         assert abs(got - want) <= 1e-12 * abs(want), (got, want)
     log_s = torch.from_numpy(np.random.default_rng(3).normal(math.log(1e-5), 1.0, M))
-    varying = _Spectra(trait, torch.exp(log_s + math.log(trait.n_gwas)), batches)
+    varying = _Spectra(torch.exp(log_s + math.log(trait.n_gwas)), batches)
     for sigma in (0.8, 1.3):
         want = float(total_nll(trait, log_s, sigma, batches=batches))
         got = float(varying.nll(_f64(1.0), _f64(sigma)))

@@ -59,23 +59,36 @@ def _enrichment(features: np.ndarray, names: list[str], snpvar: np.ndarray) -> p
     )
 
 
-def _init_distributed() -> int:
+def _init_distributed() -> tuple[int, bool]:
     """Join the torch.distributed process group that ``torchrun`` describes (WORLD_SIZE > 1 in
     the environment; gloo on the CPU, NCCL on GPUs); returns this process's rank (0 alone).
 
     Training and evaluation are then data-parallel over windows (:func:`deepwas.fit.train_prior`,
     :func:`deepwas.fit.window_nlls`, ...); every process reads the same inputs (the LD store
     memory-mapped: a process pages in only the windows it evaluates), and only rank 0 writes.
+    Returns (rank, whether this call created the process group).
     """
     import os
 
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
-        return 0
-    if not dist.is_initialized():
+        return 0, False
+    created = not dist.is_initialized()
+    if created:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank()
+    return dist.get_rank(), created
+
+
+def _leave_distributed(created: bool) -> None:
+    """After the last collective call: wait for every process, then destroy the process group if
+    we created it. Without the barrier a process that leaves first can close connections that
+    another's gloo threads still use, which aborts that process (seen in 1 of ~4 runs)."""
+    import torch.distributed as dist
+
+    if created and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def run_fit(
@@ -119,7 +132,7 @@ def run_fit(
 
     t0 = time.perf_counter()
     out = Path(out)
-    rank = _init_distributed()
+    rank, created_group = _init_distributed()
     if rank != 0:  # only the first process reports and writes
         progress, say = False, (lambda *lines: None)
     store = LDStore.open(ld)
@@ -168,6 +181,7 @@ def run_fit(
     if test:
         nll_model = window_nlls(test_trait, log_s, sigma_eval)
         nll_const = window_nlls(test_trait, log_s_const, const.sigma)
+    _leave_distributed(created_group)  # the last collective call is behind us
     if rank != 0:
         return {}
     metrics: dict = {

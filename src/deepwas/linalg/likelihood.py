@@ -12,19 +12,20 @@ The value and its gradient come from one Cholesky factorisation per window:
     dNLL/dsigma = 1/2 [ tr Sigma^-1 - ||Sigma^-1 y||^2 ]
 
 written as a custom autograd function so that the backward pass costs one triangular solve
-L^-1 G^T diag(sqrt F), done in place, instead of the several products autograd would spend
-through Sigma, and tr Sigma^-1
-comes from the identity sigma tr(Sigma^-1) = r - sum_c F_c g_c^T Sigma^-1 g_c. Flops per window:
-about |C| r^2 forward (only the lower block triangle of G^T diag(F) G is formed) + r^3/3
-(Cholesky), |C| r^2 backward. G is kept transposed, (r, |C|): the layout in which both products
-run fastest on the CPU (measured with benchmarks/likelihood.py).
+L^-1 G^T diag(sqrt F) (in place for large windows) instead of the several products autograd
+would spend through Sigma, and tr Sigma^-1 comes from the identity
+sigma tr(Sigma^-1) = r - sum_c F_c g_c^T Sigma^-1 g_c. Flops per window: about |C| r^2 forward
+(only the lower block triangle of G^T diag(F) G is formed) + r^3/3 (Cholesky), |C| r^2 backward.
+G is kept transposed, (r, |C|): the layout in which both products run fastest on the CPU
+(measured with benchmarks/likelihood.py).
 
 Windows are evaluated in *batches*: tensors padded to a common context length and rank. Padded
 context rows have F = 0 (and G = 0); padded rank dimensions have G = 0, y = 0 and a unit diagonal,
 so they add nothing to the value or the gradients.
 
-Everything is float64: likelihood values are compared across models to a few units, and
-log-determinants of r x r matrices lose digits in float32.
+The kernel computes in the precision of G: float64 for every value (likelihoods are compared
+across models to a few units on totals of 10^4-10^6, and float32 gives them to ~1e-7 relative),
+float32 optionally for training steps (gradients to ~1e-6, benchmarks/precision.py).
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ class _ExactNLL(torch.autograd.Function):
         dNLL/dlog F_c = F_c dNLL/dF_c = 1/2 [ ||n_c||^2 - (a . n_c)^2 ]        a = L^-1 y
         sigma tr Sigma^-1 = r - sum_c ||n_c||^2
 
-    so the backward pass needs H only (kept from the forward pass) and solves for N in H's own
-    memory: no division by F, no second (B, r, C) array.
+    so the backward pass needs H only (kept from the forward pass) and, for large windows, solves
+    for N in H's own memory: no division by F, no second (B, r, C) array.
     """
 
     @staticmethod
