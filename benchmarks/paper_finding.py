@@ -270,6 +270,22 @@ def summarize(records: list[dict], args) -> list[dict]:
     return out
 
 
+def _contrast_record(objective: str, contrast: str, d: list[float]) -> dict:
+    """One JSON record of paired per-seed differences ``d``."""
+    m, sd, n = mean_sd(d)
+    return {
+        "summary": "contrast",
+        "objective": objective,
+        "contrast": contrast,
+        "n_seeds": n,
+        "diff_per_1000_mean": m,
+        "diff_per_1000_sd": sd,
+        "paired_t": paired_t(d),
+        "n_positive": sum(x > 0 for x in d),
+        "per_seed": d,
+    }
+
+
 def contrast(records: list[dict], args) -> list[dict]:
     """Paired differences of heldout_gain_per_1000 (same seed, hence same data and split)."""
     by = {(r["seed"], r["label"], r["objective"]): r for r in records}
@@ -284,20 +300,7 @@ def contrast(records: list[dict], args) -> list[dict]:
                 if (s, a, objective) in by and (s, b, objective) in by
             ]
             if d:
-                m, sd, n = mean_sd(d)
-                out.append(
-                    {
-                        "summary": "contrast",
-                        "objective": objective,
-                        "contrast": f"{a} - {b}",
-                        "n_seeds": n,
-                        "diff_per_1000_mean": m,
-                        "diff_per_1000_sd": sd,
-                        "paired_t": paired_t(d),
-                        "n_positive": sum(x > 0 for x in d),
-                        "per_seed": d,
-                    }
-                )
+                out.append(_contrast_record(objective, f"{a} - {b}", d))
     if {"likelihood", "ldsc"} <= set(args.objectives):
         for label in args.models:
             d = [
@@ -307,20 +310,7 @@ def contrast(records: list[dict], args) -> list[dict]:
                 if (s, label, "likelihood") in by and (s, label, "ldsc") in by
             ]
             if d:
-                m, sd, n = mean_sd(d)
-                out.append(
-                    {
-                        "summary": "contrast",
-                        "objective": "likelihood - ldsc",
-                        "contrast": label,
-                        "n_seeds": n,
-                        "diff_per_1000_mean": m,
-                        "diff_per_1000_sd": sd,
-                        "paired_t": paired_t(d),
-                        "n_positive": sum(x > 0 for x in d),
-                        "per_seed": d,
-                    }
-                )
+                out.append(_contrast_record("likelihood - ldsc", label, d))
     return out
 
 

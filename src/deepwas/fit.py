@@ -226,6 +226,14 @@ def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> Constan
 
 
 # ------------------------------------------------------------------------------------ training
+_CHOICES = {
+    "model": ("constant", "linear", "mlp"),
+    "objective": ("likelihood", "ldsc"),
+    "engine": ("auto", "exact", "iterative"),
+    "precision": ("float64", "float32"),
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Options of :func:`train_prior` (the same names as the CLI flags of ``deepwas fit``).
@@ -271,18 +279,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from deepwas.errors import InputError
 
-        if self.precision not in ("float64", "float32"):
-            raise InputError(
-                f"unknown precision {self.precision!r}",
-                column="--precision",
-                fix="use float64 or float32",
-            )
-        if self.engine not in ("auto", "exact", "iterative"):
-            raise InputError(
-                f"unknown engine {self.engine!r}",
-                column="--engine",
-                fix="use auto, exact or iterative",
-            )
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise InputError(
+                    f"unknown {name} {value!r}",
+                    column=f"--{name}",
+                    fix=f"use {', '.join(choices[:-1])} or {choices[-1]}",
+                )
         if self.device != "cpu" and not (
             self.device.startswith("cuda") and torch.cuda.is_available()
         ):
@@ -290,17 +294,6 @@ class TrainConfig:
                 f"device {self.device!r} is not available here",
                 column="--device",
                 fix="use --device cpu, or cuda on a machine with a GPU",
-            )
-
-        if self.model not in ("constant", "linear", "mlp"):
-            raise InputError(
-                f"unknown model {self.model!r}", column="--model", fix="use constant, linear or mlp"
-            )
-        if self.objective not in ("likelihood", "ldsc"):
-            raise InputError(
-                f"unknown objective {self.objective!r}",
-                column="--objective",
-                fix="use likelihood or ldsc",
             )
         for name in ("width", "depth", "epochs", "batch_windows", "patience"):
             if int(getattr(self, name)) < 1:

@@ -274,15 +274,7 @@ def make_windows(
             )
     out = pd.DataFrame(
         rows,
-        columns=[
-            "CHR",
-            "start",
-            "stop",
-            "scored_first",
-            "scored_stop",
-            "context_first",
-            "context_stop",
-        ],
+        columns=WINDOW_COLUMNS[1:8],  # CHR .. context_stop; window and counts added below
         dtype=np.int64,
     )
     out.insert(0, "window", np.arange(len(out), dtype=np.int64))
