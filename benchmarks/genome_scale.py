@@ -220,7 +220,7 @@ def epoch(
     ):
         t_io += t_read
         flops += sum(kernel_flops(row.n_context, row.rank) for row in sel.itertuples())
-        y = torch.from_numpy(rng.standard_normal(valid_t.shape) * valid_t.cpu().numpy()).to(device)
+        y = torch.from_numpy(rng.standard_normal(tuple(valid_t.shape))).to(device) * valid_t
         tk = time.perf_counter()
         log_F = feats[ctx_t] @ w + b
         nll = exact_nll(
