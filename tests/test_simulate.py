@@ -464,7 +464,7 @@ def test_run_simulation_bad_annotations_leaves_nothing(tmp_path: Path) -> None:
 def test_run_simulation_failure_while_writing_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import deepwas.simulate as sim
+    import deepwas.simulate.run as sim
 
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
@@ -498,9 +498,9 @@ def test_run_simulation_given_annotations(tmp_path: Path, small_run: tuple[Path,
 def test_run_simulation_given_annotations_errors(tmp_path: Path) -> None:
     cfg = dict(length_mb=0.3, n_ref=30, seed=1)
     cases = {
-        "nomatch.tsv": ("SNP\tx\nrs1\t1\n", "no simulated or panel variant"),
+        "nomatch.tsv": ("SNP\tx\nrs1\t1\n", r"none of the [0-9,]+ variants has an annotation"),
         "nocols.tsv": ("SNP\tCHR\nrs1\t1\n", "no annotation columns"),
-        "text.tsv": ("SNP\tx\nrs1\tyes\n", "not numeric"),
+        "text.tsv": ("SNP\tx\nrs1\tyes\n", "non-numeric annotation value 'yes'"),
     }
     for name, (text, message) in cases.items():
         p = tmp_path / name

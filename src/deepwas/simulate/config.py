@@ -1,0 +1,163 @@
+"""The options of a simulation: :class:`SimConfig`, checked once when it is made.
+
+This module owns the simulation's parameters, their checks (each error names the parameter, as
+the CLI flag's config key) and the random streams derived from the seed: one independent
+generator per stage (genotypes, annotations, prior, sumstats, panel split), so changing one
+stage's options does not change the draws of the others.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import numpy as np
+
+from deepwas.errors import InputError
+
+__all__ = ["SimConfig"]
+
+_STREAMS = ("genotypes", "annotations", "prior", "sumstats", "split")
+
+
+def _fail(param: str, message: str, fix: str | None = None) -> NoReturn:
+    raise InputError(message, column=param, fix=fix)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Every option of a simulation, with defaults; ``dataclasses.asdict`` gives its JSON.
+
+    Attributes
+    ----------
+    n_ref: int
+        Diploid samples of the simulated reference panel.
+    n_insample: int or None
+        If set, a separate in-sample cohort of this many diploids (same simulated ancestry)
+        whose LD generates the z-scores, so that the reference panel's LD differs from the
+        GWAS LD by sampling noise as in real studies. None: the reference panel generates them.
+    n_gwas: float
+        GWAS sample size N.
+    h2: float
+        Total SNP heritability of the simulated variants, ``sum(SNPVAR)``.
+    length_mb: float
+        Simulated sequence length per chromosome, in megabases.
+    chroms: int
+        Number of chromosomes (1..22), named 1..chroms.
+    demography: str
+        ``"ooa_ceu"`` (Gutenkunst et al. 2009 Out-of-Africa, sampling CEU) or ``"constant"``
+        (Ne = 10,000).
+    recombination_rate: float
+        Per base pair per generation (ignored when ``genetic_map`` is given).
+    mutation_rate: float
+        Per base pair per generation.
+    genetic_map: str or None
+        Path to a ``pos chr cM`` text map (see :func:`read_genetic_map`).
+    panel: str or None
+        Path to a PLINK prefix or VCF used as the reference panel instead of msprime.
+    min_maf: float
+        Minimum minor allele frequency in every cohort, in [0, 0.5).
+    max_snps: int or None
+        Thin to at most this many variants per chromosome (uniformly at random, order kept).
+    annotations: str or None
+        Path to given annotations, in any format :func:`deepwas.io.annotations.read_annotations`
+        reads (TSV/CSV, optionally gzipped, or parquet; a ``SNP`` column or ``CHR`` + ``BP``,
+        numeric annotation columns); then no synthetic ones are made. Rows are matched by
+        :func:`deepwas.io.annotations.match_annotations` (by SNP id, or by CHR and BP when that
+        annotates more variants; the first row of a duplicate wins); variants without
+        annotations are dropped. Identifier columns and allele-frequency columns (``MAF FRQ AF
+        AF1 EAF A1FREQ``) are not annotations (MAF is always the reference panel's).
+    n_binary, n_continuous: int
+        Numbers of synthetic binary and continuous annotations.
+    prior: str
+        ``"linear"`` or ``"nonlinear"`` (see :func:`true_prior`).
+    sigma: float
+        The intercept in ``z ~ N(0, N R S R + sigma R)``.
+    ld_band_kb: float or None
+        The z-scores' signal term uses the cohort's LD banded at this distance (see
+        :func:`simulate_sumstats`); None uses the cohort's full sample LD, spurious long-range
+        correlations included. Build LD stores with ``flank_kb >= ld_band_kb``.
+    seed: int
+        Seed of every random draw.
+    """
+
+    n_ref: int = 500
+    n_insample: int | None = None
+    n_gwas: float = 100_000
+    h2: float = 0.3
+    length_mb: float = 10.0
+    chroms: int = 1
+    demography: str = "ooa_ceu"
+    recombination_rate: float = 1e-8
+    mutation_rate: float = 1.25e-8
+    genetic_map: str | None = None
+    panel: str | None = None
+    min_maf: float = 0.01
+    max_snps: int | None = None
+    annotations: str | None = None
+    n_binary: int = 6
+    n_continuous: int = 4
+    prior: str = "nonlinear"
+    sigma: float = 1.0
+    ld_band_kb: float | None = 1000.0
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.n_ref) or self.n_ref < 2:
+            _fail("n_ref", f"n_ref must be an integer >= 2, got {self.n_ref!r}")
+        if self.n_insample is not None and (not _is_int(self.n_insample) or self.n_insample < 2):
+            _fail(
+                "n_insample", f"n_insample must be None or an integer >= 2, got {self.n_insample!r}"
+            )
+        if not (_is_real(self.n_gwas) and math.isfinite(self.n_gwas) and self.n_gwas > 0):
+            _fail("n_gwas", f"n_gwas must be a positive number, got {self.n_gwas!r}")
+        if not (_is_real(self.h2) and 0.0 < self.h2 <= 1.0):
+            _fail("h2", f"h2 must be in (0, 1], got {self.h2!r}")
+        if not (_is_real(self.length_mb) and 0.0 < self.length_mb <= 300.0):
+            _fail("length_mb", f"length_mb must be in (0, 300], got {self.length_mb!r}")
+        if not _is_int(self.chroms) or not 1 <= self.chroms <= 22:
+            _fail("chroms", f"chroms must be an integer in 1..22, got {self.chroms!r}")
+        if self.demography not in ("ooa_ceu", "constant"):
+            _fail(
+                "demography", f"unknown demography {self.demography!r}", "use ooa_ceu or constant"
+            )
+        for name in ("recombination_rate", "mutation_rate"):
+            v = getattr(self, name)
+            if not (_is_real(v) and 0.0 < v < 1e-3):
+                _fail(name, f"{name} must be in (0, 1e-3) per bp per generation, got {v!r}")
+        if not (_is_real(self.min_maf) and 0.0 <= self.min_maf < 0.5):
+            _fail("min_maf", f"min_maf must be in [0, 0.5), got {self.min_maf!r}")
+        if self.max_snps is not None and (not _is_int(self.max_snps) or self.max_snps < 1):
+            _fail("max_snps", f"max_snps must be None or a positive integer, got {self.max_snps!r}")
+        for name in ("n_binary", "n_continuous"):
+            v = getattr(self, name)
+            if not _is_int(v) or v < 0:
+                _fail(name, f"{name} must be a non-negative integer, got {v!r}")
+        if self.prior not in ("linear", "nonlinear"):
+            _fail("prior", f"unknown prior {self.prior!r}", "use linear or nonlinear")
+        if not (_is_real(self.sigma) and math.isfinite(self.sigma) and self.sigma > 0):
+            _fail("sigma", f"sigma must be a positive number, got {self.sigma!r}")
+        if self.ld_band_kb is not None and not (
+            isinstance(self.ld_band_kb, int | float) and self.ld_band_kb > 0
+        ):
+            _fail("ld_band_kb", f"ld_band_kb must be None or > 0, got {self.ld_band_kb!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            _fail("seed", f"seed must be a non-negative integer, got {self.seed!r}")
+        for name in ("genetic_map", "panel", "annotations"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                _fail(name, f"{name} must be a path string or None, got {v!r}")
+
+    def streams(self) -> dict[str, np.random.Generator]:
+        """One independent random generator per stage, all derived from :attr:`seed`."""
+        seqs = np.random.SeedSequence(self.seed).spawn(len(_STREAMS))
+        return {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seqs, strict=True)}
