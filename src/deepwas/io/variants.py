@@ -23,6 +23,7 @@ __all__ = [
     "CHROM_CODES",
     "normalize_chrom",
     "chrom_label",
+    "position_keys",
     "COMPLEMENT",
 ]
 
@@ -86,3 +87,25 @@ def normalize_chrom(
 def chrom_label(code: int) -> str:
     """The display name of a PLINK chromosome code (23 -> 'X')."""
     return _LABELS.get(int(code), str(int(code)))
+
+
+_POS_BITS = 32  # positions < 2**32 on every human chromosome
+
+
+def position_keys(chrom: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """One int64 key per (chromosome code, position), ordered by chromosome then position.
+
+    Parameters
+    ----------
+    chrom: (n,)
+        PLINK chromosome codes.
+    pos: (n,)
+        Base-pair positions, ``0 <= pos < 2**32``.
+
+    Returns
+    -------
+    keys: (n,) int64
+        ``chrom * 2**32 + pos``: equal keys are the same position; sorting keys sorts by
+        chromosome then position, and no position of one chromosome reaches the next.
+    """
+    return (chrom.astype(np.int64) << _POS_BITS) + pos.astype(np.int64)
