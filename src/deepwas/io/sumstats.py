@@ -516,6 +516,356 @@ def _fmt_n(n: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The steps of read_sumstats: what to read, parse, derive Z, quality control, the output table
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a read uses, decided from the header alone.
+
+    ``m`` maps canonical names to file columns (see :func:`_resolve`); ``effect`` is the signed
+    effect column among BETA/OR/HR (None if none); ``numeric`` and ``text_keys`` are the canonical
+    columns parsed as numbers and as text; ``used`` the file columns read.
+    """
+
+    m: dict[str, str]
+    z_source: str
+    effect: str | None
+    n_source: str
+    numeric: list[str]
+    text_keys: list[str]
+    used: list[str]
+
+
+def _plan_columns(
+    header: list[str], fmt: str, m: dict[str, str], file: str, n: float | None
+) -> _Plan:
+    """Check that the resolved columns ``m`` can give SNP, alleles, Z and N; choose the columns.
+
+    Raises
+    ------
+    InputError
+        No SNP identifier, no effect or other allele, no way to derive Z, or no sample size,
+        each naming the columns found.
+    """
+    found = ", ".join(header)
+    ssf_ids = fmt == "gwas-ssf" and ("SNP2" in m or {"CHR", "BP"} <= set(m))
+    if "SNP" not in m and not ssf_ids:
+        raise InputError(
+            f"no SNP identifier column (found: {found})",
+            file=file,
+            fix="name it SNP, RSID or MarkerName, or pass columns={'SNP': '<column>'}",
+        )
+    other_from_ref_alt = "A2" not in m and "REF" in m and "ALT" in m
+    if "A1" not in m or ("A2" not in m and not other_from_ref_alt):
+        which = "effect allele (A1)" if "A1" not in m else "other allele (A2)"
+        raise InputError(
+            f"no {which} column (found: {found})",
+            file=file,
+            fix="name the alleles A1/A2 (or EA/NEA, ALLELE1/ALLELE0), or pass columns=",
+        )
+    effect = next((k for k in ("BETA", "OR", "HR") if k in m), None)
+    has_p = "P" in m or "LOG10P" in m
+    if "Z" in m:
+        z_source = "T_STAT" if _norm(m["Z"]).startswith("T") else "Z"
+    elif effect is not None and "SE" in m:
+        label = "LOG_ODDS" if effect == "BETA" and _norm(m["BETA"]) == "LOG_ODDS" else effect
+        z_source = f"{label}/SE"
+    elif effect is not None and has_p:
+        z_source = f"P+sign({effect})"
+    else:
+        why = "P without a signed effect (BETA or OR)" if has_p else "no Z"
+        raise InputError(
+            f"cannot derive Z: {why}; need Z, BETA+SE, OR+SE or P+BETA (found: {found})",
+            file=file,
+            fix="add the missing column or map it with columns=",
+        )
+    if n is not None:
+        n_source = f"--n {_fmt_n(n)}"
+    elif "N" in m:
+        n_source = f"column {m['N']}"
+    elif "NCASE" in m and "NCONTROL" in m:
+        n_source = f"{m['NCASE']}+{m['NCONTROL']}"
+    else:
+        raise InputError(
+            f"no sample size: no N column and no NCASE+NCONTROL (found: {found})",
+            file=file,
+            fix="pass the GWAS sample size with --n",
+        )
+    wanted = {"BP", "AF1", "MAF", "INFO", "P", "LOG10P"}
+    if z_source in ("Z", "T_STAT"):
+        wanted.add("Z")
+    else:
+        wanted |= {effect, "SE"}
+    if n is None:
+        wanted |= {"N", "NCASE", "NCONTROL"} if "N" not in m else {"N"}
+    numeric = [k for k in _NUMERIC if k in m and k in wanted]
+    text_keys = [k for k in ("SNP", "SNP2", "A1", "A2", "REF", "ALT", "OMITTED", "TEST") if k in m]
+    used = list(
+        dict.fromkeys([m[k] for k in (*text_keys, *numeric)] + ([m["CHR"]] if "CHR" in m else []))
+    )
+    return _Plan(m, z_source, effect, n_source, numeric, text_keys, used)
+
+
+@dataclass
+class _Columns:
+    """The parsed columns of the rows left after the TEST filter, each (rows,), with missing masks.
+
+    ``num`` holds the numeric columns of the plan (``LOG10P`` turned into ``P``; ``BP`` taken
+    out); ``chrom`` is 0 and ``bp`` 0.0 where the file has no such column; ``n`` is the sample
+    size of every row.
+    """
+
+    num: dict[str, np.ndarray]
+    snp: pd.Series
+    miss_snp: np.ndarray
+    a1: pd.Series
+    miss_a1: np.ndarray
+    a2: pd.Series
+    miss_a2: np.ndarray
+    chrom: np.ndarray
+    miss_chr: np.ndarray
+    bp: np.ndarray
+    miss_bp: np.ndarray
+    n: np.ndarray
+    has_chr: bool
+    has_bp: bool
+
+
+def _parse_columns(src: _Source, frame: pd.DataFrame, plan: _Plan, n: float | None) -> _Columns:
+    """Parse the columns of ``frame`` (rows left after the TEST filter) as the plan says.
+
+    The other allele of REF/ALT files is the one that is not A1; a missing SNP ID falls back to
+    SNP2 (GWAS-SSF ``variant_id``), then to ``CHR:BP``. N is ``n``, else N, else NCASE + NCONTROL.
+
+    Raises
+    ------
+    InputError
+        A non-numeric value in a numeric column, an unknown chromosome, a position that is not a
+        whole number >= 0, or an allele frequency outside [0, 1], naming the row.
+    """
+    m = plan.m
+    rows = len(frame)
+    num = {k: _number(src, frame, m[k]) for k in plan.numeric}
+    if "LOG10P" in num:
+        log10p = num.pop("LOG10P")
+        if "P" not in num:
+            num["P"] = 10.0**-log10p
+    a1, miss_a1 = _text(frame[m["A1"]], upper=True)
+    if "A2" in m:
+        a2, miss_a2 = _text(frame[m["A2"]], upper=True)
+    else:  # the one of REF/ALT that is not A1
+        ref, miss_ref = _text(frame[m["REF"]], upper=True)
+        alt, miss_alt = _text(frame[m["ALT"]], upper=True)
+        is_alt = (a1 == alt).to_numpy(dtype=bool) & ~miss_alt
+        is_ref = (a1 == ref).to_numpy(dtype=bool) & ~miss_ref
+        a2 = ref.where(is_alt, alt.where(is_ref, ""))
+        miss_a2 = ~(is_alt & ~miss_ref) & ~(is_ref & ~miss_alt)
+    has_chr, has_bp = "CHR" in m, "BP" in m
+    if has_chr:
+        chrom, miss_chr = _chrom_codes(src, frame, m["CHR"])
+    else:
+        chrom, miss_chr = np.zeros(rows, np.int64), np.zeros(rows, bool)
+    bp = num.pop("BP") if has_bp else np.zeros(rows)
+    miss_bp = ~np.isfinite(bp)
+    frac = ~miss_bp & ((bp != np.floor(bp)) | (bp < 0))
+    if frac.any():
+        i = int(np.flatnonzero(frac)[0])
+        raise src.error(
+            i,
+            f"position {float(bp[i]):g} is not a whole number >= 0",
+            column=m["BP"],
+            fix="fix the row",
+        )
+    if "SNP" in m:
+        snp, miss_snp = _text(frame[m["SNP"]])
+    else:
+        snp, miss_snp = pd.Series([""] * rows, dtype="str"), np.ones(rows, dtype=bool)
+    if "SNP2" in m and miss_snp.any():
+        snp2, miss_snp2 = _text(frame[m["SNP2"]])
+        snp = snp.where(~miss_snp, snp2)
+        miss_snp = miss_snp & miss_snp2
+    fill = miss_snp & has_chr & has_bp & ~miss_chr & ~miss_bp
+    if fill.any():  # an ID from CHR:BP where the file has none
+        labels = [f"{chrom_label(c)}:{int(b)}" for c, b in zip(chrom[fill], bp[fill], strict=True)]
+        snp = snp.copy()
+        snp[fill] = labels
+        miss_snp = miss_snp & ~fill
+    for k in ("AF1", "MAF"):
+        if k in num:
+            f = num[k]
+            bad = np.isfinite(f) & ((f < 0) | (f > 1))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise src.error(
+                    i,
+                    f"allele frequency {float(f[i]):g} is outside [0, 1]",
+                    column=m[k],
+                    fix="map the frequency column with columns={'AF1': ...} or fix the row",
+                )
+    if n is not None:
+        n_arr = np.full(rows, float(n))
+    elif "N" in num:
+        n_arr = num["N"]
+    else:
+        n_arr = num["NCASE"] + num["NCONTROL"]
+    return _Columns(
+        num, snp, miss_snp, a1, miss_a1, a2, miss_a2, chrom, miss_chr, bp, miss_bp, n_arr,
+        has_chr, has_bp,
+    )  # fmt: skip
+
+
+def _z_inputs(cols: _Columns, plan: _Plan) -> list[np.ndarray]:
+    """The columns Z is derived from: Z, or the effect and SE, or the effect and P."""
+    if plan.z_source in ("Z", "T_STAT"):
+        return [cols.num["Z"]]
+    assert plan.effect is not None
+    if "/SE" in plan.z_source:
+        return [cols.num[plan.effect], cols.num["SE"]]
+    return [cols.num[plan.effect], cols.num["P"]]
+
+
+def _derive_z(cols: _Columns, plan: _Plan, keep: np.ndarray) -> np.ndarray:
+    """Signed z-scores (rows,) of A1 by the plan's ``z_source``; non-finite where underivable.
+
+    Notes
+    -----
+    ``BETA/SE``; ``log(OR)/SE`` (or ``log(HR)/SE``); from P, ``sign(effect) Phi^-1(1 - P/2)``
+    with P read only on the rows still kept (others get 0.5, so no warning for a P that QC
+    has already dropped).
+    """
+    num, effect = cols.num, plan.effect
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if plan.z_source in ("Z", "T_STAT"):
+            return num["Z"]
+        assert effect is not None
+        if plan.z_source.startswith("P+"):
+            eff = num[effect] if effect == "BETA" else np.log(num[effect])
+            return np.sign(eff) * stats.norm.isf(np.where(keep, num["P"], 0.5) / 2.0)
+        if effect == "BETA":
+            return num["BETA"] / num["SE"]
+        return np.log(num[effect]) / num["SE"]
+
+
+class _QC:
+    """The rows kept (rows,) and the count dropped per reason, in the order reasons are met."""
+
+    def __init__(self, rows: int, dropped: dict[str, int]) -> None:
+        self.keep = np.ones(rows, dtype=bool)
+        self.dropped = dropped
+
+    def drop(self, reason: str, mask: np.ndarray) -> None:
+        """Drop the rows of ``mask`` still kept, counting them under ``reason``."""
+        hit = mask & self.keep
+        self.dropped[reason] = self.dropped.get(reason, 0) + int(hit.sum())
+        self.keep[hit] = False
+
+    def reason(self, reason: str) -> None:
+        """List ``reason`` in the report (with 0) even when its filter cannot apply."""
+        self.dropped[reason] = 0
+
+
+def _qc_values(qc: _QC, cols: _Columns, plan: _Plan) -> np.ndarray:
+    """QC of missing values, SE and P, then Z derived on what is left; returns Z (rows,)."""
+    bad = cols.miss_snp | cols.miss_a1 | cols.miss_a2 | cols.miss_chr
+    bad |= cols.has_bp & cols.miss_bp
+    bad |= ~np.isfinite(cols.n) | (cols.n <= 0)
+    for x in _z_inputs(cols, plan):
+        bad |= ~np.isfinite(x)
+    qc.drop(R_MISSING, bad)
+    qc.reason(R_SE)
+    if "/SE" in plan.z_source:
+        qc.drop(R_SE, cols.num["SE"] <= 0)
+    qc.reason(R_P)
+    if "P" in cols.num:
+        p = cols.num["P"]
+        if plan.z_source.startswith("P+"):
+            qc.drop(R_P, (p <= 0) | (p > 1))
+        else:
+            qc.drop(R_P, np.isfinite(p) & ((p < 0) | (p > 1)))
+    z = _derive_z(cols, plan, qc.keep)
+    qc.drop(R_MISSING, ~np.isfinite(z))
+    return z
+
+
+def _multi_allelic(
+    chrom: np.ndarray, bp: np.ndarray, c1: np.ndarray, c2: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """(rows,) bool: kept rows whose CHR:BP has kept rows with another allele pair.
+
+    Only single-base alleles are left by then, so an unordered pair fits in 4 bits.
+    """
+    locus = chrom[keep] * np.int64(10_000_000_000) + bp[keep].astype(np.int64)
+    pair = np.minimum(c1[keep], c2[keep]) * 4 + np.maximum(c1[keep], c2[keep])
+    order = np.lexsort((pair, locus))
+    loc_s, pair_s = locus[order], pair[order]
+    start = np.r_[True, loc_s[1:] != loc_s[:-1]]
+    group = np.cumsum(start) - 1
+    differs = np.r_[False, (pair_s[1:] != pair_s[:-1]) & ~start[1:]]
+    multi_group = np.zeros(group[-1] + 1, dtype=bool)
+    multi_group[group[differs]] = True
+    sub = np.empty(len(order), dtype=bool)
+    sub[order] = multi_group[group]
+    multi = np.zeros(len(keep), dtype=bool)
+    multi[keep] = sub
+    return multi
+
+
+def _qc_variants(
+    qc: _QC,
+    cols: _Columns,
+    *,
+    keep_ambiguous: bool,
+    min_info: float | None,
+    min_maf: float | None,
+) -> None:
+    """QC of the variants themselves: duplicates, alleles, multi-allelic loci, INFO and MAF."""
+    keep = qc.keep
+    dup = np.zeros(len(keep), dtype=bool)
+    dup[keep] = cols.snp[keep].duplicated(keep=False).to_numpy(dtype=bool)
+    qc.drop(R_DUP, dup)
+    c1, c2 = _bases(cols.a1), _bases(cols.a2)
+    qc.drop(R_ACGT, (c1 < 0) | (c2 < 0))
+    qc.drop(R_SAME, c1 == c2)
+    qc.reason(R_MULTI)
+    if cols.has_chr and cols.has_bp and keep.any():
+        qc.drop(R_MULTI, _multi_allelic(cols.chrom, cols.bp, c1, c2, keep))
+    qc.reason(R_AMBIG)
+    if not keep_ambiguous:
+        qc.drop(R_AMBIG, c1.astype(np.int16) + c2 == 3)
+    if min_info is not None:
+        label = f"INFO < {min_info:g}"
+        qc.reason(label)
+        if "INFO" in cols.num:
+            qc.drop(label, cols.num["INFO"] < min_info)
+    if min_maf is not None:
+        label = f"MAF < {min_maf:g}"
+        qc.reason(label)
+        freq = cols.num.get("AF1", cols.num.get("MAF"))
+        if freq is not None:
+            qc.drop(label, np.minimum(freq, 1.0 - freq) < min_maf)
+
+
+def _output_frame(cols: _Columns, z: np.ndarray, keep: np.ndarray) -> pd.DataFrame:
+    """The canonical table of the kept rows (see :func:`read_sumstats`, Returns)."""
+    out: dict[str, object] = {}
+    if cols.has_chr:
+        out["CHR"] = cols.chrom[keep]
+    out["SNP"] = cols.snp[keep].reset_index(drop=True).astype("str")
+    if cols.has_bp:
+        out["BP"] = cols.bp[keep].astype(np.int64)
+    out["A1"] = cols.a1[keep].reset_index(drop=True).astype("str")
+    out["A2"] = cols.a2[keep].reset_index(drop=True).astype("str")
+    out["Z"] = np.asarray(z[keep], dtype=np.float64)
+    out["N"] = cols.n[keep].astype(np.float64)
+    if "AF1" in cols.num:
+        out["AF1"] = cols.num["AF1"][keep]
+    if "INFO" in cols.num:
+        out["INFO"] = cols.num["INFO"][keep]
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------------------------------------
 # The public reader
 
 
@@ -600,66 +950,8 @@ def read_sumstats(
     file, header = src.file, src.header
     fmt_used = detect_format(header) if fmt == "auto" else fmt
     m = _resolve(header, fmt_used, columns, file)
-    found = ", ".join(header)
-
-    # -- what the file lacks, before reading the data
-    ssf_ids = fmt_used == "gwas-ssf" and ("SNP2" in m or {"CHR", "BP"} <= set(m))
-    if "SNP" not in m and not ssf_ids:
-        raise InputError(
-            f"no SNP identifier column (found: {found})",
-            file=file,
-            fix="name it SNP, RSID or MarkerName, or pass columns={'SNP': '<column>'}",
-        )
-    other_from_ref_alt = "A2" not in m and "REF" in m and "ALT" in m
-    if "A1" not in m or ("A2" not in m and not other_from_ref_alt):
-        which = "effect allele (A1)" if "A1" not in m else "other allele (A2)"
-        raise InputError(
-            f"no {which} column (found: {found})",
-            file=file,
-            fix="name the alleles A1/A2 (or EA/NEA, ALLELE1/ALLELE0), or pass columns=",
-        )
-    effect = next((k for k in ("BETA", "OR", "HR") if k in m), None)
-    has_p = "P" in m or "LOG10P" in m
-    if "Z" in m:
-        z_source = "T_STAT" if _norm(m["Z"]).startswith("T") else "Z"
-    elif effect is not None and "SE" in m:
-        label = "LOG_ODDS" if effect == "BETA" and _norm(m["BETA"]) == "LOG_ODDS" else effect
-        z_source = f"{label}/SE"
-    elif effect is not None and has_p:
-        z_source = f"P+sign({effect})"
-    else:
-        why = "P without a signed effect (BETA or OR)" if has_p else "no Z"
-        raise InputError(
-            f"cannot derive Z: {why}; need Z, BETA+SE, OR+SE or P+BETA (found: {found})",
-            file=file,
-            fix="add the missing column or map it with columns=",
-        )
-    if n is not None:
-        n_source = f"--n {_fmt_n(n)}"
-    elif "N" in m:
-        n_source = f"column {m['N']}"
-    elif "NCASE" in m and "NCONTROL" in m:
-        n_source = f"{m['NCASE']}+{m['NCONTROL']}"
-    else:
-        raise InputError(
-            f"no sample size: no N column and no NCASE+NCONTROL (found: {found})",
-            file=file,
-            fix="pass the GWAS sample size with --n",
-        )
-    # the numeric columns this read uses
-    wanted = {"BP", "AF1", "MAF", "INFO", "P", "LOG10P"}
-    if z_source in ("Z", "T_STAT"):
-        wanted.add("Z")
-    else:
-        wanted |= {effect, "SE"}
-    if n is None:
-        wanted |= {"N", "NCASE", "NCONTROL"} if "N" not in m else {"N"}
-    numeric = [k for k in _NUMERIC if k in m and k in wanted]
-    text_keys = [k for k in ("SNP", "SNP2", "A1", "A2", "REF", "ALT", "OMITTED", "TEST") if k in m]
-    used = list(
-        dict.fromkeys([m[k] for k in (*text_keys, *numeric)] + ([m["CHR"]] if "CHR" in m else []))
-    )
-    frame = _read_frame(src, {m[k] for k in text_keys}, used)
+    plan = _plan_columns(header, fmt_used, m, file, n)  # what the file lacks, before the data
+    frame = _read_frame(src, {m[k] for k in plan.text_keys}, plan.used)
 
     dropped: dict[str, int] = {}
     n_read = len(frame)
@@ -674,162 +966,20 @@ def read_sumstats(
         dropped[R_TEST] = int((~add).sum())
         frame = frame.loc[add].reset_index(drop=True)
         src.positions = np.flatnonzero(add)
-    rows = len(frame)
 
-    # -- parse
-    num = {k: _number(src, frame, m[k]) for k in numeric}
-    if "LOG10P" in num:
-        log10p = num.pop("LOG10P")
-        if "P" not in num:
-            num["P"] = 10.0**-log10p
-    a1, miss_a1 = _text(frame[m["A1"]], upper=True)
-    if "A2" in m:
-        a2, miss_a2 = _text(frame[m["A2"]], upper=True)
-    else:  # the one of REF/ALT that is not A1
-        ref, miss_ref = _text(frame[m["REF"]], upper=True)
-        alt, miss_alt = _text(frame[m["ALT"]], upper=True)
-        is_alt = (a1 == alt).to_numpy(dtype=bool) & ~miss_alt
-        is_ref = (a1 == ref).to_numpy(dtype=bool) & ~miss_ref
-        a2 = ref.where(is_alt, alt.where(is_ref, ""))
-        miss_a2 = ~(is_alt & ~miss_ref) & ~(is_ref & ~miss_alt)
-    has_chr, has_bp = "CHR" in m, "BP" in m
-    if has_chr:
-        chrom, miss_chr = _chrom_codes(src, frame, m["CHR"])
-    else:
-        chrom, miss_chr = np.zeros(rows, np.int64), np.zeros(rows, bool)
-    bp = num.pop("BP") if has_bp else np.zeros(rows)
-    miss_bp = ~np.isfinite(bp)
-    frac = ~miss_bp & ((bp != np.floor(bp)) | (bp < 0))
-    if frac.any():
-        i = int(np.flatnonzero(frac)[0])
-        raise src.error(
-            i,
-            f"position {float(bp[i]):g} is not a whole number >= 0",
-            column=m["BP"],
-            fix="fix the row",
-        )
-    if "SNP" in m:
-        snp, miss_snp = _text(frame[m["SNP"]])
-    else:
-        snp, miss_snp = pd.Series([""] * rows, dtype="str"), np.ones(rows, dtype=bool)
-    if "SNP2" in m and miss_snp.any():
-        snp2, miss_snp2 = _text(frame[m["SNP2"]])
-        snp = snp.where(~miss_snp, snp2)
-        miss_snp = miss_snp & miss_snp2
-    fill = miss_snp & has_chr & has_bp & ~miss_chr & ~miss_bp
-    if fill.any():  # an ID from CHR:BP where the file has none
-        labels = [f"{chrom_label(c)}:{int(b)}" for c, b in zip(chrom[fill], bp[fill], strict=True)]
-        snp = snp.copy()
-        snp[fill] = labels
-        miss_snp = miss_snp & ~fill
-    for k in ("AF1", "MAF"):
-        if k in num:
-            f = num[k]
-            bad = np.isfinite(f) & ((f < 0) | (f > 1))
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise src.error(
-                    i,
-                    f"allele frequency {float(f[i]):g} is outside [0, 1]",
-                    column=m[k],
-                    fix="map the frequency column with columns={'AF1': ...} or fix the row",
-                )
+    cols = _parse_columns(src, frame, plan, n)
+    qc = _QC(len(frame), dropped)  # quality control, in the documented order
+    z = _qc_values(qc, cols, plan)
+    _qc_variants(qc, cols, keep_ambiguous=keep_ambiguous, min_info=min_info, min_maf=min_maf)
 
-    # -- N
-    if n is not None:
-        n_arr = np.full(rows, float(n))
-    elif "N" in num:
-        n_arr = num["N"]
-    else:
-        n_arr = num["NCASE"] + num["NCONTROL"]
-
-    # -- quality control, in the documented order
-    keep = np.ones(rows, dtype=bool)
-
-    def drop(reason: str, mask: np.ndarray) -> None:
-        hit = mask & keep
-        dropped[reason] = dropped.get(reason, 0) + int(hit.sum())
-        keep[hit] = False
-
-    if z_source in ("Z", "T_STAT"):
-        z_inputs = [num["Z"]]
-    elif "/SE" in z_source:
-        z_inputs = [num[effect], num["SE"]]
-    else:
-        z_inputs = [num[effect], num["P"]]
-    bad = miss_snp | miss_a1 | miss_a2 | miss_chr | (has_bp & miss_bp)
-    bad |= ~np.isfinite(n_arr) | (n_arr <= 0)
-    for x in z_inputs:
-        bad |= ~np.isfinite(x)
-    drop(R_MISSING, bad)
-    dropped[R_SE] = 0
-    if "/SE" in z_source:
-        drop(R_SE, num["SE"] <= 0)
-    dropped[R_P] = 0
-    if "P" in num:
-        p = num["P"]
-        if z_source.startswith("P+"):
-            drop(R_P, (p <= 0) | (p > 1))
-        else:
-            drop(R_P, np.isfinite(p) & ((p < 0) | (p > 1)))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if z_source in ("Z", "T_STAT"):
-            z = num["Z"]
-        elif z_source.startswith("P+"):
-            eff = num[effect] if effect == "BETA" else np.log(num[effect])
-            z = np.sign(eff) * stats.norm.isf(np.where(keep, num["P"], 0.5) / 2.0)
-        elif effect == "BETA":
-            z = num["BETA"] / num["SE"]
-        else:
-            z = np.log(num[effect]) / num["SE"]
-    drop(R_MISSING, ~np.isfinite(z))
-
-    dup = np.zeros(rows, dtype=bool)
-    dup[keep] = snp[keep].duplicated(keep=False).to_numpy(dtype=bool)
-    drop(R_DUP, dup)
-    c1, c2 = _bases(a1), _bases(a2)
-    drop(R_ACGT, (c1 < 0) | (c2 < 0))
-    drop(R_SAME, c1 == c2)
-    dropped[R_MULTI] = 0
-    if has_chr and has_bp and keep.any():
-        # the same CHR:BP with another allele pair (only single bases are left: a pair fits 4 bits)
-        locus = chrom[keep] * np.int64(10_000_000_000) + bp[keep].astype(np.int64)
-        pair = np.minimum(c1[keep], c2[keep]) * 4 + np.maximum(c1[keep], c2[keep])
-        order = np.lexsort((pair, locus))
-        loc_s, pair_s = locus[order], pair[order]
-        start = np.r_[True, loc_s[1:] != loc_s[:-1]]
-        group = np.cumsum(start) - 1
-        differs = np.r_[False, (pair_s[1:] != pair_s[:-1]) & ~start[1:]]
-        multi_group = np.zeros(group[-1] + 1, dtype=bool)
-        multi_group[group[differs]] = True
-        sub = np.empty(len(order), dtype=bool)
-        sub[order] = multi_group[group]
-        multi = np.zeros(rows, dtype=bool)
-        multi[keep] = sub
-        drop(R_MULTI, multi)
-    dropped[R_AMBIG] = 0
-    if not keep_ambiguous:
-        drop(R_AMBIG, c1.astype(np.int16) + c2 == 3)
-    if min_info is not None:
-        label = f"INFO < {min_info:g}"
-        dropped[label] = 0
-        if "INFO" in num:
-            drop(label, num["INFO"] < min_info)
-    if min_maf is not None:
-        label = f"MAF < {min_maf:g}"
-        dropped[label] = 0
-        freq = num.get("AF1", num.get("MAF"))
-        if freq is not None:
-            drop(label, np.minimum(freq, 1.0 - freq) < min_maf)
-
-    n_kept = int(keep.sum())
+    n_kept = int(qc.keep.sum())
     report = QCReport(
         n_read=n_read,
         dropped=dropped,
         n_kept=n_kept,
         format=fmt_used,
-        z_source=z_source,
-        n_source=n_source,
+        z_source=plan.z_source,
+        n_source=plan.n_source,
         file=file,
     )
     if n_kept == 0:
@@ -839,19 +989,4 @@ def read_sumstats(
             file=file,
             fix="check the columns, or relax --min-info / --min-maf / use --keep-ambiguous",
         )
-
-    out: dict[str, object] = {}
-    if has_chr:
-        out["CHR"] = chrom[keep]
-    out["SNP"] = snp[keep].reset_index(drop=True).astype("str")
-    if has_bp:
-        out["BP"] = bp[keep].astype(np.int64)
-    out["A1"] = a1[keep].reset_index(drop=True).astype("str")
-    out["A2"] = a2[keep].reset_index(drop=True).astype("str")
-    out["Z"] = np.asarray(z[keep], dtype=np.float64)
-    out["N"] = n_arr[keep].astype(np.float64)
-    if "AF1" in num:
-        out["AF1"] = num["AF1"][keep]
-    if "INFO" in num:
-        out["INFO"] = num["INFO"][keep]
-    return pd.DataFrame(out), report
+    return _output_frame(cols, z, qc.keep), report
