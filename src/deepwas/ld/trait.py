@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from deepwas.errors import InputError
-from deepwas.linalg.eigen import EigenWindow, eigen_precompute, project_z
+from deepwas.linalg.eigen import EigenWindow, eigen_precompute, n_leading, project_z
 
 __all__ = ["TraitWindow", "TraitData", "prepare_trait"]
 
@@ -105,17 +105,6 @@ class TraitData:
         return int(sum(w.n_scored for w in self.windows))
 
 
-def _n_leading(lam: np.ndarray, var_explained: float) -> int:
-    """Number of leading eigenvalues (descending) whose sum reaches ``var_explained`` of the total;
-    the same rule as :func:`deepwas.linalg.eigen.eigen_precompute`."""
-    if not 0.0 < var_explained <= 1.0:
-        raise InputError(
-            f"var_explained must be in (0, 1], got {var_explained}", column="--var-explained"
-        )
-    cum = np.cumsum(lam)
-    return int(min(lam.size, np.searchsorted(cum, var_explained * cum[-1] * (1 - 1e-12)) + 1))
-
-
 def prepare_trait(
     store,
     harmonized: pd.DataFrame,
@@ -161,6 +150,10 @@ def prepare_trait(
     z[ref] = harmonized["Z"].to_numpy(np.float64)
     if n_gwas is None:
         n_gwas = float(np.median(harmonized["N"].to_numpy(np.float64)))
+    if var_explained is not None and not 0.0 < var_explained <= 1.0:
+        raise InputError(
+            f"var_explained must be in (0, 1], got {var_explained}", column="--var-explained"
+        )
     eigen_cfg = store.manifest.get("eigen", {})
     rtol = eig_rtol if eig_rtol is not None else eigen_cfg.get("eig_rtol", 1e-8)
     vexp = var_explained if var_explained is not None else eigen_cfg.get("var_explained")
@@ -177,7 +170,7 @@ def prepare_trait(
         sic = sc - w.context.start
         if measured.all() and eig_rtol is None:
             lam = np.asarray(w.eigvals, np.float64)
-            k = _n_leading(lam, var_explained) if var_explained is not None else lam.size
+            k = n_leading(lam, var_explained) if var_explained is not None else lam.size
             eig = EigenWindow(
                 lam=lam[:k].copy(),
                 # views of the memory-mapped store files: nothing is read until packed

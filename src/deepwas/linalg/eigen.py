@@ -19,7 +19,7 @@ import numpy as np
 
 from deepwas.errors import NumericalError
 
-__all__ = ["EigenWindow", "eigen_precompute", "project_z", "NEG_EIG_RTOL"]
+__all__ = ["EigenWindow", "eigen_precompute", "n_leading", "project_z", "NEG_EIG_RTOL"]
 
 #: An eigenvalue of R_WW below ``-NEG_EIG_RTOL * max(lam)`` means the LD matrix is not positive
 #: semi-definite beyond what float32 storage and round-off explain; such a matrix is refused.
@@ -129,16 +129,43 @@ def eigen_precompute(
             fix="shrink it towards the identity with --shrinkage (e.g. 0.01) "
             "or rebuild it from genotypes",
         )
-    keep = lam > eig_rtol * lam_max
+    keep = lam > eig_rtol * lam_max  # a leading run: lam is descending
     if var_explained is not None:
-        if not (0.0 < var_explained <= 1.0):
-            raise ValueError(f"var_explained must be in (0, 1], got {var_explained}")
-        cum = np.cumsum(np.where(keep, lam, 0.0))
-        n_keep = int(np.searchsorted(cum, var_explained * cum[-1] * (1 - 1e-12)) + 1)
-        keep &= np.arange(lam.size) < n_keep
+        keep &= np.arange(lam.size) < n_leading(lam[keep], var_explained)
     lam, U = np.ascontiguousarray(lam[keep]), np.ascontiguousarray(U[:, keep])
     G = (R[:, idx] @ U) / np.sqrt(lam)
     return EigenWindow(lam=lam, U=U, G=np.ascontiguousarray(G))
+
+
+def n_leading(lam: np.ndarray, var_explained: float) -> int:
+    """How many leading eigenvalues explain the fraction ``var_explained`` of the variance.
+
+    The one eigen-truncation rule: the store build, :func:`eigen_precompute` and the truncation of
+    stored spectra at fit time (:func:`deepwas.ld.trait.prepare_trait`) all use it.
+
+    Parameters
+    ----------
+    lam: (rank,)
+        Eigenvalues, descending, positive.
+    var_explained:
+        The fraction, ``0 < v <= 1``.
+
+    Returns
+    -------
+    int
+        The smallest k with ``sum(lam[:k]) >= v * sum(lam)`` (up to a relative 1e-12, so that
+        ``v = 1`` keeps every component despite round-off in the cumulative sum), at most
+        ``lam.size``.
+
+    Raises
+    ------
+    ValueError
+        If ``var_explained`` is outside (0, 1].
+    """
+    if not (0.0 < var_explained <= 1.0):
+        raise ValueError(f"var_explained must be in (0, 1], got {var_explained}")
+    cum = np.cumsum(lam)
+    return int(min(lam.size, np.searchsorted(cum, var_explained * cum[-1] * (1 - 1e-12)) + 1))
 
 
 def project_z(eig: EigenWindow, z_scored: np.ndarray) -> np.ndarray:
