@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from deepwas.errors import InputError
-from deepwas.io.variants import CHROM_CODES
+from deepwas.io.variants import chrom_codes
 
 __all__ = ["HarmonizeReport", "harmonize"]
 
@@ -132,10 +132,8 @@ def _chrom(series: pd.Series) -> np.ndarray:
     """PLINK chromosome codes as float64 (n,), NaN where missing or unrecognised."""
     if pd.api.types.is_numeric_dtype(series.dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    text = series.astype("str").str.strip().str.upper().str.removeprefix("CHR")
-    codes, uniq = pd.factorize(text)
-    table = np.array([CHROM_CODES.get(str(u), np.nan) for u in uniq] + [np.nan], dtype=np.float64)
-    return table[codes]
+    codes = chrom_codes(series.astype("str"))
+    return np.where(codes > 0, codes, np.nan)
 
 
 def _chrpos(df: pd.DataFrame) -> np.ndarray:

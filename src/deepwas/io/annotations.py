@@ -49,6 +49,7 @@ from deepwas.io.variants import (
     CHROM_CODES,
     VARIANT_COLUMNS,
     chrom_label,
+    is_parquet,
     normalize_chrom,
     position_keys,
 )
@@ -243,14 +244,9 @@ def _expand_paths(paths: str | Path | Sequence[str | Path]) -> list[tuple[Path, 
     return out
 
 
-def _is_parquet(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(4) == b"PAR1"
-
-
 def _read_one(path: Path, *, fmt: str, keep_maf: bool) -> AnnotationSet:
     """Read one file; a thin file comes back with an empty ``variants`` (no columns)."""
-    parquet = _is_parquet(path)
+    parquet = is_parquet(path)
     if fmt == "polyfun" and not parquet:
         raise InputError(
             "not a parquet file, so not a PolyFun .annot.parquet",

@@ -33,8 +33,14 @@ import pandas as pd
 
 from deepwas._files import open_text
 from deepwas.errors import InputError
-from deepwas.io.annotations import AnnotationSet, _first_bad, _is_parquet
-from deepwas.io.variants import CHROM_CODES, VARIANT_COLUMNS, normalize_chrom, position_keys
+from deepwas.io.annotations import AnnotationSet, _first_bad
+from deepwas.io.variants import (
+    VARIANT_COLUMNS,
+    chrom_codes,
+    is_parquet,
+    normalize_chrom,
+    position_keys,
+)
 
 __all__ = [
     "read_bed_intervals",
@@ -64,16 +70,6 @@ _INTERVAL_ALIASES = {
     "start": ("START", "CHROMSTART", "_STARTS", "BEGIN"),
     "end": ("END", "STOP", "CHROMEND", "_ENDS"),
 }
-
-
-def _chrom_codes_fast(labels: pd.Series | np.ndarray) -> np.ndarray:
-    """PLINK codes of many chromosome labels, -1 where unrecognised (maps unique labels only)."""
-    codes, uniques = pd.factorize(pd.Series(labels), use_na_sentinel=True)
-    table = np.array(
-        [CHROM_CODES.get(str(u).strip().upper().removeprefix("CHR"), -1) for u in uniques] + [-1],
-        dtype=np.int64,
-    )
-    return table[codes]  # the sentinel -1 picks the appended -1
 
 
 def read_bed_intervals(path: str | Path, *, convention: str = "auto") -> pd.DataFrame:
@@ -114,7 +110,7 @@ def read_bed_intervals(path: str | Path, *, convention: str = "auto") -> pd.Data
         )
     if not path.is_file():
         raise InputError("interval file not found", file=path, fix="check the path")
-    if _is_parquet(path):
+    if is_parquet(path):
         import pyarrow.parquet as pq
 
         schema_names = pq.read_schema(path).names
@@ -157,7 +153,7 @@ def read_bed_intervals(path: str | Path, *, convention: str = "auto") -> pd.Data
             row=i + row_offset,
             fix="check the coordinates (chrom start end)",
         )
-    chrom = _chrom_codes_fast(labels)
+    chrom = chrom_codes(labels)
     keep = (chrom > 0) & (end >= start)
     out = pd.DataFrame({"CHR": chrom[keep], "start": start[keep], "end": end[keep]})
     out.attrs["n_dropped"] = int((chrom <= 0).sum())
@@ -299,7 +295,7 @@ def annotate_intervals(
         ichrom = (
             iv["CHR"].to_numpy(dtype=np.int64)
             if pd.api.types.is_integer_dtype(iv["CHR"].dtype)
-            else _chrom_codes_fast(iv["CHR"])
+            else chrom_codes(iv["CHR"])
         )
         start = iv["start"].to_numpy(dtype=np.int64)
         end = iv["end"].to_numpy(dtype=np.int64)

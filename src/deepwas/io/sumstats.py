@@ -39,7 +39,7 @@ from scipy import stats
 
 from deepwas._files import open_text
 from deepwas.errors import InputError
-from deepwas.io.variants import chrom_label, normalize_chrom
+from deepwas.io.variants import chrom_codes, chrom_label, is_parquet
 
 __all__ = ["QCReport", "read_sumstats", "detect_format", "FORMATS"]
 
@@ -265,13 +265,6 @@ class _Source:
         return InputError(message, file=self.file, row=self.line_of(i), column=column, fix=fix)
 
 
-def _is_parquet(path: Path) -> bool:
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return True
-    with open(path, "rb") as fh:
-        return fh.read(4) == b"PAR1"
-
-
 def _split_header(line: str, sep: str) -> list[str]:
     if sep == ",":
         return [h.strip() for h in next(csv.reader([line]))]
@@ -297,7 +290,7 @@ def _open_source(path: Path) -> _Source:
     if path.is_dir():
         raise InputError("is a folder, not a file", file=file, fix="give the sumstats file itself")
     try:
-        if _is_parquet(path):
+        if is_parquet(path):
             import pyarrow.parquet as pq
 
             names = [str(c) for c in pq.read_schema(path).names if not str(c).startswith("__")]
@@ -495,20 +488,17 @@ def _chrom_codes(src: _Source, frame: pd.DataFrame, col: str) -> tuple[np.ndarra
         if ok.all():
             return np.where(miss, 0, values).astype(np.int64), miss
     text, miss = _text(series)
-    codes, uniq = pd.factorize(text.mask(miss))
-    mapped = np.zeros(len(uniq) + 1, dtype=np.int64)  # the last entry serves code -1 (missing)
-    for j, u in enumerate(uniq):
-        try:
-            mapped[j] = normalize_chrom([str(u)])[0]
-        except InputError:
-            i = int(np.flatnonzero(codes == j)[0])
-            raise src.error(
-                i,
-                f"unrecognised chromosome {str(u)!r}",
-                column=col,
-                fix="use 1-22, X, Y, XY or MT, with or without a 'chr' prefix",
-            ) from None
-    return mapped[codes], miss
+    codes = chrom_codes(text.mask(miss))  # 0 where missing or unrecognised
+    bad = (codes == 0) & ~miss
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise src.error(
+            i,
+            f"unrecognised chromosome {text.iloc[i]!r}",
+            column=col,
+            fix="use 1-22, X, Y, XY or MT, with or without a 'chr' prefix",
+        )
+    return codes, miss
 
 
 def _fmt_n(n: float) -> str:

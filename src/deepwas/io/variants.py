@@ -9,9 +9,15 @@ A *variant table* is a :class:`pandas.DataFrame` with at least the columns
     A2   str     the other allele
 
 and optionally ``CM`` (genetic position) and ``AF1`` (frequency of A1). Alleles are upper case.
+
+This module also owns the conventions every io reader shares: the one chromosome-label rule
+(:func:`chrom_code`, :func:`chrom_codes`, :func:`normalize_chrom`), the (CHR, BP) key packing
+(:func:`position_keys`) and the one parquet sniffer (:func:`is_parquet`).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -21,8 +27,11 @@ from deepwas.errors import InputError
 __all__ = [
     "VARIANT_COLUMNS",
     "CHROM_CODES",
+    "chrom_code",
+    "chrom_codes",
     "normalize_chrom",
     "chrom_label",
+    "is_parquet",
     "position_keys",
     "COMPLEMENT",
 ]
@@ -42,6 +51,45 @@ _LABELS = {23: "X", 24: "Y", 25: "XY", 26: "MT"}
 COMPLEMENT = {"A": "T", "T": "A", "C": "G", "G": "C"}
 
 
+def chrom_code(label: object) -> int:
+    """The PLINK code of one chromosome label, 0 when it is not recognised.
+
+    The one rule for chromosome labels: surrounding blanks, case, a ``chr`` prefix, leading
+    zeros and a trailing ``.0`` (a number written as a float) are ignored; then 1-26, X, Y, XY,
+    MT or M. ``'chr1'``, ``'01'``, ``1``, ``'1.0'``, ``'x'``, ``'chrM'`` are all recognised.
+    """
+    text = str(label).strip().upper().removeprefix("CHR")
+    text = text.removesuffix(".0").lstrip("0")
+    return CHROM_CODES.get(text, 0)
+
+
+def chrom_codes(values: pd.Series | np.ndarray | list) -> np.ndarray:
+    """PLINK codes of many chromosome labels by :func:`chrom_code`, 0 where not recognised.
+
+    Parameters
+    ----------
+    values: (n,)
+        Chromosome names or numbers; missing values (None, NaN) are not recognised.
+
+    Returns
+    -------
+    codes: (n,) int64
+        1-26, or 0 for an unrecognised or missing label. Integers outside 1-26 are 0.
+
+    Notes
+    -----
+    Only the distinct labels are parsed (a genome has a few dozen), so this is fast on millions
+    of rows.
+    """
+    s = pd.Series(values)
+    if pd.api.types.is_integer_dtype(s.dtype):
+        codes = s.to_numpy(dtype=np.int64)
+        return np.where((codes >= 1) & (codes <= 26), codes, 0)
+    index, uniques = pd.factorize(s, use_na_sentinel=True)
+    table = np.array([chrom_code(u) for u in uniques] + [0], dtype=np.int64)
+    return table[index]  # the sentinel -1 picks the appended 0
+
+
 def normalize_chrom(
     values: pd.Series | np.ndarray | list, *, file: str | None = None, column: str = "CHR"
 ) -> np.ndarray:
@@ -50,7 +98,7 @@ def normalize_chrom(
     Parameters
     ----------
     values: (n,)
-        Chromosome names or numbers.
+        Chromosome names or numbers (the rule of :func:`chrom_code`).
 
     Returns
     -------
@@ -61,21 +109,12 @@ def normalize_chrom(
     InputError
         Naming the first row whose chromosome is not recognised.
     """
-    s = pd.Series(values)
-    if pd.api.types.is_integer_dtype(s.dtype):
-        codes = s.to_numpy(dtype=np.int64)
-        bad = (codes < 1) | (codes > 26)
-    else:
-        text = s.astype(str).str.strip().str.upper()
-        text = text.str.removeprefix("CHR")
-        text = text.str.replace(r"\.0$", "", regex=True)
-        mapped = text.map(CHROM_CODES)
-        bad = mapped.isna().to_numpy()
-        codes = mapped.fillna(0).to_numpy(dtype=np.int64)
+    codes = chrom_codes(values)
+    bad = codes == 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"unrecognised chromosome {s.iloc[i]!r}",
+            f"unrecognised chromosome {pd.Series(values).iloc[i]!r}",
             file=file,
             row=i + 2 if file else None,
             column=column,
@@ -109,3 +148,15 @@ def position_keys(chrom: np.ndarray, pos: np.ndarray) -> np.ndarray:
         chromosome then position, and no position of one chromosome reaches the next.
     """
     return (chrom.astype(np.int64) << _POS_BITS) + pos.astype(np.int64)
+
+
+def is_parquet(path: str | os.PathLike[str]) -> bool:
+    """Whether a file is parquet: a ``.parquet`` / ``.pq`` name, or the parquet magic bytes.
+
+    The one test of every io reader that takes text or parquet (sumstats, annotations,
+    intervals); text files are otherwise sniffed for gzip by :func:`deepwas._files.open_text`.
+    """
+    if os.fspath(path).lower().endswith((".parquet", ".pq")):
+        return True
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PAR1"

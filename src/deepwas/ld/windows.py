@@ -33,7 +33,7 @@ import pandas as pd
 
 from deepwas._files import open_text
 from deepwas.errors import InputError
-from deepwas.io.variants import CHROM_CODES
+from deepwas.io.variants import chrom_code
 
 __all__ = ["read_blocks", "make_windows", "WINDOW_COLUMNS"]
 
@@ -101,8 +101,8 @@ def read_blocks(path: str | Path) -> pd.DataFrame:
                     row=lineno,
                     fix=_FIX_BLOCKS,
                 )
-            code = CHROM_CODES.get(fields[0].upper().removeprefix("CHR"))
-            if code is None:
+            code = chrom_code(fields[0])
+            if not code:
                 raise InputError(
                     f"unrecognised chromosome {fields[0]!r}",
                     file=path,
