@@ -134,7 +134,7 @@ def test_info_on_a_binary_file(content, byte, tmp_path, capsys):
 def test_info_on_a_corrupt_gzip_file(tmp_path, capsys):
     (tmp_path / "c.tsv.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
     line = _fails_cleanly(["info", str(tmp_path / "c.tsv.gz")], capsys, tmp_path)
-    assert line.startswith(f"deepwas: error: {tmp_path / 'c.tsv.gz'}: cannot read the file: ")
+    assert line.startswith(f"deepwas: error: {tmp_path / 'c.tsv.gz'}: cannot read file: ")
 
 
 def _fit_argv(sim: Path, out: Path) -> list[str]:

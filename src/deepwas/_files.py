@@ -178,10 +178,15 @@ def open_text(path: str | os.PathLike[str], mode: str = "rt"):
             "cannot write: its folder does not exist", file=path, fix="check the path"
         ) from None
     except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        what = "read" if reading else "write"
         message = _os_message(exc) if isinstance(exc, OSError) else "truncated gzip file"
+        if reading:
+            raise InputError(
+                f"cannot read file: {message}",
+                file=path,
+                fix="check it is an uncorrupted text or gzip file",
+            ) from None
         raise InputError(
-            f"cannot {what} the file: {message}", file=path, fix="check the file and its path"
+            f"cannot write file: {message}", file=path, fix="choose another path"
         ) from None
 
 
