@@ -42,13 +42,13 @@ _REPORT = (
     "this is a bug in deepwas: please report it with the command line; "
     "rerun with --debug for the traceback"
 )
-_SEED = [Interval(Integral, 0, None, closed="left"), None]
+_DEBUG_HELP = "print the traceback of an error before its one line (also DEEPWAS_DEBUG=1)"
 # flags of no single configuration (validated by main before the verb runs)
 _CLI_CONSTRAINTS = {"threads": [Interval(Integral, 1, None, closed="left"), None]}
 _SPLIT_CONSTRAINTS = {
     "test_blocks": [Interval(Real, 0, 1, closed="neither"), None],
     "val_fraction": Interval(Real, 0, 1, closed="left"),
-    "split_seed": _SEED,
+    "split_seed": [Interval(Integral, 0, None, closed="left"), None],
 }
 
 
@@ -457,9 +457,6 @@ def _add_bim(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--bim", default=None, help=".bim giving the variants of thin LDSC .annot files"
     )
-
-
-_DEBUG_HELP = "on an internal error, print the traceback (also DEEPWAS_DEBUG=1)"
 
 
 def build_parser() -> argparse.ArgumentParser:
