@@ -106,6 +106,22 @@ def test_loglik_writes_its_result(store, sim, tmp_path, capsys):
     assert "exact log-likelihood" in capsys.readouterr().out
 
 
+def test_fit_provenance_hashes_every_annot_file(store, sim, tmp_path):
+    from deepwas.provenance import file_sha256
+
+    annot = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
+    files = [tmp_path / "a1.tsv", tmp_path / "a2.tsv"]  # the variants in two files
+    annot.iloc[::2].to_csv(files[0], sep="\t", index=False)
+    annot.iloc[1::2].to_csv(files[1], sep="\t", index=False)
+    out = tmp_path / "fit"
+    argv = ["fit", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(store), "--annot"]
+    argv += [*map(str, files), "--model", "constant", "--test-blocks", "0.3", "--epochs", "1"]
+    assert main([*argv, "--n-gwas", "50000", "--out", str(out), "--quiet"]) == 0
+    inputs = json.loads((out / "metrics.json").read_text())["provenance"]["inputs"]
+    assert [r["sha256"] for r in inputs["annot"]] == [file_sha256(f) for f in files]
+    assert not (tmp_path / ".fit.checkpoint").exists()
+
+
 def test_demo_quick_fits_every_model_and_objective(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--quiet"]) == 0
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text())

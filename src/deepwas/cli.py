@@ -1,8 +1,13 @@
 """The ``deepwas`` command line: thin verbs over the library (DESIGN 4).
 
 Every verb parses LDSC/PLINK-style flags, calls library functions and prints what they report.
-A :class:`deepwas.errors.DeepwasError` becomes one line ``deepwas: error: ...`` on stderr and exit
-status 2; outputs are written atomically by the library, so an error leaves nothing half-written.
+Flags shared by several verbs are declared once (``_add_*``), each with its constraint from a
+table (:mod:`deepwas._validation`), and :func:`main` checks them and the ``--out`` path before
+the verb does any work. A :class:`deepwas.errors.DeepwasError` becomes one line
+``deepwas: error: ...`` on stderr and exit status 2; any other exception is a bug and becomes one
+line ``deepwas: internal error: ...`` and exit status 1 (``--debug`` or ``DEEPWAS_DEBUG=1`` print
+the traceback too). Outputs are written atomically by the library, so an error leaves nothing
+half-written.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import json
 import os
 import sys
 import time
+import traceback
+from numbers import Integral, Real
 from pathlib import Path
 
 # torch (MKL) does the heavy linear algebra; NumPy's own BLAS stays single-threaded so that the
@@ -20,11 +27,29 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from deepwas import __version__  # noqa: E402
+from deepwas._validation import (  # noqa: E402
+    STORE_BUILD_CONSTRAINTS,
+    TRAIT_CONSTRAINTS,
+    Interval,
+    validate,
+)
 from deepwas.errors import DeepwasError, InputError  # noqa: E402
 
 __all__ = ["main", "build_parser"]
 
 CHI2_1_MEDIAN = 0.454936423119572  # median of the chi-square distribution with 1 df
+_REPORT = (
+    "this is a bug in deepwas: please report it with the command line; "
+    "rerun with --debug for the traceback"
+)
+_DEBUG_HELP = "print the traceback of an error before its one line (also DEEPWAS_DEBUG=1)"
+# flags of no single configuration (validated by main before the verb runs)
+_CLI_CONSTRAINTS = {"threads": [Interval(Integral, 1, None, closed="left"), None]}
+_SPLIT_CONSTRAINTS = {
+    "test_blocks": [Interval(Real, 0, 1, closed="neither"), None],
+    "val_fraction": Interval(Real, 0, 1, closed="left"),
+    "split_seed": [Interval(Integral, 0, None, closed="left"), None],
+}
 
 
 def _say(*lines: str) -> None:
@@ -161,7 +186,7 @@ def _looks_like_sumstats(path: Path) -> bool:
                 first = fh.readline()
             sep = "\t" if "\t" in first else ("," if "," in first else None)
             header = first.strip().split(sep)
-    except (OSError, UnicodeDecodeError):
+    except (OSError, ValueError, InputError):  # the annotation reader then says what is wrong
         return False
     upper = {h.strip().upper() for h in header}
     effect = {
@@ -199,7 +224,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
         from deepwas.io.sumstats import read_sumstats
 
-        df, qc = read_sumstats(path, n=args.n, keep_ambiguous=True, min_info=None, min_maf=None)
+        df, qc = read_sumstats(
+            path, n=args.n_gwas, keep_ambiguous=True, min_info=None, min_maf=None
+        )
         _say(f"summary statistics: {path}", *qc.lines())
         z = df["Z"].to_numpy()
         chi2 = z * z
@@ -232,7 +259,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     trait = load_trait(
         args.sumstats,
         store,
-        n=args.n,
+        n=args.n_gwas,
         keep_ambiguous=args.keep_ambiguous,
         min_info=args.min_info,
         min_maf=args.min_maf,
@@ -300,7 +327,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         test_chrom=test_chrom,
         test_blocks=args.test_blocks,
         truth=args.truth,
-        n=args.n,
+        n=args.n_gwas,
         bim=args.bim,
         var_explained=args.var_explained,
         val_fraction=args.val_fraction,
@@ -344,6 +371,94 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------ parser
+# Flags shared by several verbs are declared once here, with one help text and their constraint
+# (msprime's add_output_argument); main() validates every constraint of the verb before it runs.
+def _constrain(sp: argparse.ArgumentParser, table: dict) -> None:
+    sp.set_defaults(constraints={**(sp.get_default("constraints") or {}), **table})
+
+
+def _add_common(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.add_argument(
+        "--threads", type=int, default=None, help="torch threads, >= 1 (default: cores, at most 8)"
+    )
+    # SUPPRESS: given before the verb (deepwas --debug fit ...) it is not reset by the verb
+    sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+    _constrain(sp, _CLI_CONSTRAINTS)
+
+
+def _add_output(
+    sp: argparse.ArgumentParser, *, kind: str, what: str, required: bool = True, default=None
+) -> None:
+    """``--out``: a folder (``kind="dir"``) or a file, written under a temporary name and renamed
+    into place when complete; main() refuses an impossible path before the verb runs."""
+    sp.add_argument(
+        "--out",
+        required=required,
+        default=default,
+        metavar="FOLDER" if kind == "dir" else "FILE",
+        help=f"{what} (appears only when complete)",
+    )
+    sp.set_defaults(out_kind=kind)
+
+
+def _add_sumstats(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--sumstats", required=True, help="summary statistics file (any format)")
+
+
+def _add_ld(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--ld", required=True, help="LD store folder (deepwas ld)")
+
+
+def _add_n_gwas(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--n-gwas",
+        "--n",
+        dest="n_gwas",
+        type=float,
+        default=None,
+        metavar="N",
+        help="GWAS sample size, for summary statistics without an N column",
+    )
+    _constrain(sp, {"n_gwas": TRAIT_CONSTRAINTS["n_gwas"]})
+
+
+def _add_min_maf(sp: argparse.ArgumentParser, table: dict) -> None:
+    sp.add_argument(
+        "--min-maf",
+        type=float,
+        default=0.01,
+        help="drop variants with a lower minor-allele frequency",
+    )
+    _constrain(sp, {"min_maf": table["min_maf"]})
+
+
+def _add_sumstats_qc(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--keep-ambiguous", action="store_true", help="keep A/T and C/G SNPs")
+    sp.add_argument(
+        "--min-info", type=float, default=0.9, help="drop variants with a lower imputation INFO"
+    )
+    _add_min_maf(sp, TRAIT_CONSTRAINTS)
+    _constrain(sp, {"min_info": TRAIT_CONSTRAINTS["min_info"]})
+
+
+def _add_var_explained(sp: argparse.ArgumentParser, table: dict) -> None:
+    sp.add_argument(
+        "--var-explained",
+        type=float,
+        default=None,
+        help="keep the leading eigen-directions of each window's LD explaining this fraction of "
+        "its variance (e.g. 0.9 for panels of a few hundred samples)",
+    )
+    _constrain(sp, {"var_explained": table["var_explained"]})
+
+
+def _add_bim(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--bim", default=None, help=".bim giving the variants of thin LDSC .annot files"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="deepwas",
@@ -351,11 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
         "statistics with the exact likelihood under LD.",
     )
     p.add_argument("--version", action="version", version=f"deepwas {__version__}")
+    p.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--quiet", action="store_true", help="no progress bars")
-        sp.add_argument("--threads", type=int, default=None, help="torch threads (default: cores)")
 
     s = sub.add_parser(
         "simulate",
@@ -363,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate genotypes, annotations, a true prior and GWAS "
         "summary statistics (DESIGN 2), writing sumstats/annotations/truth.",
     )
-    s.add_argument("--out", required=True, help="output folder")
+    _add_output(s, kind="dir", what="output folder")
     s.add_argument("--n-ref", type=int, default=500, help="reference-panel diploids (msprime)")
     s.add_argument(
         "--n-insample",
@@ -371,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="separate in-sample cohort whose LD generates z (panel mismatch)",
     )
-    s.add_argument("--n-gwas", type=float, default=100_000, help="GWAS sample size N")
+    s.add_argument("--n-gwas", type=float, default=100_000, help="GWAS sample size to simulate")
     s.add_argument("--h2", type=float, default=0.3, help="total SNP heritability")
     s.add_argument("--length-mb", type=float, default=10.0, help="Mb simulated per chromosome")
     s.add_argument("--chroms", type=int, default=1, help="number of chromosomes")
@@ -379,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--genetic-map", default=None, help="genetic map 'pos chr cM' (shapeit4)")
     s.add_argument("--bfile", default=None, help="use this PLINK panel instead of msprime")
     s.add_argument("--vcf", default=None, help="use this VCF panel instead of msprime")
-    s.add_argument("--min-maf", type=float, default=0.01)
+    _add_min_maf(s, STORE_BUILD_CONSTRAINTS)
     s.add_argument("--max-snps", type=int, default=None, help="thin to this many per chromosome")
     s.add_argument("--annot", default=None, help="given annotations instead of synthetic ones")
     s.add_argument("--n-binary", type=int, default=6, help="synthetic binary annotations")
@@ -387,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prior", choices=["linear", "nonlinear"], default="nonlinear")
     s.add_argument("--sigma", type=float, default=1.0, help="intercept of the sampling model")
     s.add_argument("--seed", type=int, default=1)
-    common(s)
+    _add_common(s)
     s.set_defaults(func=_cmd_simulate)
 
     ld = sub.add_parser(
@@ -402,25 +514,22 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--blocks", default=None, help="BED of LD blocks (e.g. Berisa.EUR.hg19.bed)")
     ld.add_argument("--window-kb", type=float, default=None, help="fixed windows of this size")
     ld.add_argument("--flank-kb", type=float, default=1000.0, help="context flank each side")
-    ld.add_argument("--min-maf", type=float, default=0.01)
+    _add_min_maf(ld, STORE_BUILD_CONSTRAINTS)
     ld.add_argument("--shrinkage", type=float, default=0.0, help="R <- (1-s) R + s I")
     ld.add_argument("--eig-rtol", type=float, default=1e-6, help="relative eigenvalue cutoff")
-    ld.add_argument(
-        "--var-explained",
-        type=float,
-        default=None,
-        help="keep the leading eigenvectors explaining this fraction of variance",
-    )
+    _add_var_explained(ld, STORE_BUILD_CONSTRAINTS)
     ld.add_argument("--chrom", default=None, help="chromosomes, e.g. 22 or 1-22 or 1,2,X")
-    ld.add_argument("--out", required=True, help="LD store folder")
-    common(ld)
+    _add_output(ld, kind="dir", what="LD store folder")
+    _add_common(ld)
+    # TODO(ld/build.py split): build_store and import_ukbb_ld should validate the same table
+    _constrain(ld, STORE_BUILD_CONSTRAINTS)
     ld.set_defaults(func=_cmd_ld)
 
     i = sub.add_parser("info", help="summarise a sumstats, LD store or annotation file")
     i.add_argument("file", help="summary statistics, annotation file, or LD store folder")
-    i.add_argument("--n", type=float, default=None, help="GWAS N when the file has none")
-    i.add_argument("--bim", default=None, help=".bim for a thin LDSC .annot")
-    common(i)
+    _add_n_gwas(i)
+    _add_bim(i)
+    _add_common(i)
     i.set_defaults(func=_cmd_info)
 
     lk = sub.add_parser(
@@ -429,21 +538,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read, QC and harmonise summary statistics against an LD store, "
         "then maximise the exact likelihood over a constant per-SNP heritability and sigma.",
     )
-    lk.add_argument("--sumstats", required=True, help="summary statistics file")
-    lk.add_argument("--ld", required=True, help="LD store folder (deepwas ld)")
-    lk.add_argument("--n", type=float, default=None, help="GWAS N when the file has none")
-    lk.add_argument("--keep-ambiguous", action="store_true", help="keep A/T and C/G SNPs")
-    lk.add_argument("--min-info", type=float, default=0.9)
-    lk.add_argument("--min-maf", type=float, default=0.01)
-    lk.add_argument(
-        "--var-explained",
-        type=float,
-        default=None,
-        help="keep the eigen-directions of each window's LD explaining this fraction "
-        "of its variance (e.g. 0.9 for panels of a few hundred samples)",
-    )
-    lk.add_argument("--out", default=None, help="write the result as JSON here")
-    common(lk)
+    _add_sumstats(lk)
+    _add_ld(lk)
+    _add_n_gwas(lk)
+    _add_sumstats_qc(lk)
+    _add_var_explained(lk, TRAIT_CONSTRAINTS)
+    _add_output(lk, kind="file", what="write the result as JSON to this file", required=False)
+    _add_common(lk)
     lk.set_defaults(func=_cmd_loglik)
 
     f = sub.add_parser(
@@ -452,10 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a constant, linear or MLP prior with the exact likelihood "
         "or the LDSC objective and evaluate it on held-out windows (DESIGN 4).",
     )
-    f.add_argument("--sumstats", required=True, help="summary statistics file")
-    f.add_argument("--ld", required=True, help="LD store folder (deepwas ld)")
+    _add_sumstats(f)
+    _add_ld(f)
     f.add_argument("--annot", required=True, nargs="+", help="annotation file(s)")
-    f.add_argument("--bim", default=None, help=".bim for thin LDSC .annot files")
+    _add_bim(f)
     f.add_argument("--model", choices=["constant", "linear", "mlp"], default="linear")
     f.add_argument("--objective", choices=["likelihood", "ldsc"], default="likelihood")
     f.add_argument("--test-chrom", default=None, help="held-out chromosomes, e.g. 1,3 or 20-22")
@@ -466,13 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="held-out fraction of LD blocks (single-chromosome data)",
     )
     f.add_argument("--truth", default=None, help="truth.tsv.gz of deepwas simulate")
-    f.add_argument("--n", type=float, default=None, help="GWAS N when the sumstats have none")
-    f.add_argument(
-        "--var-explained",
-        type=float,
-        default=None,
-        help="keep the eigen-directions explaining this fraction of each window's LD",
-    )
+    _add_n_gwas(f)
+    _add_var_explained(f, TRAIT_CONSTRAINTS)
     f.add_argument("--width", type=int, default=64, help="MLP width")
     f.add_argument("--depth", type=int, default=4, help="MLP residual blocks")
     f.add_argument("--lr", type=float, default=0.01)
@@ -509,35 +605,71 @@ def build_parser() -> argparse.ArgumentParser:
         "more on GPUs; validation and reported values stay float64)",
     )
     f.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    f.add_argument("--out", required=True, help="output folder")
-    common(f)
+    _add_output(f, kind="dir", what="output folder")
+    _add_common(f)
+    _constrain(f, _SPLIT_CONSTRAINTS)
     f.set_defaults(func=_cmd_fit)
 
     d = sub.add_parser("demo", help="run the main job end to end on an embedded default")
-    d.add_argument("--out", default="demo_out", help="output folder")
+    _add_output(d, kind="dir", what="output folder", required=False, default="demo_out")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--quick", action="store_true", help="a smaller problem (for tests)")
-    common(d)
+    _add_common(d)
     d.set_defaults(func=_cmd_demo)
     return p
 
 
+def _internal_error_line(exc: BaseException) -> str:
+    kind = type(exc)
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    message = " ".join(str(exc).split())
+    return f"deepwas: internal error: {name}{': ' + message if message else ''} ({_REPORT})"
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Everything about the flags that can be refused before the verb does any work."""
+    validate(vars(args), getattr(args, "constraints", {}), where=None)
+    if getattr(args, "out", None):
+        from deepwas._files import check_output
+
+        check_output(args.out, directory=args.out_kind == "dir")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``deepwas`` console script; returns the exit status."""
+    """Entry point of the ``deepwas`` console script; returns the exit status.
+
+    Exit status 0 on success; 2 for an error the user can act on (bad flags or input: one line
+    ``deepwas: error: ...`` on stderr, and argparse's usage errors); 1 for an internal error (a
+    bug: one line ``deepwas: internal error: TYPE: message (...)``; with ``--debug`` or
+    ``DEEPWAS_DEBUG=1`` the traceback is printed first); 130 when interrupted.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
+    debug = args.debug or os.environ.get("DEEPWAS_DEBUG", "") not in ("", "0")
     t0 = time.perf_counter()
     try:
+        _check_args(args)
         _set_threads(args.threads)
         status = args.func(args)
     except DeepwasError as exc:
+        if debug:
+            traceback.print_exc()
         print(f"deepwas: error: {exc}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
         print("deepwas: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if debug:
+            traceback.print_exc()
+        print(_internal_error_line(exc), file=sys.stderr, flush=True)
+        return 1
     if not getattr(args, "quiet", False):
         print(f"done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return status

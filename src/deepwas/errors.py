@@ -2,7 +2,8 @@
 
 Every error a user can cause is a :class:`DeepwasError`. Its ``str`` is one line that names the
 file, the row or column (or the parameter) and says how to fix the problem; the CLI prints that
-line after ``deepwas: error:`` and exits with status 2. Anything else escaping the CLI is a bug.
+line after ``deepwas: error:`` and exits with status 2. Anything else escaping the CLI is a bug:
+one line ``deepwas: internal error: ...`` and exit status 1.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class DeepwasError(Exception):
     row:
         1-based line number in ``file`` (counting the header as line 1), if known.
     column:
-        The column (or parameter) at fault, if any.
+        The column (or parameter) at fault, if any; a CLI flag (``--weight-decay``) is shown as
+        ``option --weight-decay``.
     fix:
         What the user should do about it.
     """
@@ -51,7 +53,9 @@ class DeepwasError(Exception):
             where.append(self.file if self.row is None else f"{self.file}:{self.row}")
         elif self.row is not None:
             where.append(f"row {self.row}")
-        if self.column is not None:
+        if self.column is not None and self.column.startswith("-"):
+            where.append(f"option {self.column}")  # a command-line flag
+        elif self.column is not None:
             where.append(f"column '{self.column}'")
         text = (", ".join(where) + ": " if where else "") + self.message
         if self.fix:

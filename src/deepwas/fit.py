@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from deepwas.errors import NumericalError
+from deepwas._validation import Boolean, Check, Interval, Options, validate
+from deepwas.errors import InputError, NumericalError
 from deepwas.linalg.batch import PackedBatches, batched_nll, group_by_size, pack_windows
 from deepwas.linalg.iterative import Preconditioner, choose_engine, iterative_nll
 from deepwas.linalg.likelihood import exact_nll, ldsc_loss
+from deepwas.priors import MODELS
 
 __all__ = [
     "ConstantFit",
@@ -226,11 +229,30 @@ def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> Constan
 
 
 # ------------------------------------------------------------------------------------ training
-_CHOICES = {
-    "model": ("constant", "linear", "mlp"),
-    "objective": ("likelihood", "ldsc"),
-    "engine": ("auto", "exact", "iterative"),
-    "precision": ("float64", "float32"),
+def _device_available(device: object) -> bool:
+    return device == "cpu" or (
+        isinstance(device, str) and device.startswith("cuda") and torch.cuda.is_available()
+    )
+
+
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+# TrainConfig's constraint table (deepwas._validation); the CLI flag is --NAME, except sigma
+_TRAIN_CONSTRAINTS = {
+    "model": Options(MODELS),
+    "objective": Options(("likelihood", "ldsc")),
+    "width": _POSITIVE_INT,
+    "depth": _POSITIVE_INT,
+    "lr": Interval(Real, 0, None, closed="neither"),
+    "weight_decay": Interval(Real, 0, None, closed="left"),
+    "epochs": _POSITIVE_INT,
+    "batch_windows": _POSITIVE_INT,
+    "patience": _POSITIVE_INT,
+    "learn_sigma": Boolean(),
+    "sigma": [Interval(Real, 0, None, closed="neither"), None],
+    "seed": Interval(Integral, 0, None, closed="left"),  # numpy's default_rng needs >= 0
+    "device": Check(_device_available, "cpu, or cuda[:N] on a machine with a GPU"),
+    "engine": Options(("auto", "exact", "iterative")),
+    "precision": Options(("float64", "float32")),
 }
 
 
@@ -277,29 +299,12 @@ class TrainConfig:
     precision: str = "float64"
 
     def __post_init__(self) -> None:
-        from deepwas.errors import InputError
-
-        for name, choices in _CHOICES.items():
-            value = getattr(self, name)
-            if value not in choices:
-                raise InputError(
-                    f"unknown {name} {value!r}",
-                    column=f"--{name}",
-                    fix=f"use {', '.join(choices[:-1])} or {choices[-1]}",
-                )
-        if self.device != "cpu" and not (
-            self.device.startswith("cuda") and torch.cuda.is_available()
-        ):
-            raise InputError(
-                f"device {self.device!r} is not available here",
-                column="--device",
-                fix="use --device cpu, or cuda on a machine with a GPU",
-            )
-        for name in ("width", "depth", "epochs", "batch_windows", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"{name} must be >= 1", column=f"--{name.replace('_', '-')}")
-        if not self.lr > 0:
-            raise InputError("lr must be > 0", column="--lr")
+        validate(
+            self.__dict__,
+            _TRAIN_CONSTRAINTS,
+            where="TrainConfig",
+            flags={"sigma": "--fixed-sigma", "learn_sigma": "--fixed-sigma"},
+        )
 
 
 @dataclass
@@ -465,18 +470,24 @@ def train_prior(
     start_epoch, best_val, best_epoch, bad = 0, math.inf, 0, 0
     best_state = None
     if resume and checkpoint and Path(checkpoint).exists():
-        ck = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        with torch.no_grad():
-            log_sigma.copy_(ck["log_sigma"])
-        start_epoch, best_val, best_epoch, bad = (
-            ck["epoch"],
-            ck["best_val"],
-            ck["best_epoch"],
-            ck["bad"],
-        )
-        best_state, history = ck["best_state"], ck["history"]
+        ck = _load_checkpoint(checkpoint)
+        try:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            with torch.no_grad():
+                log_sigma.copy_(ck["log_sigma"])
+            start_epoch, best_val, best_epoch, bad = (
+                ck["epoch"],
+                ck["best_val"],
+                ck["best_epoch"],
+                ck["bad"],
+            )
+            best_state, history = ck["best_state"], ck["history"]
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            # another model, optimiser or version of deepwas wrote it
+            raise _checkpoint_error(
+                checkpoint, f"does not fit this model and settings ({type(exc).__name__})"
+            ) from None
 
     stopped = "max epochs"
     bar = tqdm(
@@ -570,6 +581,34 @@ def train_prior(
         stopped=stopped,
         float64_retries=int(data.get("float64_retries", 0)),
     )
+
+
+def _checkpoint_error(path, what: str) -> InputError:
+    return InputError(
+        f"training checkpoint {what}",
+        file=path,
+        fix="delete it, or run without --resume to start afresh",
+    )
+
+
+def _load_checkpoint(path) -> dict:
+    """The dict saved by :func:`train_prior`; a corrupt or foreign file is an :class:`InputError`.
+
+    ``weights_only=False``: the checkpoint holds the optimiser state and history, and it is a file
+    that deepwas itself wrote beside the output.
+    """
+    import pickle
+    import zipfile
+
+    try:
+        ck = torch.load(path, weights_only=False, map_location="cpu")
+    except OSError as exc:
+        raise _checkpoint_error(path, f"cannot be read ({exc.strerror or exc})") from None
+    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, ValueError):
+        raise _checkpoint_error(path, "is corrupt or truncated") from None
+    if not isinstance(ck, dict):
+        raise _checkpoint_error(path, "is not a deepwas checkpoint")
+    return ck
 
 
 class _LdscTensors:

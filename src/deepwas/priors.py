@@ -40,6 +40,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from torch import nn
 from torch.nn.utils import skip_init
 
 from deepwas._files import atomic_dir
+from deepwas._validation import Interval, Options, validate
 from deepwas.errors import InputError
 
 __all__ = [
@@ -74,6 +76,15 @@ FORMAT_VERSION = 1
 _METADATA_KEYS = ("format", "version", "n_params", "provenance")
 _DTYPE = torch.float64
 _AF_MIN = 1e-4
+# PriorConfig's constraint table (deepwas._validation); the structure of the feature tuples is
+# checked in PriorConfig.__post_init__
+_PRIOR_CONSTRAINTS = {
+    "model": Options(MODELS),
+    "activation": Options(tuple(ACTIVATIONS)),
+    "width": Interval(Integral, 1, None, closed="left"),
+    "depth": Interval(Integral, 1, None, closed="left"),
+    "init_log_snpvar": Interval(Real, None, None),
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,30 +140,11 @@ class PriorConfig:
         def bad(key: str, message: str, fix: str) -> InputError:
             return InputError(message, column=key, fix=fix)
 
-        if self.model not in MODELS:
-            raise bad("model", f"unknown prior model {self.model!r}", f"use one of {MODELS}")
-        if self.activation not in ACTIVATIONS:
-            raise bad(
-                "activation",
-                f"unknown activation {self.activation!r}",
-                f"use one of {tuple(ACTIVATIONS)}",
-            )
+        # errors name the key of the model's config.json, not a CLI flag
+        validate(self.__dict__, _PRIOR_CONSTRAINTS, where="PriorConfig", as_flags=False)
         for key in ("width", "depth"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise bad(key, f"must be an integer >= 1, got {value!r}", f"set {key} >= 1")
-            object.__setattr__(self, key, int(value))
-        try:
-            init = float(self.init_log_snpvar)
-        except (TypeError, ValueError):
-            init = math.nan
-        if not math.isfinite(init):
-            raise bad(
-                "init_log_snpvar",
-                f"must be a finite number, got {self.init_log_snpvar!r}",
-                "pass the log of the best constant prior's SNPVAR",
-            )
-        object.__setattr__(self, "init_log_snpvar", init)
+            object.__setattr__(self, key, int(getattr(self, key)))
+        object.__setattr__(self, "init_log_snpvar", float(self.init_log_snpvar))
 
         names = self._as_tuple("feature_names", str)
         mean = self._as_tuple("feature_mean", float)

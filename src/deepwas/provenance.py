@@ -7,6 +7,7 @@ import hashlib
 import os
 import platform
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,16 @@ def file_sha256(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> 
     return h.hexdigest()
 
 
+def _input_record(path: str | os.PathLike[str], hash_inputs: bool) -> dict[str, str]:
+    return {
+        "path": str(Path(path).resolve()),
+        **({"sha256": file_sha256(path)} if hash_inputs and Path(path).exists() else {}),
+    }
+
+
 def provenance(
     *,
-    inputs: dict[str, str | os.PathLike[str]] | None = None,
+    inputs: Mapping[str, str | os.PathLike[str] | Sequence[str | os.PathLike[str]]] | None = None,
     seed: int | None = None,
     argv: list[str] | None = None,
     hash_inputs: bool = True,
@@ -40,7 +48,8 @@ def provenance(
     Parameters
     ----------
     inputs:
-        Role -> path of each input file; each is recorded with its absolute path and SHA-256.
+        Role -> path of each input file, or a list of paths for a role with several files (every
+        ``--annot`` file); each file is recorded with its absolute path and SHA-256.
     seed:
         The random seed, if the output depends on one.
     argv:
@@ -63,10 +72,11 @@ def provenance(
         record["seed"] = int(seed)
     if inputs:
         record["inputs"] = {
-            role: {
-                "path": str(Path(p).resolve()),
-                **({"sha256": file_sha256(p)} if hash_inputs and Path(p).exists() else {}),
-            }
+            role: (
+                [_input_record(q, hash_inputs) for q in p]
+                if isinstance(p, list | tuple)
+                else _input_record(p, hash_inputs)
+            )
             for role, p in inputs.items()
         }
     record.update(extra)

@@ -157,15 +157,21 @@ def run_fit(
     truth_s = truth_table(truth, store.variants) if truth else None
 
     ckpt_dir = out.parent / f".{out.name}.checkpoint"
+    ckpt_kept = ckpt_dir.exists()  # an earlier interrupted run's, for --resume
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    result = train_prior(
-        data,
-        config,
-        store=store,
-        checkpoint=str(ckpt_dir / "checkpoint.pt"),
-        resume=resume,
-        progress=progress,
-    )
+    try:
+        result = train_prior(
+            data,
+            config,
+            store=store,
+            checkpoint=str(ckpt_dir / "checkpoint.pt"),
+            resume=resume,
+            progress=progress,
+        )
+    except Exception:  # not KeyboardInterrupt: an interrupted run keeps it for --resume
+        if not ckpt_kept:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        raise
     feats = torch.from_numpy(features)
     result.prior.to("cpu")  # evaluation, predictions and the saved model are on the CPU
     with torch.no_grad():
@@ -255,7 +261,7 @@ def run_fit(
         inputs={
             "sumstats": sumstats,
             "ld": Path(ld) / "manifest.json",
-            **({"annot": annot} if isinstance(annot, str) else {}),
+            "annot": annot,
             **({"truth": truth} if truth else {}),
         },
         seed=config.seed,
