@@ -16,7 +16,7 @@ Fits. For every seed, the grid {constant, linear, small MLP (width 16, depth 2),
 quarter of the 24 LD blocks held out; the seed also draws the validation blocks and the
 initialisation), ``--var-explained 0.9`` and ``--truth``. Whatever the training objective, every
 model is scored with the exact likelihood on the held-out blocks, against the best constant
-prior of the training blocks (``deepwas fit`` does this itself; see src/deepwas/workflow.py).
+prior of the training blocks (``deepwas fit`` does this itself: ``deepwas.evaluate``).
 
 Output. stdout: one JSON line per fit, then one summary JSON line per (model, objective) with the
 mean and sample standard deviation (ddof = 1) across seeds of the held-out gain per 1,000
