@@ -32,10 +32,10 @@ import math
 import time
 
 import numpy as np
-from _common import emit, log
 from scipy import optimize
 from scipy.optimize import isotonic_regression
 
+from _common import emit, log
 from deepwas.io.genotypes import standardize
 from deepwas.simulate import SimConfig, simulate_genotypes, simulate_sumstats
 
@@ -48,7 +48,9 @@ def _windows(pos: np.ndarray, size_bp: float, flank_bp: float):
     while lo <= pos[-1]:
         sc = np.flatnonzero((pos >= lo) & (pos < lo + size_bp))
         if sc.size:
-            out.append((sc, np.flatnonzero((pos >= lo - flank_bp) & (pos < lo + size_bp + flank_bp))))
+            out.append(
+                (sc, np.flatnonzero((pos >= lo - flank_bp) & (pos < lo + size_bp + flank_bp)))
+            )
         lo += size_bp
     return out
 
@@ -148,14 +150,20 @@ def run_seed(args, seed: int) -> None:
     Xp = standardize(pop.dosages())[0]
     s = np.full(m, args.h2 / m)
     z = simulate_sumstats(
-        Xp, s, n_gwas=args.n_gwas, rng=np.random.default_rng([seed, 7]),
-        positions=pos, band_bp=1e6,
+        Xp,
+        s,
+        n_gwas=args.n_gwas,
+        rng=np.random.default_rng([seed, 7]),
+        positions=pos,
+        band_bp=1e6,
     )
-    log(f"seed {seed}: {m} variants, mean chi2 {np.mean(z * z):.2f} ({time.perf_counter() - t0:.0f} s)")
+    log(
+        f"seed {seed}: {m} variants, mean chi2 {np.mean(z * z):.2f} ({time.perf_counter() - t0:.0f} s)"
+    )
     dos_ref = ref.dosages().astype(np.float64)
     wins = _windows(pos, 1.5e6, 1e6)
     pop_ld = []
-    for sc, cx in wins:
+    for _sc, cx in wins:
         Rp = Xp[:, cx].T @ Xp[:, cx] / Xp.shape[0]
         band = np.abs(pos[cx][:, None] - pos[cx][None, :]) < 1e6
         pop_ld.append((Rp, Rp * band))

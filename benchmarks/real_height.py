@@ -61,6 +61,7 @@ from _common import (  # noqa: E402 - benchmarks/ is on sys.path when run as a s
     mean_sd,
     paired_t,
 )
+from deepwas.priors import PRIOR_FAMILIES  # noqa: E402 - the registered prior families
 
 # ------------------------------------------------------------------------------ registry data
 
@@ -128,10 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="/tmp/deepwas_real_height", help="output folder")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument(
-        "--models",
-        nargs="+",
-        choices=["constant", "linear", "mlp"],
-        default=["constant", "linear", "mlp"],
+        "--models", nargs="+", choices=list(PRIOR_FAMILIES), default=list(PRIOR_FAMILIES)
     )
     p.add_argument("--width", type=int, default=32, help="MLP width")
     p.add_argument("--depth", type=int, default=2, help="MLP residual blocks")
@@ -217,27 +215,28 @@ def run(args: argparse.Namespace) -> None:
                 records.append(rec)
                 continue
             seconds = time.perf_counter() - t0
-            gain = m["heldout_loglik"] - m["heldout_loglik_constant"]
+            gain = m.heldout_gain
+            sized = PRIOR_FAMILIES[model].sized
             rec.update(
                 heldout_gain=gain,
-                heldout_gain_per_1000=1e3 * gain / m["heldout_n_snps"],
-                heldout_n_snps=m["heldout_n_snps"],
-                h2=m["h2"],
-                sigma=m["sigma"],
-                n_params=m["n_params"],
+                heldout_gain_per_1000=m.heldout_gain_per_1000,
+                heldout_n_snps=m.heldout_n_snps,
+                h2=m.h2,
+                sigma=m.sigma,
+                n_params=m.n_params,
                 seconds=seconds,
-                width=args.width if model == "mlp" else None,
-                depth=args.depth if model == "mlp" else None,
-                heldout_loglik=m["heldout_loglik"],
-                heldout_loglik_constant=m["heldout_loglik_constant"],
-                train_loglik=m["train_loglik"],
-                h2_constant=m["h2_constant"],
-                sigma_trained=m["sigma_trained"],
-                best_epoch=m["best_epoch"],
-                stopped=m["stopped"],
-                n_windows=m["n_windows"],
+                width=args.width if sized else None,
+                depth=args.depth if sized else None,
+                heldout_loglik=m.heldout_loglik,
+                heldout_loglik_constant=m.heldout_loglik_constant,
+                train_loglik=m.train_loglik,
+                h2_constant=m.h2_constant,
+                sigma_trained=m.sigma_trained,
+                best_epoch=m.best_epoch,
+                stopped=m.stopped,
+                n_windows=m.n_windows,
             )
-            if model != "constant":
+            if PRIOR_FAMILIES[model].uses_features:
                 rec["enrichment"] = enrichment(fit_dir, table, names)
             if model == "linear":
                 rec.update(linear_weights(fit_dir))

@@ -409,3 +409,62 @@ def test_split_windows_is_determined_by_its_seed(sim):
     b = split_windows(trait, test_blocks=0.25, seed=1)
     c = split_windows(trait, test_blocks=0.25, seed=2)
     assert a == b and a != c
+
+
+def test_public_steps_evaluate_and_predict(sim, tmp_path):
+    # the steps run_fit composes, called one by one through the public names
+    import dataclasses
+
+    import deepwas
+    from deepwas.errors import InputError
+
+    store = deepwas.LDStore.open(sim / "ld")
+    trait = deepwas.load_trait(sim / "sumstats.tsv.gz", store, var_explained=0.9, progress=False)
+    annotations = deepwas.read_annotations(sim / "annotations.tsv.gz")
+    data = deepwas.prepare_fit(trait, annotations, store, test_blocks=0.25, split_seed=1)
+    assert (data.train, data.val, data.test) == split_windows(trait, test_blocks=0.25, seed=1)
+    assert data.report[-1].startswith("windows: ")
+    result = deepwas.train_prior(
+        data, TrainConfig(model="linear", epochs=2, seed=1), progress=False
+    )
+    m = deepwas.evaluate(data, result)
+    # the held-out gain: the model's held-out log-likelihood minus the constant prior's, which
+    # is also the sum of the per-window gains (the same sums in another order)
+    assert m.heldout_gain == m.heldout_loglik - m.heldout_loglik_constant
+    assert math.isclose(m.heldout_gain, m.window_gains["gain"].sum(), rel_tol=1e-9, abs_tol=1e-9)
+    assert math.isclose(m.heldout_gain_per_1000, 1e3 * m.heldout_gain / m.heldout_n_snps)
+    assert m.heldout_n_snps == int(m.window_gains["n_scored"].sum())
+    assert m.objective == "likelihood" and m.best_epoch >= 1 and m.truth_pearson is None
+    # a bare prior gets the same scores, without the training record
+    bare = deepwas.evaluate(data, result.prior)
+    assert bare.heldout_loglik == m.heldout_loglik and bare.sigma == m.sigma
+    assert bare.objective is None and bare.best_epoch is None
+    record = m.to_dict()
+    json.dumps(record, allow_nan=False)
+    assert "heldout_windows" not in record and "truth_pearson" not in record
+    assert record["heldout_gain"] == m.heldout_gain
+
+    # predictions: store variants get the prior of their features in the fit
+    pred = deepwas.predict_snpvar(result.prior, annotations, store)
+    assert list(pred.columns) == ["CHR", "SNP", "BP", "A1", "A2", "SNPVAR"]
+    with torch.no_grad():
+        want = torch.exp(result.prior(torch.from_numpy(data.features))).numpy()
+    got = pred.set_index("SNP")["SNPVAR"].reindex(store.variants["SNP"]).to_numpy()
+    assert np.allclose(got, want, rtol=1e-12)
+    # annotations are taken by name, in any column order
+    flipped = dataclasses.replace(
+        annotations, values=annotations.values[:, ::-1], names=annotations.names[::-1]
+    )
+    again = deepwas.predict_snpvar(result.prior, flipped, store, store_features=data.features)
+    assert np.array_equal(again["SNPVAR"].to_numpy(), pred["SNPVAR"].to_numpy())
+    fewer = dataclasses.replace(
+        annotations, values=annotations.values[:, 1:], names=annotations.names[1:]
+    )
+    with pytest.raises(InputError, match=annotations.names[0]):
+        deepwas.predict_snpvar(result.prior, fewer, store)
+
+    out = deepwas.write_fit(
+        tmp_path / "fit", data=data, prior=result.prior, metrics=m, predictions=pred
+    )
+    assert json.loads((out / "metrics.json").read_text())["provenance"]["deepwas_version"]
+    assert deepwas.load_prior(out / "model").config == result.prior.config

@@ -11,6 +11,8 @@ import torch
 
 from deepwas.errors import InputError
 from deepwas.priors import (
+    MODELS,
+    PRIOR_FAMILIES,
     PriorConfig,
     build_prior,
     fit_standardization,
@@ -50,7 +52,7 @@ def one_thread():
 # --- initialisation ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["constant", "linear", "mlp"])
+@pytest.mark.parametrize("model", MODELS)  # every registered family
 def test_init_outputs_exactly_init_log_snpvar(model):
     prior = build_prior(make_config(model, init_log_snpvar=-11.25), seed=3)
     x = raw_features(40)
@@ -263,10 +265,35 @@ def test_log_2pq():
         log_2pq(np.array([0.1, 12.0]))
 
 
+# --- the registry ---------------------------------------------------------------------------
+
+
+def test_registry_lists_the_families_once():
+    assert MODELS == tuple(PRIOR_FAMILIES) == ("constant", "linear", "mlp")
+    for name, family in PRIOR_FAMILIES.items():
+        assert family.name == name and family.description
+        assert build_prior(make_config(name)).family is family
+    with pytest.raises(TypeError):
+        PRIOR_FAMILIES["other"] = PRIOR_FAMILIES["linear"]  # read-only
+    with pytest.raises(InputError, match="unknown prior model"):
+        make_config("transformer")
+
+
+def test_state_dict_keys_are_those_of_the_saved_format():
+    # the families' parameter names are the on-disk format (model.safetensors keys)
+    keys = {m: set(build_prior(make_config(m, depth=1)).state_dict()) for m in MODELS}
+    common = {"feature_mean", "feature_scale", "bias"}
+    assert keys["constant"] == common
+    assert keys["linear"] == common | {"weight"}
+    block = {f"blocks.0.{p}.{w}" for p in ("norm", "fc1", "fc2") for w in ("weight", "bias")}
+    io = {f"{m}.{w}" for m in ("input", "out_norm") for w in ("weight", "bias")}
+    assert keys["mlp"] == common | {"weight"} | block | io
+
+
 # --- on disk -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["constant", "linear", "mlp"])
+@pytest.mark.parametrize("model", MODELS)  # every registered family
 def test_save_load_round_trip(tmp_path, model):
     prior = build_prior(make_config(model), seed=5)
     with torch.no_grad():  # move away from the (trivial) initial output

@@ -2,8 +2,33 @@
 with the exact marginal likelihood under linkage disequilibrium (the DeepWAS method of Amin,
 Potapczynski & Wilson, ICML 2025).
 
-The public API is what this module re-exports; everything else is private. Heavy modules (torch)
-load on first use, so that ``import deepwas`` and the command line start quickly.
+The public API is what this module re-exports (``__all__``); everything else is private. Heavy
+modules (torch) load on first use, so that ``import deepwas`` and the command line start quickly.
+
+From summary statistics to an exported prior (what ``deepwas fit`` runs, step by step):
+
+- ``LDStore.open(path)`` opens an LD store (``build_store`` builds one from a panel,
+  ``import_ukbb_ld`` imports UK Biobank LD); ``load_trait(sumstats, store)`` reads, harmonises
+  and projects a trait's z-scores onto it (``prepare_trait`` from an already harmonised table);
+- ``read_annotations(path)`` reads annotations;
+- ``prepare_fit(trait, annotations, store, ...) -> FitData``: the features of every store
+  variant and the split into training, validation and held-out windows;
+- ``train_prior(data, TrainConfig(...)) -> TrainResult``; the prior families are the registry
+  ``PRIOR_FAMILIES`` (a ``PriorFamily`` each), the objectives ``OBJECTIVES``;
+- ``evaluate(data, result) -> FitMetrics``: exact held-out and training log-likelihood, sigma
+  re-fit, the constant baseline (``fit_constant``) and the held-out gain;
+  ``truth_table(path, store.variants)`` gives a simulation's true SNPVAR for its correlations;
+- ``predict_snpvar(prior, annotations, store)``: SNPVAR of any annotated variants (the PolyFun
+  prior format, CHR SNP BP A1 A2 SNPVAR);
+- ``write_fit(out, ...)`` writes ``priors.tsv.gz``, ``metrics.json``, ``model/`` and the report;
+  ``run_fit(...)`` is all of the above, files in and a folder out.
+
+Building blocks: the exact likelihood ``window_nll`` / ``exact_nll``, the LDSC objective
+``ldsc_loss`` / ``window_ldsc``, ``eigen_precompute``; readers ``read_sumstats``, ``harmonize``,
+``read_plink``, ``read_vcf``, ``read_genotypes``, ``match_annotations``, ``read_blocks``,
+``make_windows``; priors ``PriorConfig``, ``Prior``, ``build_prior``, ``save_prior``,
+``load_prior``; simulation ``SimConfig``, ``run_simulation``; errors ``DeepwasError``,
+``InputError``, ``NumericalError``, ``StoreError``; and ``__version__``.
 """
 
 from __future__ import annotations
@@ -35,10 +60,21 @@ _LAZY = {
     "import_ukbb_ld": "deepwas.ld.ukbb",
     "prepare_trait": "deepwas.ld.trait",
     "load_trait": "deepwas.ld.trait",
+    "FitData": "deepwas.data",
+    "prepare_fit": "deepwas.data",
+    "predict_snpvar": "deepwas.data",
+    "truth_table": "deepwas.data",
     "fit_constant": "deepwas.fit",
+    "OBJECTIVES": "deepwas.fit",
     "TrainConfig": "deepwas.fit",
+    "TrainResult": "deepwas.fit",
     "train_prior": "deepwas.fit",
+    "FitMetrics": "deepwas.fit",
+    "evaluate": "deepwas.fit",
+    "write_fit": "deepwas.workflow",
     "run_fit": "deepwas.workflow",
+    "PRIOR_FAMILIES": "deepwas.priors",
+    "PriorFamily": "deepwas.priors",
     "PriorConfig": "deepwas.priors",
     "Prior": "deepwas.priors",
     "build_prior": "deepwas.priors",

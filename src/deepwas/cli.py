@@ -337,27 +337,25 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         say=_say,
     )
-    if not m:  # a non-zero rank of a torchrun launch: rank 0 reports
+    if m is None:  # a non-zero rank of a torchrun launch: rank 0 reports
         return 0
     lines = [
-        f"{m['model']} prior trained with the {m['objective']} objective "
-        f"({m['n_params']} parameters, {m['stopped']}, best epoch {m['best_epoch']})",
-        f"h2 = {m['h2']:.4g}, sigma = {m['sigma']:.4g}",
+        f"{m.model} prior trained with the {m.objective} objective "
+        f"({m.n_params} parameters, {m.stopped}, best epoch {m.best_epoch})",
+        f"h2 = {m.h2:.4g}, sigma = {m.sigma:.4g}",
     ]
-    if m.get("heldout_n_snps"):
-        gain = m["heldout_loglik"] - m["heldout_loglik_constant"]
+    if m.heldout_n_snps:
         lines.append(
-            f"held-out exact log-likelihood {m['heldout_loglik']:.2f} vs constant prior "
-            f"{m['heldout_loglik_constant']:.2f}: gain {gain:.2f} "
-            f"({1e3 * gain / m['heldout_n_snps']:.3f} per 1,000 of "
-            f"{m['heldout_n_snps']:,} variants)"
+            f"held-out exact log-likelihood {m.heldout_loglik:.2f} vs constant prior "
+            f"{m.heldout_loglik_constant:.2f}: gain {m.heldout_gain:.2f} "
+            f"({m.heldout_gain_per_1000:.3f} per 1,000 of {m.heldout_n_snps:,} variants)"
         )
-    if m.get("truth_pearson") is not None:
+    if m.truth_pearson is not None:
         lines.append(
-            f"truth: Pearson {m['truth_pearson']:.3f}, Spearman {m['truth_spearman']:.3f} "
-            f"(log SNPVAR); h2 {m['h2']:.4g} vs true {m['h2_true']:.4g}"
+            f"truth: Pearson {m.truth_pearson:.3f}, Spearman {m.truth_spearman:.3f} "
+            f"(log SNPVAR); h2 {m.h2:.4g} vs true {m.h2_true:.4g}"
         )
-    lines += [f"warning: {w}" for w in m.get("warnings", [])]
+    lines += [f"warning: {w}" for w in m.warnings]
     _say(*lines, f"wrote {args.out}/priors.tsv.gz, metrics.json, model/, report.html")
     return 0
 
@@ -557,7 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ld(f)
     f.add_argument("--annot", required=True, nargs="+", help="annotation file(s)")
     _add_bim(f)
-    f.add_argument("--model", choices=["constant", "linear", "mlp"], default="linear")
+    from deepwas.priors import PRIOR_FAMILIES  # the registry (imports torch, as main() does)
+
+    f.add_argument("--model", choices=list(PRIOR_FAMILIES), default="linear")
     f.add_argument("--objective", choices=["likelihood", "ldsc"], default="likelihood")
     f.add_argument("--test-chrom", default=None, help="held-out chromosomes, e.g. 1,3 or 20-22")
     f.add_argument(

@@ -1,6 +1,8 @@
 """Everything a fit needs, assembled once: the trait's windows on the LD store, the prior's features
-for every store variant, the split into training / validation / held-out windows, and (for the
-LDSC objective) the squared LD of each window.
+for every store variant, the split into training / validation / held-out windows
+(:func:`prepare_fit` does all three), and (for the LDSC objective) the squared LD of each window;
+and the other direction, a trained prior's SNPVAR for any annotated variants
+(:func:`predict_snpvar`).
 
 Features are the annotations matched to the store's variants plus ``log_2pq``, log(2 p (1 - p))
 of the panel allele frequency (the allele-frequency term of the alpha model, whose weight a linear
@@ -11,6 +13,7 @@ variants (the prior of an average variant) and are counted in the report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +25,8 @@ from deepwas.priors import log_2pq
 __all__ = [
     "FitData",
     "LdscWindow",
+    "prepare_fit",
+    "predict_snpvar",
     "build_features",
     "split_windows",
     "ldsc_windows",
@@ -44,16 +49,20 @@ class LdscWindow:
 
 @dataclass
 class FitData:
-    """A trait ready to fit.
+    """A trait ready to fit (:func:`prepare_fit` builds one).
 
     Attributes
     ----------
     trait: TraitData (all windows)
     features: (n_store_variants, n_features) float64, raw (unstandardised)
-    feature_names: list[str]
+    feature_names: list[str], (n_features,)
     train, val, test: list[int]
-        Positions in ``trait.windows``.
+        Positions in ``trait.windows``: training, validation (early stopping) and held-out
+        windows.
     report: list[str]
+        What was read and how it was split, one line each.
+    store: deepwas.LDStore or None
+        The LD store of the trait (the LDSC objective reads its squared LD).
     """
 
     trait: TraitData
@@ -63,6 +72,7 @@ class FitData:
     val: list[int]
     test: list[int]
     report: list[str] = field(default_factory=list)
+    store: Any = field(default=None, repr=False)
 
     def subset(self, positions: list[int]) -> TraitData:
         """The trait restricted to the windows at ``positions``."""
@@ -160,6 +170,155 @@ def split_windows(
     val = sorted(rng.choice(rest, size=n_val, replace=False).tolist()) if n_val else []
     train = sorted(set(rest.tolist()) - set(val))
     return train, val, sorted(np.flatnonzero(is_test).tolist())
+
+
+def prepare_fit(
+    trait: TraitData,
+    annotations,
+    store,
+    *,
+    test_chrom: list[int] | None = None,
+    test_blocks: float | None = None,
+    val_fraction: float = 0.15,
+    split_seed: int = 1,
+    file: str | None = None,
+) -> FitData:
+    """Features of every store variant and the split into training, validation and held-out
+    windows: a trait ready for :func:`deepwas.train_prior` and :func:`deepwas.evaluate`.
+
+    Parameters
+    ----------
+    trait: TraitData
+        The trait on the store (:func:`deepwas.load_trait`).
+    annotations: deepwas.io.annotations.AnnotationSet
+        Annotations of (some of) the store's variants (:func:`deepwas.read_annotations`).
+    store: deepwas.LDStore
+        The LD store the trait was loaded on.
+    test_chrom, test_blocks, val_fraction:
+        Held-out chromosomes, or a fraction of the windows (LD blocks) held out at random, and
+        the fraction of the rest kept for early stopping (see :func:`split_windows`).
+    split_seed:
+        Draws the held-out and validation windows.
+    file:
+        The annotation file to name in error messages (default ``annotations.source``).
+
+    Returns
+    -------
+    FitData
+        With ``report``: the trait's and the annotations' report lines and the split's sizes.
+
+    Raises
+    ------
+    InputError
+        The annotations match no store variant, or the split leaves nothing to train on or
+        nothing to hold out.
+    """
+    features, names, annot_report = build_features(store, annotations, file=file)
+    train, val, test = split_windows(
+        trait,
+        test_chrom=test_chrom,
+        test_blocks=test_blocks,
+        val_fraction=val_fraction,
+        seed=split_seed,
+    )
+    report = [
+        *trait.report,
+        *annot_report,
+        f"windows: {len(train)} training, {len(val)} validation, {len(test)} held out",
+    ]
+    return FitData(trait, features, names, train, val, test, report=report, store=store)
+
+
+def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | None = None):
+    """A prior's SNPVAR for every annotated variant and every LD-store variant.
+
+    Parameters
+    ----------
+    prior: deepwas.priors.Prior
+        A trained prior (``TrainResult.prior`` or :func:`deepwas.load_prior`); it is run on the
+        CPU.
+    annotations: deepwas.io.annotations.AnnotationSet
+        Annotated variants, also those absent from the store or the summary statistics; it must
+        have every annotation the prior was trained on (by name, in any order).
+    store: deepwas.LDStore
+        Gives the allele frequency of the ``log_2pq`` feature (by SNP) and the alleles of
+        variants whose annotations have none; store variants without annotations are predicted
+        from their features in the fit.
+    store_features: (n_store_variants, n_features) float64, optional
+        ``FitData.features`` when already built (else rebuilt with :func:`build_features`).
+
+    Returns
+    -------
+    pandas.DataFrame, (n, 6)
+        ``CHR SNP BP A1 A2 SNPVAR`` (the PolyFun prior format): the annotated variants, then
+        the store variants with no annotation row, sorted by ``CHR``, ``BP`` (stable).
+        Alleles unknown to both sources are ``NA``.
+
+    Raises
+    ------
+    InputError
+        An annotation of the prior is missing, or the prior uses allele frequency and the store
+        has none.
+
+    Notes
+    -----
+    An annotated variant whose allele frequency the store does not have gets the mean
+    ``log_2pq`` of the store variants (the prior of a variant of average frequency).
+    """
+    import torch
+
+    names = list(prior.config.feature_names)
+    used = [n for n in names if n != "log_2pq"]
+    missing = [n for n in used if n not in annotations.names]
+    if missing and prior.family.uses_features:
+        raise InputError(
+            f"the annotations lack {len(missing)} annotation(s) of the prior: "
+            f"{', '.join(missing[:5])}",
+            file=annotations.source,
+            fix="pass the annotation files the prior was trained on",
+        )
+    cols = [annotations.names.index(n) for n in used if n in annotations.names]
+    by_snp = store.variants.set_index("SNP")
+    extra = []
+    if "log_2pq" in names:
+        if "AF1" not in store.variants:
+            raise InputError(
+                "the prior uses allele frequency (log_2pq) but the LD store has no AF1",
+                column="AF1",
+                fix="use the LD store the prior was trained with",
+            )
+        a_af = (
+            by_snp["AF1"].reindex(annotations.variants["SNP"].astype(str)).to_numpy()
+            if "SNP" in annotations.variants
+            else np.full(annotations.n_variants, np.nan)
+        )
+        f = log_2pq(a_af)
+        f[~np.isfinite(f)] = float(np.nanmean(log_2pq(store.variants["AF1"].to_numpy(float))))
+        extra = [f[:, None]]
+    a_feats = np.column_stack([annotations.values[:, cols], *extra])
+    if store_features is None:
+        store_features, _, _ = build_features(store, annotations)
+    prior.to("cpu")
+    with torch.no_grad():
+        a_snpvar = torch.exp(prior(torch.from_numpy(a_feats))).numpy()
+        s_snpvar = torch.exp(prior(torch.from_numpy(np.ascontiguousarray(store_features))))
+    pri = annotations.variants.copy()
+    for col in ("A1", "A2"):
+        if col not in pri:
+            pri[col] = pri["SNP"].map(by_snp[col]).fillna("NA") if "SNP" in pri else "NA"
+    pri = pri[["CHR", "SNP", "BP", "A1", "A2"]].assign(SNPVAR=a_snpvar)
+    store_only = ~store.variants["SNP"].isin(pri["SNP"])
+    if store_only.any():
+        pri = pd.concat(
+            [
+                pri,
+                store.variants.loc[store_only, ["CHR", "SNP", "BP", "A1", "A2"]].assign(
+                    SNPVAR=s_snpvar.numpy()[store_only.to_numpy()]
+                ),
+            ],
+            ignore_index=True,
+        )
+    return pri.sort_values(["CHR", "BP"], kind="stable").reset_index(drop=True)
 
 
 def ldsc_windows(store, trait: TraitData) -> list[LdscWindow]:

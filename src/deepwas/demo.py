@@ -22,8 +22,6 @@ __all__ = ["run_demo"]
 #: Keep the eigen-directions explaining 90% of each window's LD variance: with a reference panel of
 #: a few hundred samples the rest is mostly panel noise and LD mismatch (docs/decisions.md).
 VAR_EXPLAINED = 0.9
-MODELS = ("constant", "linear", "mlp")
-OBJECTIVES = ("likelihood", "ldsc")
 
 
 def _fmt(x: float | None) -> str:
@@ -35,9 +33,10 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
 
     ``quick`` shrinks the problem (one 6 Mb chromosome, 200 samples, few epochs) for tests.
     """
-    from deepwas.fit import TrainConfig
+    from deepwas.fit import OBJECTIVES, TrainConfig
     from deepwas.io.genotypes import read_plink
     from deepwas.ld.store import build_store
+    from deepwas.priors import PRIOR_FAMILIES
     from deepwas.provenance import provenance
     from deepwas.simulate import SimConfig, run_simulation
     from deepwas.workflow import run_fit
@@ -90,11 +89,11 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
     print(f"      {store.n_windows} windows", flush=True)
 
     print(
-        f"[3/3] fitting {len(MODELS) * len(OBJECTIVES)} priors (25% of LD blocks held out)",
+        f"[3/3] fitting {len(PRIOR_FAMILIES) * len(OBJECTIVES)} priors (25% of LD blocks held out)",
         flush=True,
     )
     rows = []
-    for model in MODELS:
+    for model in PRIOR_FAMILIES:  # every registered family, with every objective
         for objective in OBJECTIVES:
             cfg = TrainConfig(
                 model=model, objective=objective, width=64, depth=4, epochs=epochs, seed=seed
@@ -113,26 +112,25 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
                 progress=False,
                 say=lambda *lines: None,
             )
-            gain = m["heldout_loglik"] - m["heldout_loglik_constant"]
             rows.append(
                 {
                     "model": model,
                     "objective": objective,
-                    "n_params": m["n_params"],
-                    "heldout_gain": gain,
-                    "heldout_gain_per_1000": 1e3 * gain / m["heldout_n_snps"],
-                    "truth_pearson": m["truth_pearson"],
-                    "truth_spearman": m["truth_spearman"],
-                    "h2": m["h2"],
-                    "h2_true": m["h2_true"],
-                    "sigma": m["sigma"],
-                    "seconds": m["seconds"],
+                    "n_params": m.n_params,
+                    "heldout_gain": m.heldout_gain,
+                    "heldout_gain_per_1000": m.heldout_gain_per_1000,
+                    "truth_pearson": m.truth_pearson,
+                    "truth_spearman": m.truth_spearman,
+                    "h2": m.h2,
+                    "h2_true": m.h2_true,
+                    "sigma": m.sigma,
+                    "seconds": m.seconds,
                     "report": str(fit_dir / "report.html"),
                 }
             )
             print(
-                f"      {model:<9}{objective:<11} held-out gain {gain:9.2f}  "
-                f"truth r {_fmt(m['truth_pearson'])}  ({m['seconds']:.0f} s)",
+                f"      {model:<9}{objective:<11} held-out gain {m.heldout_gain:9.2f}  "
+                f"truth r {_fmt(m.truth_pearson)}  ({m.seconds:.0f} s)",
                 flush=True,
             )
 

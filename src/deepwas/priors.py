@@ -6,7 +6,11 @@ Section 2), together with their configuration, standardisation of features, and 
 format of a trained prior (``model.safetensors`` + ``config.json``). It knows nothing about LD,
 likelihoods or files other than its own.
 
-Three families share one output convention, ``log s = b + w . phi(x_std)``:
+Three families are registered in :data:`PRIOR_FAMILIES` (a :class:`PriorFamily` each: name,
+description, and how its parameters are built, initialised and applied). The registry is the one
+list of families: ``PriorConfig`` and ``TrainConfig`` check ``model`` against it, and
+``deepwas fit --model``, the demo and the benchmarks take their choices from it. They share one
+output convention, ``log s = b + w . phi(x_std)``:
 
 ``constant``
     ``log s = b``: one parameter, the baseline every learned prior is compared against.
@@ -38,10 +42,11 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from numbers import Integral, Real
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -57,6 +62,8 @@ from deepwas.errors import InputError
 
 __all__ = [
     "MODELS",
+    "PRIOR_FAMILIES",
+    "PriorFamily",
     "ACTIVATIONS",
     "FORMAT",
     "FORMAT_VERSION",
@@ -69,22 +76,12 @@ __all__ = [
     "load_prior",
 ]
 
-MODELS = ("constant", "linear", "mlp")
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
 FORMAT = "deepwas-prior"
 FORMAT_VERSION = 1
 _METADATA_KEYS = ("format", "version", "n_params", "provenance")
 _DTYPE = torch.float64
 _AF_MIN = 1e-4
-# PriorConfig's constraint table (deepwas._validation); the structure of the feature tuples is
-# checked in PriorConfig.__post_init__
-_PRIOR_CONSTRAINTS = {
-    "model": Options(MODELS),
-    "activation": Options(tuple(ACTIVATIONS)),
-    "width": Interval(Integral, 1, None, closed="left"),
-    "depth": Interval(Integral, 1, None, closed="left"),
-    "init_log_snpvar": Interval(Real, None, None),
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,22 +396,11 @@ class Prior(nn.Module):
         if not isinstance(config, PriorConfig):
             raise TypeError(f"config must be a PriorConfig, got {type(config).__name__}")
         self.config = config
-        k = config.n_features
         self.register_buffer("feature_mean", torch.tensor(config.feature_mean, dtype=_DTYPE))
         self.register_buffer("feature_scale", torch.tensor(config.feature_scale, dtype=_DTYPE))
+        self.family = PRIOR_FAMILIES[config.model]
         self.bias = nn.Parameter(torch.empty((), dtype=_DTYPE))
-        if config.model == "linear":
-            self.weight = nn.Parameter(torch.empty(k, dtype=_DTYPE))
-        elif config.model == "mlp":
-            w = config.width
-            self.input = skip_init(nn.Linear, k, w, dtype=_DTYPE)
-            self.blocks = nn.ModuleList(
-                _ResidualBlock(w, config.activation) for _ in range(config.depth)
-            )
-            self.out_norm = nn.LayerNorm(w, dtype=_DTYPE)
-            self.out_act = ACTIVATIONS[config.activation]()
-            self.weight = nn.Parameter(torch.empty(w, dtype=_DTYPE))
-            self.block_scale = 1.0 / math.sqrt(config.depth)
+        self.family.build(self)
         self.reset_parameters(seed=seed)
 
     @torch.no_grad()
@@ -426,21 +412,7 @@ class Prior(nn.Module):
             t.copy_(torch.randn(t.shape, generator=gen, dtype=_DTYPE) * math.sqrt(var))
 
         self.bias.fill_(self.config.init_log_snpvar)
-        if self.config.model == "constant":
-            return
-        self.weight.zero_()
-        if self.config.model == "linear":
-            return
-        k, w = self.config.n_features, self.config.width
-        normal_(self.input.weight, 1.0 / k)
-        self.input.bias.zero_()
-        for block in self.blocks:
-            block.norm.reset_parameters()
-            normal_(block.fc1.weight, 2.0 / w)
-            block.fc1.bias.zero_()
-            normal_(block.fc2.weight, 1.0 / w)
-            block.fc2.bias.zero_()
-        self.out_norm.reset_parameters()
+        self.family.reset(self, normal_)
 
     def _check(self, features: torch.Tensor) -> torch.Tensor:
         if not isinstance(features, torch.Tensor) or features.ndim != 2:
@@ -451,7 +423,7 @@ class Prior(nn.Module):
                 fix="pass a torch.Tensor with one row per variant",
             )
         k = self.config.n_features
-        if self.config.model != "constant" and features.shape[1] != k:
+        if self.family.uses_features and features.shape[1] != k:
             raise InputError(
                 f"features have {features.shape[1]} columns but the prior was built for {k} "
                 f"({', '.join(self.config.feature_names[:5])}{', ...' if k > 5 else ''})",
@@ -487,12 +459,9 @@ class Prior(nn.Module):
             Natural log of SNPVAR; NaN where a used feature is NaN.
         """
         x = self._check(features)
-        if self.config.model == "constant":
-            return self.bias + x.new_zeros(x.shape[0])
-        x = (x - self.feature_mean) / self.feature_scale
-        if self.config.model == "linear":
-            return self.bias + x @ self.weight
-        return self.bias + self.out_act(self.out_norm(self._hidden(x))) @ self.weight
+        if not self.family.uses_features:
+            return self.bias + self.family.forward(self, x)
+        return self.bias + self.family.forward(self, (x - self.feature_mean) / self.feature_scale)
 
     @property
     def n_params(self) -> int:
@@ -507,6 +476,162 @@ class Prior(nn.Module):
     def extra_repr(self) -> str:
         c = self.config
         return f"model={c.model!r}, n_features={c.n_features}, n_params={self.n_params}"
+
+
+# --------------------------------------------------------------------------------------------
+# The registry of prior families
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriorFamily:
+    """One family of prior networks: its name, what it is, and how a :class:`Prior` of it is built.
+
+    Every family shares the output convention ``log s = b + g(x_std)`` (``b`` the prior's
+    ``bias``); a family supplies ``g`` and its parameters. Families are registered once, in
+    :data:`PRIOR_FAMILIES`; the configuration checks, the ``--model`` choices of ``deepwas fit``,
+    the demo's model grid and the benchmarks read that registry.
+
+    Attributes
+    ----------
+    name:
+        The ``model`` value that selects it (``PriorConfig.model``, ``TrainConfig.model``,
+        ``deepwas fit --model``).
+    description:
+        One line for help texts and docs.
+    uses_features:
+        False for a family that ignores the features (``constant``): its ``forward`` gets the raw
+        (n, k) input, of which it may read only ``n``.
+    sized:
+        Whether ``width`` and ``depth`` change the family (the benchmarks vary them only then).
+    build:
+        ``build(prior)`` adds the family's parameters and modules to ``prior`` (after ``bias``;
+        their attribute names are the keys of the saved state dict, so they are part of the
+        on-disk format).
+    reset:
+        ``reset(prior, normal_)`` re-initialises them; ``normal_(tensor, var)`` fills a tensor
+        from N(0, var) with the prior's seeded generator.
+    forward:
+        ``forward(prior, x_std)``: (n, k) standardised features -> (n,) departure from ``b``.
+    """
+
+    name: str
+    description: str
+    uses_features: bool
+    sized: bool
+    build: Callable[[Prior], None]
+    reset: Callable[[Prior, Callable[[torch.Tensor, float], None]], None]
+    forward: Callable[[Prior, torch.Tensor], torch.Tensor]
+
+
+def _nothing(prior: Prior, *args: Any) -> None:
+    return None
+
+
+def _constant_forward(prior: Prior, x: torch.Tensor) -> torch.Tensor:
+    return x.new_zeros(x.shape[0])
+
+
+def _linear_build(prior: Prior) -> None:
+    prior.weight = nn.Parameter(torch.empty(prior.config.n_features, dtype=_DTYPE))
+
+
+def _linear_reset(prior: Prior, normal_) -> None:
+    prior.weight.zero_()
+
+
+def _linear_forward(prior: Prior, x_std: torch.Tensor) -> torch.Tensor:
+    return x_std @ prior.weight
+
+
+def _mlp_build(prior: Prior) -> None:
+    c, w = prior.config, prior.config.width
+    prior.input = skip_init(nn.Linear, c.n_features, w, dtype=_DTYPE)
+    prior.blocks = nn.ModuleList(_ResidualBlock(w, c.activation) for _ in range(c.depth))
+    prior.out_norm = nn.LayerNorm(w, dtype=_DTYPE)
+    prior.out_act = ACTIVATIONS[c.activation]()
+    prior.weight = nn.Parameter(torch.empty(w, dtype=_DTYPE))
+    prior.block_scale = 1.0 / math.sqrt(c.depth)
+
+
+def _mlp_reset(prior: Prior, normal_) -> None:
+    k, w = prior.config.n_features, prior.config.width
+    prior.weight.zero_()
+    normal_(prior.input.weight, 1.0 / k)
+    prior.input.bias.zero_()
+    for block in prior.blocks:
+        block.norm.reset_parameters()
+        normal_(block.fc1.weight, 2.0 / w)
+        block.fc1.bias.zero_()
+        normal_(block.fc2.weight, 1.0 / w)
+        block.fc2.bias.zero_()
+    prior.out_norm.reset_parameters()
+
+
+def _mlp_forward(prior: Prior, x_std: torch.Tensor) -> torch.Tensor:
+    return prior.out_act(prior.out_norm(prior._hidden(x_std))) @ prior.weight
+
+
+_FAMILIES: dict[str, PriorFamily] = {}
+
+
+def _register(family: PriorFamily) -> None:
+    if family.name in _FAMILIES:
+        raise ValueError(f"prior family {family.name!r} is registered twice")
+    _FAMILIES[family.name] = family
+
+
+# Adding a family: write its build / reset / forward (here or in a module of its own imported
+# here) and register it with one line; configs, the CLI, the demo and the benchmarks follow.
+_register(
+    PriorFamily(
+        "constant",
+        "log s = b: one parameter, the baseline every learned prior is compared against",
+        uses_features=False,
+        sized=False,
+        build=_nothing,
+        reset=_nothing,
+        forward=_constant_forward,
+    )
+)
+_register(
+    PriorFamily(
+        "linear",
+        "log s = b + w . x_std: the log-link linear prior of S-LDSC/PolyFun",
+        uses_features=True,
+        sized=False,
+        build=_linear_build,
+        reset=_linear_reset,
+        forward=_linear_forward,
+    )
+)
+_register(
+    PriorFamily(
+        "mlp",
+        "log s = b + w . act(LayerNorm(h)), h a pre-norm residual MLP of the features "
+        "(--width, --depth)",
+        uses_features=True,
+        sized=True,
+        build=_mlp_build,
+        reset=_mlp_reset,
+        forward=_mlp_forward,
+    )
+)
+
+#: The registered prior families, by name (read-only).
+PRIOR_FAMILIES: Mapping[str, PriorFamily] = MappingProxyType(_FAMILIES)
+#: Names of the registered prior families, in registration order (the ``model`` choices).
+MODELS: tuple[str, ...] = tuple(PRIOR_FAMILIES)
+
+# PriorConfig's constraint table (deepwas._validation); the structure of the feature tuples is
+# checked in PriorConfig.__post_init__
+_PRIOR_CONSTRAINTS = {
+    "model": Options(MODELS),
+    "activation": Options(tuple(ACTIVATIONS)),
+    "width": Interval(Integral, 1, None, closed="left"),
+    "depth": Interval(Integral, 1, None, closed="left"),
+    "init_log_snpvar": Interval(Real, None, None),
+}
 
 
 def build_prior(config: PriorConfig, *, seed: int = 0) -> Prior:

@@ -169,8 +169,9 @@ def _summary(metrics: dict[str, Any]) -> str:
     ll = _finite(metrics.get("heldout_loglik"))
     ll0 = _finite(metrics.get("heldout_loglik_constant"))
     n_held = _finite(metrics.get("heldout_n_snps"))
-    gain = None if ll is None or ll0 is None else ll - ll0
-    per_1k = None if gain is None or not n_held else 1000.0 * gain / n_held
+    # computed once, by deepwas.fit.FitMetrics (metrics.json carries them)
+    gain = _finite(metrics.get("heldout_gain"))
+    per_1k = _finite(metrics.get("heldout_gain_per_1000"))
 
     rows: list[tuple[str, str]] = [
         ("model", str(metrics.get("model", "n/a"))),
@@ -424,8 +425,9 @@ def write_report(
     path:
         The ``.html`` file to write (replaced atomically; parent folders are created).
     metrics:
-        The ``metrics.json`` dict: ``heldout_loglik``, ``heldout_loglik_constant``,
-        ``heldout_n_snps``, ``train_loglik``, ``h2``, ``sigma``, ``objective``, ``model``,
+        The ``metrics.json`` dict (:meth:`deepwas.fit.FitMetrics.to_dict`): ``heldout_loglik``,
+        ``heldout_loglik_constant``, ``heldout_n_snps``, ``heldout_gain``,
+        ``heldout_gain_per_1000``, ``train_loglik``, ``h2``, ``sigma``, ``objective``, ``model``,
         ``n_params``, ``seconds``; optionally ``truth_pearson``, ``truth_spearman``, ``h2_true``
         and ``provenance`` (a JSON-able dict). Missing or non-finite values show as ``n/a``.
     history:
@@ -450,8 +452,8 @@ def write_report(
 
     Notes
     -----
-    Gain per 1,000 held-out variants = 1000 (heldout_loglik - heldout_loglik_constant) /
-    heldout_n_snps. log2 enrichment is drawn only for enrichment > 0. A table with no rows gives
+    The held-out gains are shown as given (:attr:`deepwas.fit.FitMetrics.heldout_gain` defines
+    them). log2 enrichment is drawn only for enrichment > 0. A table with no rows gives
     a short note in place of its figure. The truth plot is a scatter up to 5,000 variants and a
     log-count hexbin above.
     """

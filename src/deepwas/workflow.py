@@ -1,6 +1,11 @@
-"""``deepwas fit`` end to end: read and harmonise, split, train, evaluate with the exact
-likelihood, and write ``priors.tsv.gz``, ``metrics.json``, ``model/``, ``history.tsv`` and
-``report.html`` (DESIGN 4).
+"""``deepwas fit`` end to end, composed of the public steps: open the store
+(:meth:`deepwas.LDStore.open`), load the trait (:func:`deepwas.load_trait`), read annotations
+(:func:`deepwas.read_annotations`), prepare features and split (:func:`deepwas.prepare_fit`),
+train (:func:`deepwas.train_prior`), evaluate with the exact likelihood
+(:func:`deepwas.evaluate`), predict SNPVAR (:func:`deepwas.predict_snpvar`) and write
+``priors.tsv.gz``, ``metrics.json``, ``model/``, ``history.tsv`` and ``report.html``
+(:func:`write_fit`) (DESIGN 4). :func:`run_fit` is only that composition, with paths in and a
+folder out, and the torch.distributed set-up.
 
 Evaluation (DESIGN 2.4). Whatever objective a model was trained with, it is scored with the exact
 likelihood on the held-out windows. Its sigma for that is re-fitted by exact maximum likelihood on
@@ -12,10 +17,10 @@ is the best constant prior of the training windows, scored the same way.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,7 +28,14 @@ import torch
 
 from deepwas._files import atomic_dir
 
-__all__ = ["run_fit"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from deepwas.data import FitData
+    from deepwas.fit import FitMetrics, TrainConfig
+    from deepwas.priors import Prior
+
+__all__ = ["run_fit", "write_fit"]
 
 
 def _enrichment(features: np.ndarray, names: list[str], snpvar: np.ndarray) -> pd.DataFrame:
@@ -91,13 +103,80 @@ def _leave_distributed(created: bool) -> None:
         dist.destroy_process_group()
 
 
+def write_fit(
+    out: str | Path,
+    *,
+    data: FitData,
+    prior: Prior,
+    metrics: FitMetrics,
+    predictions: pd.DataFrame,
+    history: list[dict] | pd.DataFrame | None = None,
+) -> Path:
+    """Write the outputs of a fit to the folder ``out``, atomically (an existing folder is
+    replaced only once everything is written).
+
+    Parameters
+    ----------
+    out:
+        The output folder.
+    data: deepwas.data.FitData
+        The fit's data (the report's enrichment by annotation reads its features).
+    prior: deepwas.priors.Prior
+        The trained prior (saved to ``out/model/``).
+    metrics: FitMetrics
+        From :func:`deepwas.evaluate`; without provenance, a record of this call is added.
+    predictions: (n, 6) DataFrame
+        ``CHR SNP BP A1 A2 SNPVAR`` from :func:`deepwas.predict_snpvar`.
+    history:
+        ``TrainResult.history`` (one row per epoch), if any.
+
+    Returns
+    -------
+    Path
+        ``out``, holding ``priors.tsv.gz``, ``metrics.json`` (:meth:`FitMetrics.to_dict`),
+        ``history.tsv``, ``model/`` and ``report.html``.
+    """
+    from deepwas.priors import save_prior
+    from deepwas.provenance import provenance
+    from deepwas.report import write_report
+
+    out = Path(out)
+    if history is None or len(history) == 0:
+        history = pd.DataFrame(columns=_HISTORY_COLUMNS)
+    else:
+        history = pd.DataFrame(history)
+    if metrics.provenance is None:
+        metrics.provenance = provenance()
+    record = metrics.to_dict()
+    prior.to("cpu")
+    with torch.no_grad():
+        snpvar = torch.exp(prior(torch.from_numpy(np.ascontiguousarray(data.features)))).numpy()
+    with atomic_dir(out) as tmp:
+        predictions.to_csv(tmp / "priors.tsv.gz", sep="\t", index=False, float_format="%.6g")
+        (tmp / "metrics.json").write_text(json.dumps(record, indent=2, default=str))
+        history.to_csv(tmp / "history.tsv", sep="\t", index=False)
+        save_prior(prior, tmp / "model")
+        write_report(
+            tmp / "report.html",
+            metrics=record,
+            history=history,
+            window_gains=metrics.window_gains,
+            enrichment=_enrichment(data.features, data.feature_names, snpvar),
+            truth=metrics.truth_pairs,
+        )
+    return out
+
+
+_HISTORY_COLUMNS = ["epoch", "train_objective", "val_objective", "sigma"]
+
+
 def run_fit(
     *,
     sumstats: str,
     ld: str,
     annot: str | list[str],
     out: str,
-    config,
+    config: TrainConfig,
     test_chrom: list[int] | None = None,
     test_blocks: float | None = None,
     truth: str | None = None,
@@ -109,26 +188,29 @@ def run_fit(
     resume: bool = False,
     argv: list[str] | None = None,
     progress: bool = True,
-    say=print,
-) -> dict:
-    """Fit a prior and write the outputs of ``deepwas fit`` to ``out`` (atomically).
+    say: Callable[..., None] = print,
+) -> FitMetrics | None:
+    """Fit a prior from files and write the outputs of ``deepwas fit`` to ``out`` (atomically).
 
-    ``val_fraction`` of the training windows are held out for early stopping; ``split_seed``
-    (default: the training seed) draws the held-out and validation windows, so that the split and
-    the initialisation can be varied separately.
+    The composition of the public steps (module docstring); the arguments are those of the
+    steps and the CLI flags of ``deepwas fit``. ``val_fraction`` of the training windows are
+    held out for early stopping; ``split_seed`` (default: ``config.seed``) draws the held-out
+    and validation windows, so that the split and the initialisation can be varied separately.
+    ``say`` receives the report lines (what was read, matched, split). Training checkpoints go
+    to ``.OUT.checkpoint/`` beside ``out`` (removed at the end); ``resume`` continues from them.
 
-    Returns the metrics dict (also written to ``out/metrics.json``).
+    Returns
+    -------
+    FitMetrics or None
+        The metrics (also written to ``out/metrics.json``); None on a process of rank > 0 of a
+        ``torchrun`` launch (only rank 0 writes and reports).
     """
-    from scipy import stats
-
-    from deepwas.data import FitData, build_features, log_2pq, split_windows, truth_table
-    from deepwas.fit import fit_constant, refit_sigma, train_prior, window_nlls
+    from deepwas.data import predict_snpvar, prepare_fit, truth_table
+    from deepwas.fit import evaluate, train_prior
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
-    from deepwas.priors import save_prior
     from deepwas.provenance import provenance
-    from deepwas.report import write_report
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -137,23 +219,18 @@ def run_fit(
         progress, say = False, (lambda *lines: None)
     store = LDStore.open(ld)
     trait = load_trait(sumstats, store, n=n, var_explained=var_explained, progress=progress)
-    annot_set = read_annotations(annot, bim=bim)
-    features, names, annot_report = build_features(store, annot_set, file=str(annot))
-    train, val, test = split_windows(
+    annotations = read_annotations(annot, bim=bim)
+    data = prepare_fit(
         trait,
+        annotations,
+        store,
         test_chrom=test_chrom,
         test_blocks=test_blocks,
         val_fraction=val_fraction,
-        seed=config.seed if split_seed is None else split_seed,
+        split_seed=config.seed if split_seed is None else split_seed,
+        file=str(annot),
     )
-    data = FitData(
-        trait=trait, features=features, feature_names=names, train=train, val=val, test=test
-    )
-    say(
-        *trait.report,
-        *annot_report,
-        f"windows: {len(train)} training, {len(val)} validation, {len(test)} held out",
-    )
+    say(*data.report)
     truth_s = truth_table(truth, store.variants) if truth else None
 
     ckpt_dir = out.parent / f".{out.name}.checkpoint"
@@ -163,101 +240,24 @@ def run_fit(
         result = train_prior(
             data,
             config,
-            store=store,
             checkpoint=str(ckpt_dir / "checkpoint.pt"),
             resume=resume,
             progress=progress,
         )
+        # collective: every process scores its share of the windows
+        metrics = evaluate(data, result, truth=truth_s)
     except Exception:  # not KeyboardInterrupt: an interrupted run keeps it for --resume
         if not ckpt_kept:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
         raise
-    feats = torch.from_numpy(features)
-    result.prior.to("cpu")  # evaluation, predictions and the saved model are on the CPU
-    with torch.no_grad():
-        log_s = result.prior(feats)
-    # evaluation: every process takes its share of the windows (collective calls, in the same
-    # order on every process); only the first process writes
-    train_trait, test_trait = data.subset(train + val), data.subset(test)
-    sigma_eval = refit_sigma(train_trait, log_s)
-    # the constant baseline, fitted on the same training windows
-    const = fit_constant(train_trait)
-    log_s_const = torch.full_like(log_s, math.log(const.snpvar))
-    train_nll = window_nlls(train_trait, log_s, sigma_eval)
-    if test:
-        nll_model = window_nlls(test_trait, log_s, sigma_eval)
-        nll_const = window_nlls(test_trait, log_s_const, const.sigma)
     _leave_distributed(created_group)  # the last collective call is behind us
     if rank != 0:
-        return {}
-    metrics: dict = {
-        "model": config.model,
-        "objective": config.objective,
-        "n_params": int(sum(p.numel() for p in result.prior.parameters())),
-        "sigma": sigma_eval,
-        "sigma_trained": result.sigma,
-        "h2": float(torch.exp(log_s).sum()),
-        "h2_constant": const.h2,
-        "train_loglik": -float(train_nll.sum()),
-        "train_n_snps": train_trait.n_scored,
-        "best_epoch": result.best_epoch,
-        "stopped": result.stopped,
-        "engine": config.engine,
-        "precision": config.precision,
-        "float64_retries": result.float64_retries,
-        "n_windows": {"train": len(train), "val": len(val), "test": len(test)},
-    }
-    gains = pd.DataFrame(columns=["window", "CHR", "start", "stop", "n_scored", "gain"])
-    if test:
-        n_test = test_trait.n_scored
-        metrics.update(
-            {
-                "heldout_loglik": -float(nll_model.sum()),
-                "heldout_loglik_constant": -float(nll_const.sum()),
-                "heldout_n_snps": n_test,
-                "heldout_gain_per_snp": float((nll_const - nll_model).sum() / n_test),
-            }
-        )
-        gains = pd.DataFrame(
-            {
-                "window": [w.index for w in test_trait.windows],
-                "CHR": [w.chrom for w in test_trait.windows],
-                "start": [w.start for w in test_trait.windows],
-                "stop": [w.stop for w in test_trait.windows],
-                "n_scored": [w.n_scored for w in test_trait.windows],
-                "gain": nll_const - nll_model,
-            }
-        )
-    else:
-        metrics.update(
-            {"heldout_loglik": None, "heldout_loglik_constant": None, "heldout_n_snps": 0}
-        )
-    snpvar = torch.exp(log_s).numpy()
-    truth_df = None
-    if truth_s is not None:
-        ok = np.isfinite(truth_s) & (truth_s > 0)
-        lt, ll = np.log(truth_s[ok]), log_s.numpy()[ok]
-        # a constant prior has no correlation with anything: reported as None
-        varies = ok.sum() > 2 and np.ptp(ll) > 0 and np.ptp(lt) > 0
-        metrics.update(
-            {
-                "truth_pearson": float(stats.pearsonr(lt, ll)[0]) if varies else None,
-                "truth_spearman": float(stats.spearmanr(lt, ll)[0]) if varies else None,
-                "h2_true": float(truth_s[ok].sum()),
-                "h2_rel_error": float(snpvar[ok].sum() / truth_s[ok].sum() - 1.0),
-            }
-        )
-        truth_df = pd.DataFrame({"log_snpvar_true": lt, "log_snpvar_learned": ll})
-    warnings_ = []
-    if sigma_eval < 1e-3:
-        warnings_.append(
-            f"sigma fell to {sigma_eval:.2g}: the learned prior alone explains more variance than "
-            "the z-scores have (often a model trained with the LDSC objective overestimating h2); "
-            "its likelihood is at the boundary sigma -> 0"
-        )
-    metrics["warnings"] = warnings_
-    metrics["seconds"] = time.perf_counter() - t0
-    metrics["provenance"] = provenance(
+        return None
+    # every annotated variant (also those absent from the sumstats or the store) and every
+    # store variant
+    predictions = predict_snpvar(result.prior, annotations, store, store_features=data.features)
+    metrics.seconds = time.perf_counter() - t0
+    metrics.provenance = provenance(
         inputs={
             "sumstats": sumstats,
             "ld": Path(ld) / "manifest.json",
@@ -268,53 +268,13 @@ def run_fit(
         argv=argv,
         config=dict(config.__dict__),
     )
-
-    # predictions for every annotated variant (also those absent from the sumstats or the store)
-    by_snp = store.variants.set_index("SNP")
-    with torch.no_grad():
-        extra = []
-        if "log_2pq" in names:
-            a_af = (
-                by_snp["AF1"].reindex(annot_set.variants["SNP"].astype(str)).to_numpy()
-                if "SNP" in annot_set.variants
-                else np.full(annot_set.n_variants, np.nan)
-            )
-            f = log_2pq(a_af)
-            f[~np.isfinite(f)] = float(np.nanmean(features[:, -1]))
-            extra = [f[:, None]]
-        a_feats = np.column_stack([annot_set.values, *extra])
-        a_snpvar = torch.exp(result.prior(torch.from_numpy(a_feats))).numpy()
-    pri = annot_set.variants.copy()
-    for col in ("A1", "A2"):
-        if col not in pri:
-            pri[col] = pri["SNP"].map(by_snp[col]).fillna("NA") if "SNP" in pri else "NA"
-    pri = pri[["CHR", "SNP", "BP", "A1", "A2"]].assign(SNPVAR=a_snpvar)
-    store_only = ~store.variants["SNP"].isin(pri["SNP"])
-    if store_only.any():
-        pri = pd.concat(
-            [
-                pri,
-                store.variants.loc[store_only, ["CHR", "SNP", "BP", "A1", "A2"]].assign(
-                    SNPVAR=snpvar[store_only.to_numpy()]
-                ),
-            ],
-            ignore_index=True,
-        )
-    pri = pri.sort_values(["CHR", "BP"], kind="stable")
-
-    history = pd.DataFrame(result.history)
-    with atomic_dir(out) as tmp:
-        pri.to_csv(tmp / "priors.tsv.gz", sep="\t", index=False, float_format="%.6g")
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        history.to_csv(tmp / "history.tsv", sep="\t", index=False)
-        save_prior(result.prior, tmp / "model")
-        write_report(
-            tmp / "report.html",
-            metrics=metrics,
-            history=history,
-            window_gains=gains,
-            enrichment=_enrichment(features, names, snpvar),
-            truth=truth_df,
-        )
+    write_fit(
+        out,
+        data=data,
+        prior=result.prior,
+        metrics=metrics,
+        predictions=predictions,
+        history=result.history,
+    )
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return metrics
