@@ -158,7 +158,8 @@ def run_seed(args, seed: int) -> None:
         band_bp=1e6,
     )
     log(
-        f"seed {seed}: {m} variants, mean chi2 {np.mean(z * z):.2f} ({time.perf_counter() - t0:.0f} s)"
+        f"seed {seed}: {m} variants, mean chi2 {np.mean(z * z):.2f} "
+        f"({time.perf_counter() - t0:.0f} s)"
     )
     dos_ref = ref.dosages().astype(np.float64)
     wins = _windows(pos, 1.5e6, 1e6)
