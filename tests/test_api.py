@@ -49,13 +49,15 @@ def test_registry_is_read_by_the_configs_and_the_cli():
     for name, family in deepwas.PRIOR_FAMILIES.items():
         assert family.name == name and family.description
         deepwas.TrainConfig(model=name)  # accepted
-    with pytest.raises(InputError, match="unknown model"):
+    with pytest.raises(InputError, match="give one of constant, linear or mlp"):
         deepwas.TrainConfig(model="transformer")
     for objective in deepwas.OBJECTIVES:
         deepwas.TrainConfig(objective=objective)
     fit = build_parser()._subparsers._group_actions[0].choices["fit"]
     model = next(a for a in fit._actions if a.dest == "model")
     assert list(model.choices) == families
+    objective = next(a for a in fit._actions if a.dest == "objective")
+    assert list(objective.choices) == list(deepwas.OBJECTIVES)
 
 
 def _python_blocks(text: str) -> list[str]:

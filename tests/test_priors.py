@@ -275,7 +275,7 @@ def test_registry_lists_the_families_once():
         assert build_prior(make_config(name)).family is family
     with pytest.raises(TypeError):
         PRIOR_FAMILIES["other"] = PRIOR_FAMILIES["linear"]  # read-only
-    with pytest.raises(InputError, match="unknown prior model"):
+    with pytest.raises(InputError, match="PriorConfig.model .give one of constant, linear or mlp"):
         make_config("transformer")
 
 

@@ -558,7 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     from deepwas.priors import PRIOR_FAMILIES  # the registry (imports torch, as main() does)
 
     f.add_argument("--model", choices=list(PRIOR_FAMILIES), default="linear")
-    f.add_argument("--objective", choices=["likelihood", "ldsc"], default="likelihood")
+    from deepwas.fit import OBJECTIVES
+
+    f.add_argument("--objective", choices=list(OBJECTIVES), default="likelihood")
     f.add_argument("--test-chrom", default=None, help="held-out chromosomes, e.g. 1,3 or 20-22")
     f.add_argument(
         "--test-blocks",
