@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate a GWAS with known truth",
         description="Simulate genotypes, annotations, a true prior and GWAS "
         "summary statistics (DESIGN 2), writing sumstats/annotations/truth. "
-        "UKB-height-like (z with population LD, mean chi2 about 3): --n-insample 20000 "
+        "UKB-height-like (z with population LD, mean chi2 3.1): --n-insample 20000 "
         "--n-gwas 300000 --h2 0.004 --length-mb 20 --max-snps 8600 (see SimConfig).",
     )
     s.add_argument("--out", required=True, help="output folder")

@@ -107,8 +107,9 @@ class SimConfig:
 
     (``deepwas simulate --n-insample 20000 --n-gwas 300000 --h2 0.004 --length-mb 20
     --max-snps 8600``): 8,600 variants of a 500-sample panel, z-scores with the LD of 20,000
-    CEU individuals; measured mean chi2 MEANCHI2 (seed 1), RUNTIME and PEAKMEM GB peak memory
-    on one core. Add ``ref_population="YRI"`` for a panel of another ancestry.
+    CEU individuals; measured (seed 1): mean chi2 3.11, lambda_GC 1.95, about 70 s of CPU
+    (1.5-3 min wall on a loaded 2-core machine) and 4.0 GB peak memory. Add
+    ``ref_population="YRI"`` for a panel of another ancestry (mean chi2 2.86 there).
     """
 
     n_ref: int = 500
