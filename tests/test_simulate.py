@@ -109,6 +109,29 @@ def test_sumstats_from_panel_is_block_diagonal_by_chromosome() -> None:
     assert np.abs(_standardised_deviation(z, cov)).max() < 5.0
 
 
+def test_sumstats_banded_population_ld_covariance() -> None:
+    # The path run_simulation takes: the signal uses R banded at band_bp, the noise the full
+    # sample LD, so Cov z = N R_band S R_band + sigma R (dense float64 reference built here).
+    rng = np.random.default_rng(4)
+    n, m, K, N, sigma = 300, 24, 20_000, 40.0, 1.2
+    X = _correlated_X(rng, n, m, rho=0.9)
+    pos = np.cumsum(rng.integers(1_000, 20_000, m)).astype(np.float64)
+    band = 60_000.0
+    s = rng.uniform(0.0, 0.03, m)
+    R = X.T @ X / n
+    R_band = R * (np.abs(pos[:, None] - pos[None, :]) < band)
+    assert 0 < (R_band == 0).sum() < m * m - m  # the band drops some pairs, keeps others
+    cov = N * R_band @ np.diag(s) @ R_band + sigma * R
+    z = simulate_sumstats(
+        X, s, n_gwas=N, sigma=sigma, rng=8, n_draws=K, positions=pos, band_bp=band
+    )
+    # Same tolerance argument as test_sumstats_covariance_matches_model (300 distinct entries).
+    assert np.abs(_standardised_deviation(z, cov)).max() < 5.0
+    # Power: the unbanded signal N R S R differs detectably at this K.
+    unbanded = N * R @ np.diag(s) @ R + sigma * R
+    assert np.abs(_standardised_deviation(z, unbanded)).max() > 6.0
+
+
 # ------------------------------------------------------------------------------------------
 # Annotations and the true prior
 # ------------------------------------------------------------------------------------------
@@ -257,6 +280,75 @@ def test_constant_demography_and_thinning() -> None:
         assert (np.diff(g["BP"].to_numpy()) > 0).all()
 
 
+def _dense_reference_genotypes(config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The obvious slow path for one chromosome: decode every site of the same tree sequence,
+    filter MAF in each cohort on the full matrix, thin, then draw the alleles as the simulator
+    does. Returns BP (m,) and A1 counts (m, n_ref + n_insample)."""
+    from deepwas.simulate.genotypes import _ancestry, _maf_ok
+
+    rng = config.streams()["genotypes"]
+    ts, _ = _ancestry(config, 1, rng)
+    haps = ts.genotype_matrix()  # every site: fine at this size
+    column = np.searchsorted(ts.samples(), ts.individuals_nodes)
+    dosage = (haps[:, column[:, 0]] + haps[:, column[:, 1]]).astype(np.int8)
+    keep = _maf_ok(dosage[:, : config.n_ref], config.min_maf)
+    keep &= _maf_ok(dosage[:, config.n_ref :], config.min_maf)
+    idx = np.flatnonzero(keep)
+    assert config.max_snps is not None and idx.size > config.max_snps  # thinning happens
+    idx = np.sort(rng.choice(idx, size=config.max_snps, replace=False))
+    m = idx.size
+    rng.integers(0, 8, size=m)  # the allele pairs, not compared here
+    a1_is_derived = rng.random(m) < 0.5
+    codes = np.where(a1_is_derived[:, None], dosage[idx], 2 - dosage[idx])
+    return ts.tables.sites.position[idx].astype(np.int64) + 1, codes
+
+
+@pytest.mark.parametrize("ref_population", ["CEU", "YRI"])
+def test_thinning_before_extraction_equals_thinning_after(
+    ref_population: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The simulator counts alleles on the trees, thins, and decodes only the chosen sites; the
+    # result must be the dense path's exactly (same sites, same genotypes, same random draws).
+    import tskit
+
+    config = SimConfig(
+        length_mb=0.5, n_ref=40, n_insample=30, max_snps=60, seed=5, ref_population=ref_population
+    )
+    decoded: list[int] = []
+    original = tskit.TreeSequence.genotype_matrix
+
+    def spy(self: tskit.TreeSequence, *args: object, **kwargs: object) -> np.ndarray:
+        decoded.append(self.num_sites)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(tskit.TreeSequence, "genotype_matrix", spy)
+    ref, ins = simulate_genotypes(config, progress=False)
+    assert decoded == [60]  # memory bounded by the kept variants, not by all sites
+    monkeypatch.setattr(tskit.TreeSequence, "genotype_matrix", original)
+    bp, codes = _dense_reference_genotypes(config)
+    assert ins is not None and ref.n_variants == 60
+    np.testing.assert_array_equal(ref.variants["BP"], bp)
+    np.testing.assert_array_equal(ref.dosages(), codes[:, :40].T)
+    np.testing.assert_array_equal(ins.dosages(), codes[:, 40:].T)
+
+
+def _mean_af_difference(config: SimConfig) -> float:
+    ref, ins = simulate_genotypes(config, progress=False)
+    assert ins is not None
+    return float(np.abs(ref.variants["AF1"] - ins.variants["AF1"]).mean())
+
+
+def test_reference_panel_from_another_population() -> None:
+    # CEU and YRI split about 5,600 generations ago (Fst about 0.15): a YRI panel's allele
+    # frequencies differ from the CEU cohort's far more than a second CEU sample's do, which
+    # differ by sampling noise only (about sqrt(p q / 100) ~ 0.03 for 50 diploids).
+    base = dict(length_mb=1.0, n_ref=50, n_insample=50, min_maf=0.05, seed=6)
+    same = _mean_af_difference(SimConfig(**base))
+    for pop in ("YRI", "CHB"):
+        other = _mean_af_difference(SimConfig(**base, ref_population=pop))
+        assert other > 2.5 * same, (pop, other, same)  # measured: 0.19 (YRI), 0.17 (CHB), 0.05
+
+
 # ------------------------------------------------------------------------------------------
 # Genetic maps
 # ------------------------------------------------------------------------------------------
@@ -342,6 +434,8 @@ def test_simulation_with_genetic_map(tmp_path: Path) -> None:
         ("length_mb", 0),
         ("chroms", 23),
         ("demography", "ooa"),
+        ("ref_population", "ASW"),
+        ("ref_population", "yri"),
         ("recombination_rate", 0.0),
         ("mutation_rate", -1e-8),
         ("min_maf", 0.5),
@@ -358,6 +452,31 @@ def test_simulation_with_genetic_map(tmp_path: Path) -> None:
 def test_config_validation(field: str, value: object) -> None:
     with pytest.raises(InputError, match=f"column '{field}'"):
         SimConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(ref_population="YRI"), "needs n_insample"),
+        (dict(ref_population="CHB", n_insample=10, demography="constant"), "needs demography"),
+        (dict(ref_population="YRI", n_insample=10, panel="panel"), "not a given panel"),
+    ],
+)
+def test_config_ref_population_needs_its_context(options: dict, message: str) -> None:
+    with pytest.raises(InputError, match=f"column 'ref_population'.*{message}"):
+        SimConfig(**options)
+
+
+def test_cli_bad_ref_population_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deepwas.cli import main
+
+    argv = ["simulate", "--out", str(tmp_path / "o"), "--ref-population", "ASW", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown reference population 'ASW'" in err[0], err
+    assert not (tmp_path / "o").exists()
 
 
 def test_config_json_round_trip() -> None:

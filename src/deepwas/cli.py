@@ -91,6 +91,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         length_mb=args.length_mb,
         chroms=args.chroms,
         demography=args.demography,
+        ref_population=args.ref_population,
         genetic_map=args.genetic_map,
         panel=args.bfile or args.vcf,
         min_maf=args.min_maf,
@@ -471,7 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="simulate a GWAS with known truth",
         description="Simulate genotypes, annotations, a true prior and GWAS "
-        "summary statistics (DESIGN 2), writing sumstats/annotations/truth.",
+        "summary statistics (DESIGN 2), writing sumstats/annotations/truth. "
+        "UKB-height-like (z with population LD, mean chi2 3.1): --n-insample 20000 "
+        "--n-gwas 300000 --h2 0.004 --length-mb 20 --max-snps 8600 (see SimConfig).",
     )
     _add_output(s, kind="dir", what="output folder")
     s.add_argument("--n-ref", type=int, default=500, help="reference-panel diploids (msprime)")
@@ -486,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--length-mb", type=float, default=10.0, help="Mb simulated per chromosome")
     s.add_argument("--chroms", type=int, default=1, help="number of chromosomes")
     s.add_argument("--demography", choices=["ooa_ceu", "constant"], default="ooa_ceu")
+    s.add_argument(
+        "--ref-population",
+        default="CEU",
+        help="Out-of-Africa population of the reference panel: CEU (as the GWAS), YRI or CHB",
+    )
     s.add_argument("--genetic-map", default=None, help="genetic map 'pos chr cM' (shapeit4)")
     s.add_argument("--bfile", default=None, help="use this PLINK panel instead of msprime")
     s.add_argument("--vcf", default=None, help="use this VCF panel instead of msprime")

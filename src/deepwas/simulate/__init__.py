@@ -25,6 +25,15 @@ Decisions
   so every kept site is a clean biallelic SNP. A variant is kept when its minor allele frequency
   is at least ``min_maf`` in *every* cohort (a variant monomorphic in the GWAS cohort has no
   defined correlation).
+- Large population samples: the in-sample cohort is the GWAS population sample (``n_insample``
+  of 20,000 or more for realistic population LD; the name stays, no ``n_pop`` alias, so one
+  option has one name). Allele counts per cohort are read off the trees (tracked samples), the
+  MAF filter and the thinning to ``max_snps`` choose the sites, and only those are decoded, so
+  memory is O(kept variants x samples), never O(all sites x samples) (20 Mb x 20,500 diploids
+  has 175,000 sites: 27 GiB decoded). The choice equals the full-matrix one exactly: the seeded
+  output is the same as before this change.
+- Ancestry mismatch: ``ref_population`` YRI or CHB samples the reference panel from that
+  Out-of-Africa population in the same msprime run as the CEU in-sample cohort.
 - Coordinates: ``BP = msprime position + 1`` (1-based integers; the discrete genome makes them
   unique, a defensive de-duplication keeps the first). SNP ids are ``sim{CHR}_{BP}``.
 - Alleles: the ancestral/derived pair is drawn uniformly from the 8 strand-*unambiguous* ordered

@@ -8,6 +8,11 @@ Decisions (see also the package docstring)
   the in-sample cohort (the rest). Binary mutation model; sites hit by more than one mutation
   are dropped, so every kept site is a clean biallelic SNP, kept when its MAF is at least
   ``min_maf`` in *every* cohort.
+- The reference panel comes from ``ref_population`` (CEU, YRI or CHB of the Out-of-Africa
+  model), the in-sample cohort from CEU, in one msprime run.
+- Sites are chosen before genotypes are decoded: per-cohort derived-allele counts come from
+  the trees (:func:`_derived_counts`), then the MAF filter and the thinning; only the chosen
+  sites are decoded. Same choice, same random draws as decoding everything first.
 - Alleles: the ancestral/derived pair is one of the 8 strand-*unambiguous* ordered pairs of
   ACGT; A1 is the derived or the ancestral allele with probability 1/2 each.
 """
@@ -195,10 +200,12 @@ def _maf_ok(codes: np.ndarray, min_maf: float) -> np.ndarray:
     return np.isfinite(maf) & (maf >= min_maf) & (maf > 0)
 
 
-def _simulate_chromosome(
-    config: SimConfig, chrom: int, n_total: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Derived-allele counts (m, n_total) int8, positions (m,) and cM (m,) of one chromosome."""
+def _ancestry(config: SimConfig, chrom: int, rng: np.random.Generator) -> tuple[Any, Any]:
+    """One chromosome's tree sequence with clean biallelic sites, and its recombination map.
+
+    Individuals are the reference panel (``n_ref``, from ``config.ref_population``) then the
+    in-sample cohort (``n_insample``, from CEU); sites hit by more than one mutation are gone.
+    """
     import msprime
 
     length = float(config.length_mb) * 1e6
@@ -207,33 +214,86 @@ def _simulate_chromosome(
     else:
         recomb = msprime.RateMap(position=[0.0, length], rate=[config.recombination_rate])
     seed_anc, seed_mut = (int(s) for s in rng.integers(1, 2**31 - 1, size=2))
-    if config.demography == "ooa_ceu":
-        ts = msprime.sim_ancestry(
-            samples={"CEU": n_total},
-            demography=ooa_ceu_demography(),
-            ploidy=2,
-            recombination_rate=recomb,
-            random_seed=seed_anc,
-        )
+    n_in = config.n_insample or 0
+    if config.demography == "constant":
+        samples: Any = config.n_ref + n_in
+        model: dict[str, Any] = {"population_size": _CONSTANT_NE}
     else:
-        ts = msprime.sim_ancestry(
-            samples=n_total,
-            population_size=_CONSTANT_NE,
-            ploidy=2,
-            recombination_rate=recomb,
-            random_seed=seed_anc,
-        )
+        if config.ref_population == "CEU":
+            samples = {"CEU": config.n_ref + n_in}  # one sample set: the original draws
+        else:
+            samples = [
+                msprime.SampleSet(config.n_ref, population=config.ref_population),
+                msprime.SampleSet(n_in, population="CEU"),
+            ]
+        model = {"demography": ooa_ceu_demography()}
+    ts = msprime.sim_ancestry(
+        samples=samples, ploidy=2, recombination_rate=recomb, random_seed=seed_anc, **model
+    )
     ts = msprime.sim_mutations(
         ts, rate=config.mutation_rate, model=msprime.BinaryMutationModel(), random_seed=seed_mut
     )
     n_mut = np.bincount(ts.tables.mutations.site, minlength=ts.num_sites)
-    ts = ts.delete_sites(np.flatnonzero(n_mut != 1))
-    haps = ts.genotype_matrix()  # (sites, haploid samples) int8, 1 = derived
-    column = np.searchsorted(ts.samples(), ts.individuals_nodes)  # (n_total, 2)
-    dosage = haps[:, column[:, 0]] + haps[:, column[:, 1]]
+    return ts.delete_sites(np.flatnonzero(n_mut != 1)), recomb
+
+
+def _derived_counts(ts: Any, n_ref: int) -> np.ndarray:
+    """Derived-allele counts per site in the reference panel and in the rest, without genotypes.
+
+    ``ts`` has one mutation per site and diploid individuals, the first ``n_ref`` of them the
+    reference panel. Returns ``(num_sites, 2)`` int64: column 0 the reference panel, column 1
+    the other individuals. Cost: one pass over the trees, O(num_sites) lookups; memory
+    O(num_sites), whatever the number of samples.
+    """
+    ref_nodes = ts.individuals_nodes[:n_ref].ravel()
+    site_node = ts.tables.mutations.node  # one mutation per site, in site order
+    counts = np.zeros((ts.num_sites, 2), dtype=np.int64)
+    for tree in ts.trees(tracked_samples=ref_nodes):
+        for site in tree.sites():
+            u = site_node[site.id]
+            counts[site.id] = tree.num_tracked_samples(u), tree.num_samples(u)
+    counts[:, 1] -= counts[:, 0]
+    return counts
+
+
+def _maf_ok_counts(counts: np.ndarray, n_individuals: int, min_maf: float) -> np.ndarray:
+    """:func:`_maf_ok` from derived counts (m,) of ``n_individuals`` diploids, no missing calls."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        af = counts / (2.0 * n_individuals)
+    maf = np.minimum(af, 1.0 - af)
+    return np.isfinite(maf) & (maf >= min_maf) & (maf > 0)
+
+
+def _simulate_chromosome(
+    config: SimConfig, chrom: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kept variants of one chromosome, thinned before any genotype is extracted.
+
+    Returns derived-allele counts ``(m, n_ref + n_insample)`` int8, positions ``(m,)`` (0-based)
+    and cM ``(m,)`` of the variants passing ``min_maf`` in every cohort, unique in BP, thinned
+    to ``max_snps``. The MAF filter uses per-cohort allele counts read off the trees
+    (:func:`_derived_counts`), so the choice is exactly the one a full genotype matrix would
+    give, and only the chosen sites are decoded: memory is O(m n), not O(all sites x n).
+    """
+    ts, recomb = _ancestry(config, chrom, rng)
+    n_in = config.n_insample or 0
+    counts = _derived_counts(ts, config.n_ref)
+    keep = _maf_ok_counts(counts[:, 0], config.n_ref, config.min_maf)
+    if n_in:
+        keep &= _maf_ok_counts(counts[:, 1], n_in, config.min_maf)
     position = ts.tables.sites.position
-    cm = recomb.get_cumulative_mass(position) * 100.0
-    return dosage.astype(np.int8), position, cm
+    bp = position.astype(np.int64) + 1
+    keep[np.setdiff1d(np.arange(bp.size), np.unique(bp, return_index=True)[1])] = False
+    idx = np.flatnonzero(keep)
+    if config.max_snps is not None and idx.size > config.max_snps:
+        idx = np.sort(rng.choice(idx, size=config.max_snps, replace=False))
+    chosen = ts.delete_sites(np.setdiff1d(np.arange(ts.num_sites), idx))
+    haps = chosen.genotype_matrix()  # (m, haploid samples) int8, 1 = derived
+    column = np.searchsorted(chosen.samples(), chosen.individuals_nodes)  # (n_total, 2)
+    dosage = (haps[:, column[:, 0]] + haps[:, column[:, 1]]).astype(np.int8)
+    del haps
+    cm = recomb.get_cumulative_mass(position[idx]) * 100.0
+    return dosage, position[idx], cm
 
 
 def simulate_genotypes(
@@ -268,34 +328,26 @@ def simulate_genotypes(
     from tqdm.auto import tqdm
 
     n_in = config.n_insample or 0
-    n_total = config.n_ref + n_in
     parts: list[tuple[np.ndarray, pd.DataFrame]] = []
     for chrom in tqdm(
         range(1, config.chroms + 1), desc="simulating", unit="chrom", disable=not progress
     ):
-        dosage, position, cm = _simulate_chromosome(config, chrom, n_total, rng)
-        keep = _maf_ok(dosage[:, : config.n_ref], config.min_maf)
-        if n_in:
-            keep &= _maf_ok(dosage[:, config.n_ref :], config.min_maf)
+        dosage, position, cm = _simulate_chromosome(config, chrom, rng)
         bp = position.astype(np.int64) + 1
-        keep[np.setdiff1d(np.arange(bp.size), np.unique(bp, return_index=True)[1])] = False
-        idx = np.flatnonzero(keep)
-        if config.max_snps is not None and idx.size > config.max_snps:
-            idx = np.sort(rng.choice(idx, size=config.max_snps, replace=False))
-        m = idx.size
+        m = bp.size
         pairs = _UNAMBIGUOUS_PAIRS[rng.integers(0, len(_UNAMBIGUOUS_PAIRS), size=m)]
         a1_is_derived = rng.random(m) < 0.5
-        codes = np.where(a1_is_derived[:, None], dosage[idx], 2 - dosage[idx]).astype(np.int8)
+        codes = np.where(a1_is_derived[:, None], dosage, 2 - dosage).astype(np.int8)
         a1 = np.where(a1_is_derived, pairs[:, 1], pairs[:, 0])
         a2 = np.where(a1_is_derived, pairs[:, 0], pairs[:, 1])
         variants = pd.DataFrame(
             {
                 "CHR": np.full(m, chrom, dtype=np.int64),
-                "SNP": [f"sim{chrom}_{b}" for b in bp[idx]],
-                "BP": bp[idx],
+                "SNP": [f"sim{chrom}_{b}" for b in bp],
+                "BP": bp,
                 "A1": a1.astype(str),
                 "A2": a2.astype(str),
-                "CM": cm[idx],
+                "CM": cm,
             }
         )
         parts.append((codes, variants))
