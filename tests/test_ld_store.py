@@ -15,8 +15,9 @@ import pytest
 
 from deepwas.errors import InputError, NumericalError, StoreError
 from deepwas.io.genotypes import read_plink, standardize, write_plink
+from deepwas.ld.build import build_store
 from deepwas.ld.compute import window_ld
-from deepwas.ld.store import STORE_FORMAT, STORE_VERSION, LDStore, build_store, write_store
+from deepwas.ld.store import STORE_FORMAT, STORE_VERSION, LDStore, write_store
 from deepwas.ld.windows import WINDOW_COLUMNS, make_windows, read_blocks
 
 # ---------------------------------------------------------------------------------------------
@@ -431,7 +432,7 @@ def test_write_store_counts_and_keeps_old_store(tmp_path):
 _BUILD = """
 import json, resource, sys, time
 from deepwas.io.genotypes import read_plink
-from deepwas.ld.store import build_store
+from deepwas.ld.build import build_store
 from deepwas.ld.windows import read_blocks
 t = time.perf_counter()
 store = build_store(read_plink(sys.argv[1]), sys.argv[3], blocks=read_blocks(sys.argv[2]),

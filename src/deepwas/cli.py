@@ -108,7 +108,7 @@ def _cmd_ld(args: argparse.Namespace) -> int:
         )
     else:
         from deepwas.io.genotypes import read_plink, read_vcf
-        from deepwas.ld.store import build_store
+        from deepwas.ld.build import build_store
         from deepwas.ld.windows import read_blocks
 
         if bool(args.bfile) == bool(args.vcf):
