@@ -266,7 +266,8 @@ def test_build_store_matches_dense_reference(small_panel, tmp_path):
     np.testing.assert_allclose(v["AF1"], np.nanmean(dos_kept, axis=0) / 2, rtol=1e-12)
     src = store.manifest["source"]
     assert src["kind"] == "plink" and src["n_ref"] == 70 and src["n_variants_input"] == 160
-    assert src["n_dropped_maf"] == 2 and src["n_dropped_duplicate_id"] == 1
+    assert src["n_dropped_zero_variance"] == 1  # the monomorphic variant
+    assert src["n_dropped_maf"] == 1 and src["n_dropped_duplicate_id"] == 1
     assert src["n_dropped_duplicate_position"] == 1 and src["n_variants_kept"] == 156
     m = store.manifest
     assert (m["format"], m["version"]) == (STORE_FORMAT, STORE_VERSION) == ("deepwas-ld-store", 1)
@@ -321,6 +322,60 @@ def test_build_store_fixed_windows_shrinkage_chroms(small_panel, tmp_path):
         ref = 0.9 * np.corrcoef(X[:, w.context], rowvar=False) + 0.1 * np.eye(w.n_context)
         np.testing.assert_allclose(w.R, ref, atol=1e-6)  # float32 storage
         assert w.rank == w.n_scored  # shrinkage makes R_WW full rank
+
+
+def test_build_store_drops_zero_variance_variants(tmp_path):
+    """A heterozygote in every sample (MAF 0.5, variance 0: the BOLT-LMM example's rs8076599),
+    an all-missing and a monomorphic variant are dropped and counted; a duplicated sample and a
+    sample without calls are counted, warned about and kept."""
+    rng = np.random.default_rng(3)
+    n, m = 40, 30
+    dos = _simulate_panel(rng, n, m)
+    dos[rng.random((n, m)) < 0.02] = np.nan
+    dos[:, 5] = 1.0  # constant heterozygote
+    dos[:3, 5] = np.nan  # ... with some missing calls: still zero variance
+    dos[:, 12] = np.nan  # all missing
+    dos[:, 20] = 2.0  # monomorphic
+    dos[7] = dos[2]  # a duplicated sample
+    dos[9] = np.nan  # a sample without calls
+    variants = pd.DataFrame(
+        {
+            "CHR": [22] * m,
+            "SNP": [f"rs{j}" for j in range(m)],
+            "BP": np.arange(m) * 1_000 + 1_000,
+            "A1": ["A"] * m,
+            "A2": ["G"] * m,
+        }
+    )
+    write_plink(tmp_path / "p", dos, variants)
+    with pytest.warns(UserWarning, match=r"1 sample\(s\) have the same genotypes as an earlier"):
+        store = build_store(
+            read_plink(tmp_path / "p"), tmp_path / "ld", window_kb=10, flank_kb=5, progress=False
+        )
+    src = store.manifest["source"]
+    assert src["n_dropped_zero_variance"] == 3 and src["n_dropped_maf"] == 0
+    assert (src["n_duplicate_samples"], src["n_samples_no_calls"]) == (1, 1)
+    assert src["n_ref"] == n  # samples are kept
+    keep = np.setdiff1d(np.arange(m), [5, 12, 20])
+    assert store.variants["SNP"].tolist() == [f"rs{j}" for j in keep]
+    X = dos[:, keep]
+    X = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+    for w in store:
+        np.testing.assert_allclose(w.R, np.corrcoef(X[:, w.context], rowvar=False), atol=1e-6)
+    lines = "\n".join(store.summary())
+    assert "dropped: other chromosomes 0, zero variance 3, MAF below min 0" in lines
+    assert "1 duplicated (same genotypes as an earlier sample), 1 without calls" in lines
+
+    # a store written before these counts existed still opens and reports
+    mpath = tmp_path / "ld" / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    for key in ("n_dropped_zero_variance", "n_duplicate_samples", "n_samples_no_calls"):
+        del manifest["source"][key]
+    mpath.write_text(json.dumps(manifest))
+    old = LDStore.open(tmp_path / "ld")
+    lines = "\n".join(old.summary())
+    assert "zero variance" not in lines and "samples:" not in lines
+    assert f"{m} variants in, {m - 3} kept" in lines
 
 
 def test_store_refuses_bad_format_version_and_missing_files(small_panel, tmp_path):

@@ -11,7 +11,9 @@ Memory: :func:`build_store` holds one chromosome's standardised genotypes
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,20 +44,85 @@ def _dedupe(variants: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     return keep, int(dup_id.sum()), int(dup_pos.sum())
 
 
-def _allele_frequencies(
+@dataclass(frozen=True)
+class _PanelStats:
+    """What one pass over the panel's genotypes tells the builder.
+
+    Attributes
+    ----------
+    af1: (n_selected,) float64
+        Frequency of A1 among observed calls (NaN when no call is observed).
+    zero_variance: (n_selected,) bool
+        Every observed call is the same (monomorphic, or heterozygous in every sample), or no
+        call is observed: such a variant cannot be standardised and carries no LD.
+    n_duplicate_samples: int
+        Samples whose calls (missing ones included) equal an earlier sample's over the selected
+        variants, among samples with at least one call.
+    n_samples_no_calls: int
+        Samples with no observed call among the selected variants.
+    """
+
+    af1: np.ndarray
+    zero_variance: np.ndarray
+    n_duplicate_samples: int
+    n_samples_no_calls: int
+
+
+def _panel_stats(
     panel: GenotypePanel, index: np.ndarray, *, chunk: int = 4096, progress: bool = True
-) -> np.ndarray:
-    """Frequency of A1 among observed calls, (len(index),), read in chunks of variants."""
-    af = np.empty(index.size, dtype=np.float64)
-    starts = range(0, index.size, chunk)
-    for s in tqdm(
-        starts, desc="allele frequencies", unit="chunk", disable=None if progress else True
-    ):
-        D = panel.dosages(index[s : s + chunk], dtype=np.float32)
-        n_obs = np.sum(~np.isnan(D), axis=0)
+) -> _PanelStats:
+    """Per-variant frequency and variance, per-sample call counts and row hashes, in one pass
+    over the variants at ``index`` (chunks of ``chunk`` variants)."""
+    m, n = index.size, panel.n_samples
+    af = np.empty(m, dtype=np.float64)
+    zero = np.empty(m, dtype=bool)
+    calls = np.zeros(n, dtype=np.int64)
+    # A random linear hash mod 2^64 of each sample's codes (0, 1, 2, 3 = missing): equal rows
+    # give equal hashes exactly (integer arithmetic), distinct rows collide with probability
+    # about 2^-62. Fixed seed: the count is reproducible.
+    row_hash = np.zeros(n, dtype=np.uint64)
+    rng = np.random.default_rng(20260)
+    starts = range(0, m, chunk)
+    for s in tqdm(starts, desc="variant QC", unit="chunk", disable=None if progress else True):
+        D = panel.dosages(index[s : s + chunk], dtype=np.float32)  # (n, k)
+        observed = ~np.isnan(D)
+        n_obs = observed.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             af[s : s + chunk] = np.nansum(D, axis=0, dtype=np.float64) / (2.0 * n_obs)
-    return af
+        lo = np.where(observed, D, np.inf).min(axis=0, initial=np.inf)
+        hi = np.where(observed, D, -np.inf).max(axis=0, initial=-np.inf)
+        zero[s : s + chunk] = ~(hi > lo)
+        calls += observed.sum(axis=1)
+        codes = np.where(observed, D, 3.0).astype(np.uint64)
+        w = rng.integers(0, 2**64, size=D.shape[1], dtype=np.uint64, endpoint=False)
+        row_hash += codes @ w
+    has_calls = calls > 0
+    dup = pd.Series(row_hash[has_calls]).duplicated(keep="first").to_numpy()
+    return _PanelStats(
+        af1=af,
+        zero_variance=zero,
+        n_duplicate_samples=int(dup.sum()),
+        n_samples_no_calls=int((~has_calls).sum()),
+    )
+
+
+def _warn_samples(panel: GenotypePanel, stats: _PanelStats) -> None:
+    """One warning for duplicated samples and samples without calls (kept: see decisions.md)."""
+    parts = []
+    if stats.n_duplicate_samples:
+        parts.append(
+            f"{stats.n_duplicate_samples} sample(s) have the same genotypes as an earlier sample"
+        )
+    if stats.n_samples_no_calls:
+        parts.append(f"{stats.n_samples_no_calls} sample(s) have no observed call")
+    if parts:
+        warnings.warn(
+            f"{panel.source}: {'; '.join(parts)}; they are kept as given (a duplicated sample "
+            "counts twice in the LD, a sample without calls adds nothing): remove them "
+            "(e.g. plink --remove) for LD from distinct individuals",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def build_store(
@@ -111,12 +178,23 @@ def build_store(
 
     Notes
     -----
-    Steps: drop variants outside ``chroms``; compute allele frequencies (chunks of variants) and
-    drop those with MAF < ``min_maf`` or MAF = 0 or all calls missing; drop duplicate IDs and then
-    duplicate (CHR, BP, {A1, A2}) variants, keeping the first; sort by CHR, BP; make windows;
-    then per chromosome load the kept dosages (float64), standardise them (mean imputation of
-    missing calls) and yield each window's :func:`window_ld`. The counts of each step are recorded
-    in ``manifest["source"]``. ``variants.AF1`` is the panel frequency of A1.
+    Steps: drop variants outside ``chroms``; in one pass over the genotypes (chunks of variants)
+    compute allele frequencies and drop the zero-variance variants (every observed call equal,
+    which includes a heterozygote in every sample with MAF 0.5, or no call observed), then
+    those with MAF < ``min_maf``; drop duplicate IDs and then duplicate (CHR, BP, {A1, A2})
+    variants, keeping the first; sort by CHR, BP; make windows; then per chromosome load the
+    kept dosages (float64), standardise them (mean imputation of missing calls) and yield each
+    window's :func:`window_ld`. The counts of each step are recorded in ``manifest["source"]``.
+    ``variants.AF1`` is the panel frequency of A1.
+
+    Samples are kept as given. The same pass counts samples whose genotypes equal an earlier
+    sample's and samples without an observed call (``n_duplicate_samples``,
+    ``n_samples_no_calls``) and warns when there are any (docs/decisions.md).
+
+    Warns
+    -----
+    UserWarning
+        Once, when the panel has duplicated samples or samples without calls.
     """
     from deepwas.provenance import provenance as _provenance
 
@@ -135,11 +213,16 @@ def build_store(
         wanted = np.isin(table["CHR"].to_numpy(), np.asarray(list(chroms), dtype=np.int64))
         idx = idx[wanted]
     n_chrom = int(idx.size)
-    af = _allele_frequencies(panel, idx, progress=progress)
+    stats = _panel_stats(panel, idx, progress=progress)
+    if idx.size:  # with no variant selected the "no variant passes" error below says why
+        _warn_samples(panel, stats)
+    zero = stats.zero_variance
+    af = stats.af1
     maf = np.minimum(af, 1.0 - af)
-    pass_maf = np.isfinite(maf) & (maf >= min_maf) & (maf > 0)
+    pass_maf = ~zero & (maf >= min_maf) & (maf > 0)
+    n_dropped_zero_variance = int(zero.sum())
+    n_dropped_maf = int((~zero & ~pass_maf).sum())
     idx, af = idx[pass_maf], af[pass_maf]
-    n_dropped_maf = int((~pass_maf).sum())
     sub = table.iloc[idx].reset_index(drop=True)
     keep, n_dup_id, n_dup_pos = _dedupe(sub)
     idx, af, sub = idx[keep], af[keep], sub[keep].reset_index(drop=True)
@@ -160,11 +243,14 @@ def build_store(
         "n_ref": panel.n_samples,
         "n_variants_input": n_input,
         "n_variants_other_chroms": n_input - n_chrom,
+        "n_dropped_zero_variance": n_dropped_zero_variance,
         "n_dropped_maf": n_dropped_maf,
         "n_dropped_duplicate_id": n_dup_id,
         "n_dropped_duplicate_position": n_dup_pos,
         "n_variants_kept": int(idx.size),
         "chroms": sorted(int(c) for c in np.unique(sub["CHR"])),
+        "n_duplicate_samples": stats.n_duplicate_samples,
+        "n_samples_no_calls": stats.n_samples_no_calls,
     }
     blocks_path = None if blocks is None else blocks.attrs.get("path", "<in memory>")
     window_params = {

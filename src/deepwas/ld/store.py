@@ -281,6 +281,39 @@ def write_store(
     return LDStore.open(path)
 
 
+_DROP_LABELS = {
+    "n_variants_other_chroms": "other chromosomes",
+    "n_dropped_zero_variance": "zero variance",
+    "n_dropped_maf": "MAF below min",
+    "n_dropped_duplicate_id": "duplicate ID",
+    "n_dropped_duplicate_position": "duplicate position",
+}
+
+
+def _filter_lines(source: dict) -> list[str]:
+    """The build report's variant and sample counts, from what ``manifest["source"]`` has
+    (older stores and other builders record fewer counts; absent ones are left out)."""
+    if "n_variants_input" not in source:
+        return []
+    dropped = [
+        f"{_DROP_LABELS.get(k, k.removeprefix('n_dropped_').replace('_', ' '))} {v:,}"
+        for k, v in source.items()
+        if (k in _DROP_LABELS or k.startswith("n_dropped_")) and isinstance(v, int)
+    ]
+    kept = source.get("n_variants_kept")
+    lines = [
+        f"  filters: {source['n_variants_input']:,} variants in, "
+        + (f"{kept:,} kept" if isinstance(kept, int) else "? kept")
+        + ("; dropped: " + ", ".join(dropped) if dropped else "")
+    ]
+    if "n_duplicate_samples" in source:
+        lines.append(
+            f"  samples: {source['n_duplicate_samples']:,} duplicated (same genotypes as an "
+            f"earlier sample), {source.get('n_samples_no_calls', 0):,} without calls; all kept"
+        )
+    return lines
+
+
 class LDWindow:
     """One window of an :class:`LDStore`; its arrays are memory-mapped on first access.
 
@@ -542,6 +575,7 @@ class LDStore:
             f"  variants: {self.n_variants:,} on chromosome(s) {chroms}",
             f"  windows: {self.n_windows:,} from {how}, flank {wp.get('flank_kb')} kb",
         ]
+        lines += _filter_lines(src)
         if len(w):
             lines.append(
                 "  per window: scored median {:.0f} (max {}), context median {:.0f} (max {}), "
