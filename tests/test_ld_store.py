@@ -378,6 +378,68 @@ def test_build_store_drops_zero_variance_variants(tmp_path):
     assert f"{m} variants in, {m - 3} kept" in lines
 
 
+def _assert_same_store(a: LDStore, b: LDStore, *, skip: tuple[str, ...] = ()) -> None:
+    """Same variants, windows, counts (but ``skip``) and window arrays (bit for bit: the same
+    computation on the same genotypes)."""
+    pd.testing.assert_frame_equal(a.variants, b.variants)
+    pd.testing.assert_frame_equal(a.windows, b.windows)
+    skip = {"path", "files", *skip}
+    sa, sb = a.manifest["source"], b.manifest["source"]
+    assert {k: v for k, v in sa.items() if k not in skip} == {
+        k: v for k, v in sb.items() if k not in skip
+    }
+    for wa, wb in zip(a, b, strict=True):
+        for name in ("R", "eigvals", "eigvecs", "G"):
+            np.testing.assert_array_equal(getattr(wa, name), getattr(wb, name), err_msg=name)
+
+
+def test_ld_per_chromosome_filesets_build_the_merged_store(tmp_path):
+    """`deepwas ld --bfile prefix.@` (one fileset per chromosome, as 1000 Genomes references are
+    distributed) builds the store of the merged panel, also with --chrom."""
+    from deepwas.cli import main
+
+    rng = np.random.default_rng(11)
+    n, sizes = 30, {1: 25, 2: 15, 22: 20}
+    dos = np.concatenate([_simulate_panel(rng, n, k) for k in sizes.values()], axis=1)
+    dos[rng.random(dos.shape) < 0.02] = np.nan
+    dos[:, 30] = 1.0  # a zero-variance variant on chromosome 2
+    chrom = np.repeat(list(sizes), list(sizes.values()))
+    m = chrom.size
+    variants = pd.DataFrame(
+        {
+            "CHR": chrom,
+            "SNP": [f"rs{j}" for j in range(m)],
+            "BP": np.concatenate([np.arange(k) * 2_000 + 500 for k in sizes.values()]),
+            "A1": ["C"] * m,
+            "A2": ["T"] * m,
+        }
+    )
+    write_plink(tmp_path / "whole", dos, variants)
+    for c in sizes:
+        write_plink(tmp_path / f"ref.{c}", dos[:, chrom == c], variants[chrom == c])
+    common = ["--window-kb", "20", "--flank-kb", "6", "--quiet"]
+    for extra, tag in (([], "all"), (["--chrom", "2,22"], "2-22")):
+        for bfile in ("whole", "ref.@"):
+            argv = ["ld", "--bfile", str(tmp_path / bfile), *common, *extra]
+            assert main([*argv, "--out", str(tmp_path / f"{bfile}-{tag}")]) == 0
+        merged = LDStore.open(tmp_path / f"whole-{tag}")
+        split = LDStore.open(tmp_path / f"ref.@-{tag}")
+        # with --chrom the split panel reads only chromosomes 2 and 22: fewer variants "in"
+        counts = ("n_variants_input", "n_variants_other_chroms") if extra else ()
+        _assert_same_store(split, merged, skip=counts)
+        assert split.manifest["source"]["n_dropped_zero_variance"] == 1
+    assert merged.n_variants == 34 and sorted(np.unique(merged.variants["CHR"])) == [2, 22]
+    src = split.manifest["source"]
+    assert (src["n_variants_input"], src["n_variants_other_chroms"]) == (35, 0)
+    assert merged.manifest["source"]["n_variants_other_chroms"] == 25
+    assert src["path"] == str(tmp_path / "ref.@")
+    # with --chrom only chromosomes 2 and 22 were read (and hashed)
+    assert src["files"] == [str(tmp_path / "ref.2"), str(tmp_path / "ref.22")]
+    inputs = split.manifest["provenance"]["inputs"]
+    assert sorted(inputs) == sorted(f"ref.{c}.{e}" for c in (2, 22) for e in ("bed", "bim", "fam"))
+    assert all(len(v["sha256"]) == 64 for v in inputs.values())
+
+
 def test_store_refuses_bad_format_version_and_missing_files(small_panel, tmp_path):
     panel, _, _ = small_panel
     good = tmp_path / "good"

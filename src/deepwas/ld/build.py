@@ -252,6 +252,9 @@ def build_store(
         "n_duplicate_samples": stats.n_duplicate_samples,
         "n_samples_no_calls": stats.n_samples_no_calls,
     }
+    beds = [str(f.with_suffix("")) for role, f in panel.files.items() if role.endswith("bed")]
+    if len(beds) > 1:  # one fileset per chromosome (prefix.@)
+        source["files"] = beds
     blocks_path = None if blocks is None else blocks.attrs.get("path", "<in memory>")
     window_params = {
         "blocks": blocks_path,
@@ -260,12 +263,7 @@ def build_store(
     }
     ld_params = {"shrinkage": shrinkage, "min_maf": min_maf}
     if provenance is None:
-        inputs: dict[str, str] = {}
-        if panel.kind == "plink":
-            for ext in ("bed", "bim", "fam"):
-                inputs[ext] = f"{panel.source}.{ext}"
-        elif panel.kind == "vcf":
-            inputs["vcf"] = panel.source
+        inputs: dict[str, str | Path] = dict(panel.files)
         if blocks_path is not None and blocks_path != "<in memory>":
             inputs["blocks"] = blocks_path
         provenance = _provenance(inputs=inputs)
