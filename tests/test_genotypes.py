@@ -298,3 +298,22 @@ def test_read_plink_split_errors(tmp_path):
     write_plink(tmp_path / "split.23", dos[:, on_x], variants[on_x])
     with pytest.raises(InputError, match=r"chromosome X has two filesets: .*split\.X\.bed and"):
         read_plink(tmp_path / "split.@", chroms=[23])
+
+
+def test_read_vcf_compressed_twice(tmp_path):
+    """Debian gzips the files under /usr/share/doc again, so the shapeit4-example package ships
+    reference.bcf.gz, a BCF inside gzip, which htslib cannot open: say so and how to fix it."""
+    import gzip
+
+    f = tmp_path / "ok.vcf"
+    f.write_text(VCF_HEADER + "22\t100\trs1\tA\tG\t.\t.\t.\tGT\t0/1\t1/1\t0/0\t./.\n")
+    once = gzip.compress(f.read_bytes())
+    (tmp_path / "ok.vcf.gz").write_bytes(once)
+    assert read_vcf(tmp_path / "ok.vcf.gz").n_variants == 1
+    (tmp_path / "twice.bcf.gz").write_bytes(gzip.compress(once))
+    with pytest.raises(
+        InputError,
+        match=r"twice\.bcf\.gz: cannot open VCF: the file is gzip-compressed twice .*"
+        r"gunzip -c twice\.bcf\.gz > twice\.bcf",
+    ):
+        read_vcf(tmp_path / "twice.bcf.gz")

@@ -135,3 +135,21 @@ def test_shapeit4_example_vcfs(
     _check_window(store, panel, 0)
     del store
     shutil.rmtree(out)
+
+
+def test_shapeit4_example_bcf_gzipped_by_debian(shapeit4_example_data, tmp_path, capsys):
+    """The package's reference.bcf.gz is a BCF that Debian gzipped again: `deepwas ld` says so
+    in one line (exit 2); decompressed once it reads as reference.vcf.gz does."""
+    import gzip
+
+    bcf_gz = shapeit4_example_data / "reference.bcf.gz"
+    argv = ["ld", "--vcf", str(bcf_gz), "--window-kb", "500", "--out", str(tmp_path / "ld")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "gzip-compressed twice" in err and "gunzip -c reference.bcf.gz > reference.bcf" in err
+    bcf = tmp_path / "reference.bcf"
+    with gzip.open(bcf_gz) as src, open(bcf, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    with pytest.warns(UserWarning, match="only biallelic SNVs are used"):
+        panel = read_vcf(bcf)
+    assert (panel.n_samples, panel.n_variants) == (300, 23_670)  # as reference.vcf.gz

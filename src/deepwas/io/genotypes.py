@@ -443,6 +443,14 @@ def read_vcf(path: str | Path) -> GenotypePanel:
     try:
         vcf = cyvcf2.VCF(str(path), gts012=True, lazy=True)
     except Exception as exc:
+        if _compressed_twice(path):
+            raise InputError(
+                "cannot open VCF: the file is gzip-compressed twice (e.g. a BCF that Debian "
+                "gzipped under /usr/share/doc)",
+                file=path,
+                fix=f"decompress it once, gunzip -c {path.name} > {_once_name(path)}, and give "
+                "that file",
+            ) from exc
         raise InputError(f"cannot open VCF: {exc}", file=path, fix="check the file format") from exc
     sample_names = list(vcf.samples)
     if not sample_names:
@@ -516,6 +524,23 @@ def read_vcf(path: str | Path) -> GenotypePanel:
     return GenotypePanel(
         variants=variants, samples=samples, source=str(path), kind="vcf", _cache=cache
     )
+
+
+def _compressed_twice(path: Path) -> bool:
+    """Whether the file is gzip inside gzip (a BGZF VCF or a BCF gzipped again)."""
+    import gzip
+
+    try:
+        with gzip.open(path) as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except (OSError, EOFError):
+        return False
+
+
+def _once_name(path: Path) -> str:
+    """The name to give ``path`` once it is decompressed once: x.bcf.gz -> x.bcf."""
+    name = path.name
+    return name.removesuffix(".gz") if name.endswith((".bcf.gz", ".vcf.gz.gz")) else name + ".1"
 
 
 def read_genotypes(path: str | Path, *, chroms: list[int] | None = None) -> GenotypePanel:
