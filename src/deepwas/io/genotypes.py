@@ -146,8 +146,9 @@ class GenotypePanel:
 
     @property
     def files(self) -> dict[str, Path]:
-        """The files the panel was read from, by role (``bed``, ``bim``, ``fam``, or ``vcf``;
-        ``chr1.bed`` ... for a panel split by chromosome): for provenance."""
+        """The files the panel was read from, by role, for provenance: ``bed``, ``bim``, ``fam``
+        (``ref.1.bed``, ``ref.1.bim`` ... for ``ref.@``, one fileset per chromosome) or
+        ``vcf``; empty for a panel held in memory."""
         if self.kind == "vcf":
             return {"vcf": Path(self.source)}
         out: dict[str, Path] = {}
@@ -318,7 +319,8 @@ def _read_plink_split(p: Path, *, chroms: list[int] | None) -> GenotypePanel:
     """Read ``p`` (a prefix with ``@``) as one fileset per chromosome and concatenate them."""
     codes = sorted(set(CHROM_CODES.values()))
     if chroms is not None:
-        codes = [c for c in codes if c in set(int(c) for c in chroms)]
+        wanted = {int(c) for c in chroms}
+        codes = [c for c in codes if c in wanted]
     found: list[Path] = []
     for code in codes:
         hits = [
