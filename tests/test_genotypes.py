@@ -230,3 +230,90 @@ def test_read_plink_bad_chromosome(tmp_path):
         InputError, match=r"c\.bim:4, column 'CHR': unrecognised chromosome 'chrUn'"
     ):
         read_plink(tmp_path / "c")
+
+
+def _write_split(tmp_path, dos, variants, samples=None, *, name="split") -> None:
+    """Write the panel as one PLINK fileset per chromosome: name.1, name.2, name.22, name.X."""
+    chrom = variants["CHR"].to_numpy()
+    for c in np.unique(chrom):
+        on = chrom == c
+        label = {23: "X"}.get(int(c), str(c))
+        write_plink(tmp_path / f"{name}.{label}", dos[:, on], variants[on], samples)
+
+
+def test_read_plink_split_by_chromosome(tmp_path):
+    rng = np.random.default_rng(5)
+    dos, variants = _random_panel(rng)  # chromosomes 1, 1, 1, 2, 2, 22, 22, X, X
+    write_plink(tmp_path / "whole", dos, variants)
+    _write_split(tmp_path, dos, variants)
+    whole = read_plink(tmp_path / "whole")
+    for prefix in (tmp_path / "split.@", f"{tmp_path}/split.@.bed"):
+        split = read_plink(prefix)
+        assert split.kind == "plink" and split.source == str(tmp_path / "split.@")
+        pd.testing.assert_frame_equal(split.variants, whole.variants)
+        pd.testing.assert_frame_equal(split.samples, whole.samples)
+        _assert_same_dosages(split.dosages(), dos)
+        # a selection across files, in any order
+        idx = np.array([8, 0, 5, 3, 4, 1])
+        _assert_same_dosages(split.dosages(idx, dtype=np.float32), dos[:, idx])
+        _assert_same_dosages(split.dosages(np.array([], dtype=int)), dos[:, :0])
+    assert sorted(split.files) == sorted(
+        f"split.{c}.{e}" for c in ("1", "2", "22", "X") for e in ("bed", "bim", "fam")
+    )
+    assert split.files["split.X.bim"] == tmp_path / "split.X.bim"
+    assert sorted(whole.files) == ["bed", "bim", "fam"]
+    # chroms: only those filesets are read; read_genotypes passes it on
+    part = read_genotypes(tmp_path / "split.@", chroms=[2, 23])
+    assert part.variants["CHR"].tolist() == [2, 2, 23, 23]
+    _assert_same_dosages(part.dosages(), dos[:, [3, 4, 7, 8]])
+    assert len(part.files) == 6
+    # without '@' chroms is ignored (the LD builder filters variants itself)
+    assert read_plink(tmp_path / "whole", chroms=[2]).n_variants == 9
+
+
+def test_read_plink_split_errors(tmp_path):
+    rng = np.random.default_rng(6)
+    dos, variants = _random_panel(rng)
+    with pytest.raises(InputError, match=r"split\.1\.bed.*no PLINK fileset matches .*split\.@"):
+        read_plink(tmp_path / "split.@")
+    _write_split(tmp_path, dos, variants)
+    with pytest.raises(InputError, match=r"no PLINK fileset matches .* for chromosome\(s\) \[5\]"):
+        read_plink(tmp_path / "split.@", chroms=[5])
+    # chromosome 2's samples in another order
+    on2 = variants["CHR"].to_numpy() == 2
+    names = [f"sample{i + 1}" for i in range(12)][::-1]
+    write_plink(
+        tmp_path / "split.2",
+        dos[::-1][:, on2],
+        variants[on2],
+        pd.DataFrame({"FID": names, "IID": names}),
+    )
+    with pytest.raises(
+        InputError, match=r"split\.2\.fam.*its samples differ from those of .*split\.1\.fam"
+    ):
+        read_plink(tmp_path / "split.@")
+    assert read_plink(tmp_path / "split.@", chroms=[1, 22]).n_variants == 5
+    # chromosome X under two names
+    on_x = variants["CHR"].to_numpy() == 23
+    write_plink(tmp_path / "split.23", dos[:, on_x], variants[on_x])
+    with pytest.raises(InputError, match=r"chromosome X has two filesets: .*split\.X\.bed and"):
+        read_plink(tmp_path / "split.@", chroms=[23])
+
+
+def test_read_vcf_compressed_twice(tmp_path):
+    """Debian gzips the files under /usr/share/doc again, so the shapeit4-example package ships
+    reference.bcf.gz, a BCF inside gzip, which htslib cannot open: say so and how to fix it."""
+    import gzip
+
+    f = tmp_path / "ok.vcf"
+    f.write_text(VCF_HEADER + "22\t100\trs1\tA\tG\t.\t.\t.\tGT\t0/1\t1/1\t0/0\t./.\n")
+    once = gzip.compress(f.read_bytes())
+    (tmp_path / "ok.vcf.gz").write_bytes(once)
+    assert read_vcf(tmp_path / "ok.vcf.gz").n_variants == 1
+    (tmp_path / "twice.bcf.gz").write_bytes(gzip.compress(once))
+    with pytest.raises(
+        InputError,
+        match=r"twice\.bcf\.gz: cannot open VCF: the file is gzip-compressed twice .*"
+        r"gunzip -c twice\.bcf\.gz > twice\.bcf",
+    ):
+        read_vcf(tmp_path / "twice.bcf.gz")

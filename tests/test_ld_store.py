@@ -15,8 +15,9 @@ import pytest
 
 from deepwas.errors import InputError, NumericalError, StoreError
 from deepwas.io.genotypes import read_plink, standardize, write_plink
+from deepwas.ld.build import build_store
 from deepwas.ld.compute import window_ld
-from deepwas.ld.store import STORE_FORMAT, STORE_VERSION, LDStore, build_store, write_store
+from deepwas.ld.store import STORE_FORMAT, STORE_VERSION, LDStore, write_store
 from deepwas.ld.windows import WINDOW_COLUMNS, make_windows, read_blocks
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +266,8 @@ def test_build_store_matches_dense_reference(small_panel, tmp_path):
     np.testing.assert_allclose(v["AF1"], np.nanmean(dos_kept, axis=0) / 2, rtol=1e-12)
     src = store.manifest["source"]
     assert src["kind"] == "plink" and src["n_ref"] == 70 and src["n_variants_input"] == 160
-    assert src["n_dropped_maf"] == 2 and src["n_dropped_duplicate_id"] == 1
+    assert src["n_dropped_zero_variance"] == 1  # the monomorphic variant
+    assert src["n_dropped_maf"] == 1 and src["n_dropped_duplicate_id"] == 1
     assert src["n_dropped_duplicate_position"] == 1 and src["n_variants_kept"] == 156
     m = store.manifest
     assert (m["format"], m["version"]) == (STORE_FORMAT, STORE_VERSION) == ("deepwas-ld-store", 1)
@@ -320,6 +322,122 @@ def test_build_store_fixed_windows_shrinkage_chroms(small_panel, tmp_path):
         ref = 0.9 * np.corrcoef(X[:, w.context], rowvar=False) + 0.1 * np.eye(w.n_context)
         np.testing.assert_allclose(w.R, ref, atol=1e-6)  # float32 storage
         assert w.rank == w.n_scored  # shrinkage makes R_WW full rank
+
+
+def test_build_store_drops_zero_variance_variants(tmp_path):
+    """A heterozygote in every sample (MAF 0.5, variance 0: the BOLT-LMM example's rs8076599),
+    an all-missing and a monomorphic variant are dropped and counted; a duplicated sample and a
+    sample without calls are counted, warned about and kept."""
+    rng = np.random.default_rng(3)
+    n, m = 40, 30
+    dos = _simulate_panel(rng, n, m)
+    dos[rng.random((n, m)) < 0.02] = np.nan
+    dos[:, 5] = 1.0  # constant heterozygote
+    dos[:3, 5] = np.nan  # ... with some missing calls: still zero variance
+    dos[:, 12] = np.nan  # all missing
+    dos[:, 20] = 2.0  # monomorphic
+    dos[7] = dos[2]  # a duplicated sample
+    dos[9] = np.nan  # a sample without calls
+    variants = pd.DataFrame(
+        {
+            "CHR": [22] * m,
+            "SNP": [f"rs{j}" for j in range(m)],
+            "BP": np.arange(m) * 1_000 + 1_000,
+            "A1": ["A"] * m,
+            "A2": ["G"] * m,
+        }
+    )
+    write_plink(tmp_path / "p", dos, variants)
+    with pytest.warns(UserWarning, match=r"1 sample\(s\) have the same genotypes as an earlier"):
+        store = build_store(
+            read_plink(tmp_path / "p"), tmp_path / "ld", window_kb=10, flank_kb=5, progress=False
+        )
+    src = store.manifest["source"]
+    assert src["n_dropped_zero_variance"] == 3 and src["n_dropped_maf"] == 0
+    assert (src["n_duplicate_samples"], src["n_samples_no_calls"]) == (1, 1)
+    assert src["n_ref"] == n  # samples are kept
+    keep = np.setdiff1d(np.arange(m), [5, 12, 20])
+    assert store.variants["SNP"].tolist() == [f"rs{j}" for j in keep]
+    X = dos[:, keep]
+    X = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+    for w in store:
+        np.testing.assert_allclose(w.R, np.corrcoef(X[:, w.context], rowvar=False), atol=1e-6)
+    lines = "\n".join(store.summary())
+    assert "dropped: other chromosomes 0, zero variance 3, MAF below min 0" in lines
+    assert "1 duplicated (same genotypes as an earlier sample), 1 without calls" in lines
+
+    # a store written before these counts existed still opens and reports
+    mpath = tmp_path / "ld" / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    for key in ("n_dropped_zero_variance", "n_duplicate_samples", "n_samples_no_calls"):
+        del manifest["source"][key]
+    mpath.write_text(json.dumps(manifest))
+    old = LDStore.open(tmp_path / "ld")
+    lines = "\n".join(old.summary())
+    assert "zero variance" not in lines and "samples:" not in lines
+    assert f"{m} variants in, {m - 3} kept" in lines
+
+
+def _assert_same_store(a: LDStore, b: LDStore, *, skip: tuple[str, ...] = ()) -> None:
+    """Same variants, windows, counts (but ``skip``) and window arrays (bit for bit: the same
+    computation on the same genotypes)."""
+    pd.testing.assert_frame_equal(a.variants, b.variants)
+    pd.testing.assert_frame_equal(a.windows, b.windows)
+    skip = {"path", "files", *skip}
+    sa, sb = a.manifest["source"], b.manifest["source"]
+    assert {k: v for k, v in sa.items() if k not in skip} == {
+        k: v for k, v in sb.items() if k not in skip
+    }
+    for wa, wb in zip(a, b, strict=True):
+        for name in ("R", "eigvals", "eigvecs", "G"):
+            np.testing.assert_array_equal(getattr(wa, name), getattr(wb, name), err_msg=name)
+
+
+def test_ld_per_chromosome_filesets_build_the_merged_store(tmp_path):
+    """`deepwas ld --bfile prefix.@` (one fileset per chromosome, as 1000 Genomes references are
+    distributed) builds the store of the merged panel, also with --chrom."""
+    from deepwas.cli import main
+
+    rng = np.random.default_rng(11)
+    n, sizes = 30, {1: 25, 2: 15, 22: 20}
+    dos = np.concatenate([_simulate_panel(rng, n, k) for k in sizes.values()], axis=1)
+    dos[rng.random(dos.shape) < 0.02] = np.nan
+    dos[:, 30] = 1.0  # a zero-variance variant on chromosome 2
+    chrom = np.repeat(list(sizes), list(sizes.values()))
+    m = chrom.size
+    variants = pd.DataFrame(
+        {
+            "CHR": chrom,
+            "SNP": [f"rs{j}" for j in range(m)],
+            "BP": np.concatenate([np.arange(k) * 2_000 + 500 for k in sizes.values()]),
+            "A1": ["C"] * m,
+            "A2": ["T"] * m,
+        }
+    )
+    write_plink(tmp_path / "whole", dos, variants)
+    for c in sizes:
+        write_plink(tmp_path / f"ref.{c}", dos[:, chrom == c], variants[chrom == c])
+    common = ["--window-kb", "20", "--flank-kb", "6", "--quiet"]
+    for extra, tag in (([], "all"), (["--chrom", "2,22"], "2-22")):
+        for bfile in ("whole", "ref.@"):
+            argv = ["ld", "--bfile", str(tmp_path / bfile), *common, *extra]
+            assert main([*argv, "--out", str(tmp_path / f"{bfile}-{tag}")]) == 0
+        merged = LDStore.open(tmp_path / f"whole-{tag}")
+        split = LDStore.open(tmp_path / f"ref.@-{tag}")
+        # with --chrom the split panel reads only chromosomes 2 and 22: fewer variants "in"
+        counts = ("n_variants_input", "n_variants_other_chroms") if extra else ()
+        _assert_same_store(split, merged, skip=counts)
+        assert split.manifest["source"]["n_dropped_zero_variance"] == 1
+    assert merged.n_variants == 34 and sorted(np.unique(merged.variants["CHR"])) == [2, 22]
+    src = split.manifest["source"]
+    assert (src["n_variants_input"], src["n_variants_other_chroms"]) == (35, 0)
+    assert merged.manifest["source"]["n_variants_other_chroms"] == 25
+    assert src["path"] == str(tmp_path / "ref.@")
+    # with --chrom only chromosomes 2 and 22 were read (and hashed)
+    assert src["files"] == [str(tmp_path / "ref.2"), str(tmp_path / "ref.22")]
+    inputs = split.manifest["provenance"]["inputs"]
+    assert sorted(inputs) == sorted(f"ref.{c}.{e}" for c in (2, 22) for e in ("bed", "bim", "fam"))
+    assert all(len(v["sha256"]) == 64 for v in inputs.values())
 
 
 def test_store_refuses_bad_format_version_and_missing_files(small_panel, tmp_path):
@@ -431,7 +549,7 @@ def test_write_store_counts_and_keeps_old_store(tmp_path):
 _BUILD = """
 import json, resource, sys, time
 from deepwas.io.genotypes import read_plink
-from deepwas.ld.store import build_store
+from deepwas.ld.build import build_store
 from deepwas.ld.windows import read_blocks
 t = time.perf_counter()
 store = build_store(read_plink(sys.argv[1]), sys.argv[3], blocks=read_blocks(sys.argv[2]),

@@ -55,7 +55,7 @@ _LAZY = {
     "match_annotations": "deepwas.io.annotations",
     "read_blocks": "deepwas.ld.windows",
     "make_windows": "deepwas.ld.windows",
-    "build_store": "deepwas.ld.store",
+    "build_store": "deepwas.ld.build",
     "LDStore": "deepwas.ld.store",
     "import_ukbb_ld": "deepwas.ld.ukbb",
     "prepare_trait": "deepwas.ld.trait",

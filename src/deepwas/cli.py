@@ -134,7 +134,7 @@ def _cmd_ld(args: argparse.Namespace) -> int:
         )
     else:
         from deepwas.io.genotypes import read_plink, read_vcf
-        from deepwas.ld.store import build_store
+        from deepwas.ld.build import build_store
         from deepwas.ld.windows import read_blocks
 
         if bool(args.bfile) == bool(args.vcf):
@@ -145,9 +145,9 @@ def _cmd_ld(args: argparse.Namespace) -> int:
                 column="--blocks",
                 fix="e.g. --blocks Berisa.EUR.hg19.bed (LD blocks) or --window-kb 1500",
             )
-        panel = read_plink(args.bfile) if args.bfile else read_vcf(args.vcf)
+        panel = read_plink(args.bfile, chroms=chroms) if args.bfile else read_vcf(args.vcf)
         blocks = read_blocks(args.blocks) if args.blocks else None
-        inputs = {"genotypes": args.bfile + ".bed" if args.bfile else args.vcf}
+        inputs: dict[str, str | Path] = dict(panel.files)
         if args.blocks:
             inputs["blocks"] = args.blocks
         store = build_store(
@@ -514,7 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compute each window's LD and its eigen precomputation and "
         "save them in an LD store (docs/ld_store.md), reused across traits.",
     )
-    ld.add_argument("--bfile", default=None, help="PLINK .bed/.bim/.fam prefix")
+    ld.add_argument(
+        "--bfile",
+        default=None,
+        help="PLINK .bed/.bim/.fam prefix; '@' stands for the chromosome "
+        "(ref.@ reads ref.1 ... ref.22, ref.X, one fileset per chromosome)",
+    )
     ld.add_argument("--vcf", default=None, help="VCF/BCF file")
     ld.add_argument("--ukbb-npz", default=None, help="folder of UK Biobank chrN_S_E.npz/.gz LD")
     ld.add_argument("--blocks", default=None, help="BED of LD blocks (e.g. Berisa.EUR.hg19.bed)")

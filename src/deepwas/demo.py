@@ -35,7 +35,7 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
     """
     from deepwas.fit import OBJECTIVES, TrainConfig
     from deepwas.io.genotypes import read_plink
-    from deepwas.ld.store import build_store
+    from deepwas.ld.build import build_store
     from deepwas.priors import PRIOR_FAMILIES
     from deepwas.provenance import provenance
     from deepwas.simulate import SimConfig, run_simulation

@@ -69,7 +69,10 @@ class GenotypePanel:
     samples: pd.DataFrame
     source: str
     kind: str
-    _bed: Path | None = field(default=None, repr=False)
+    # PLINK: the .bed of each fileset and the panel index of its first variant (one per
+    # chromosome for ``prefix.@``; variants are the filesets' in this order).
+    _beds: tuple[Path, ...] = field(default=(), repr=False)
+    _first: tuple[int, ...] = field(default=(), repr=False)
     _cache: np.ndarray | None = field(default=None, repr=False)  # (n_variants, n_samples) int8
 
     @classmethod
@@ -142,6 +145,20 @@ class GenotypePanel:
         )
 
     @property
+    def files(self) -> dict[str, Path]:
+        """The files the panel was read from, by role, for provenance: ``bed``, ``bim``, ``fam``
+        (``ref.1.bed``, ``ref.1.bim`` ... for ``ref.@``, one fileset per chromosome) or
+        ``vcf``; empty for a panel held in memory."""
+        if self.kind == "vcf":
+            return {"vcf": Path(self.source)}
+        out: dict[str, Path] = {}
+        for bed in self._beds:
+            role = "" if len(self._beds) == 1 else f"{bed.name.removesuffix('.bed')}."
+            for ext in ("bed", "bim", "fam"):
+                out[f"{role}{ext}"] = bed.with_suffix(f".{ext}")
+        return out
+
+    @property
     def n_samples(self) -> int:
         """Number of samples (individuals)."""
         return int(len(self.samples))
@@ -173,21 +190,37 @@ class GenotypePanel:
             raise ValueError(f"dtype must be a floating dtype (missing calls are NaN), got {dtype}")
         idx = _normalize_index(index, self.n_variants)
         if self.kind == "plink":
-            from bed_reader import open_bed
-
-            if idx.size == 0:
-                return np.empty((self.n_samples, 0), dtype=dtype)
-            # Passing the counts spares bed-reader re-reading the .fam and .bim files.
-            with open_bed(
-                self._bed, iid_count=self.n_samples, sid_count=self.n_variants, count_A1=True
-            ) as bed:
-                out = bed.read(index=np.s_[:, idx], dtype=dtype, order="F")
-            return out
+            return self._read_beds(idx, dtype)
         if self._cache is None:
             raise RuntimeError(f"this {self.kind} panel has no dosages in memory")
         codes = self._cache[idx]  # (n_selected, n_samples) int8
         out = codes.T.astype(dtype)
         out[codes.T < 0] = np.nan
+        return out
+
+    def _read_beds(self, idx: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """Dosages of the variants at ``idx`` from the .bed file(s), (n_samples, idx.size)."""
+        from bed_reader import open_bed
+
+        out = np.empty((self.n_samples, idx.size), dtype=dtype, order="F")
+        if idx.size == 0:
+            return out
+        first = np.asarray(self._first, dtype=np.intp)
+        counts = np.diff(np.append(first, self.n_variants))
+        part = np.searchsorted(first, idx, side="right") - 1
+        for k in np.unique(part):
+            sel = part == k
+            # Passing the counts spares bed-reader re-reading the .fam and .bim files.
+            with open_bed(
+                self._beds[k],
+                iid_count=self.n_samples,
+                sid_count=int(counts[k]),
+                count_A1=True,
+            ) as bed:
+                block = bed.read(index=np.s_[:, idx[sel] - first[k]], dtype=dtype, order="F")
+            if sel.all():
+                return block
+            out[:, sel] = block
         return out
 
 
@@ -236,13 +269,19 @@ def _plink_paths(prefix: str | Path) -> tuple[Path, Path, Path, Path]:
     return p, bed, bim, fam
 
 
-def read_plink(prefix: str | Path) -> GenotypePanel:
-    """Open a PLINK 1 binary fileset (``.bed/.bim/.fam``).
+def read_plink(prefix: str | Path, *, chroms: list[int] | None = None) -> GenotypePanel:
+    """Open a PLINK 1 binary fileset (``.bed/.bim/.fam``), or one fileset per chromosome.
 
     Parameters
     ----------
     prefix:
-        The fileset prefix, with or without the ``.bed`` suffix.
+        The fileset prefix, with or without the ``.bed`` suffix. An ``@`` in the file name
+        stands for the chromosome (LDSC's convention, as 1000 Genomes references are
+        distributed: ``1000G.EUR.@`` for ``1000G.EUR.1.bed`` ... ``1000G.EUR.22.bed``); the
+        filesets that exist are read in chromosome order and concatenated.
+    chroms:
+        With ``@``: read only these chromosomes' filesets (PLINK codes). Ignored otherwise (the
+        LD builder filters variants by chromosome itself).
 
     Returns
     -------
@@ -252,8 +291,83 @@ def read_plink(prefix: str | Path) -> GenotypePanel:
     Raises
     ------
     InputError
-        If a file of the set is missing or the ``.bim`` has an unrecognised chromosome.
+        If a file of the set is missing or the ``.bim`` has an unrecognised chromosome; with
+        ``@``, if no fileset matches, or a fileset's samples (``.fam``) differ from the first's.
+
+    Notes
+    -----
+    With ``@`` the candidates are ``1`` ... ``22``, then ``X``/``23``, ``Y``/``24``,
+    ``XY``/``25`` and ``MT``/``26``/``M``; a chromosome whose file exists under two names is an
+    error.
     """
+    p = Path(prefix)
+    if p.suffix == ".bed":
+        p = p.with_suffix("")
+    if "@" in p.name:
+        return _read_plink_split(p, chroms=chroms)
+    return _read_plink_one(p)
+
+
+def _chrom_file_labels(code: int) -> list[str]:
+    """The names a per-chromosome fileset of chromosome ``code`` may use for ``@``."""
+    label = chrom_label(code)
+    names = [label] if label == str(code) else [label, str(code)]
+    return names + (["M"] if code == 26 else [])
+
+
+def _read_plink_split(p: Path, *, chroms: list[int] | None) -> GenotypePanel:
+    """Read ``p`` (a prefix with ``@``) as one fileset per chromosome and concatenate them."""
+    codes = sorted(set(CHROM_CODES.values()))
+    if chroms is not None:
+        wanted = {int(c) for c in chroms}
+        codes = [c for c in codes if c in wanted]
+    found: list[Path] = []
+    for code in codes:
+        hits = [
+            p.with_name(p.name.replace("@", name))
+            for name in _chrom_file_labels(code)
+            if p.with_name(p.name.replace("@", name) + ".bed").is_file()
+        ]
+        if len(hits) > 1:
+            raise InputError(
+                f"chromosome {chrom_label(code)} has two filesets: {hits[0]}.bed and {hits[1]}.bed",
+                file=hits[1].with_name(hits[1].name + ".bed"),
+                fix="keep one fileset per chromosome",
+            )
+        found += hits
+    if not found:
+        which = "" if chroms is None else f" for chromosome(s) {sorted(int(c) for c in chroms)}"
+        first = p.with_name(p.name.replace("@", "1") + ".bed")
+        raise InputError(
+            f"no PLINK fileset matches {p}{which} ('@' stands for the chromosome: 1-22, X, ...)",
+            file=first,
+            fix="give the prefix of per-chromosome .bed/.bim/.fam sets, e.g. 1000G.EUR.@ for "
+            "1000G.EUR.1.bed ... 1000G.EUR.22.bed",
+        )
+    parts = [_read_plink_one(f) for f in found]
+    head = parts[0]
+    for f, part in zip(found[1:], parts[1:], strict=True):
+        if not part.samples.equals(head.samples):
+            raise InputError(
+                f"its samples differ from those of {found[0]}.fam ({part.n_samples} and "
+                f"{head.n_samples} samples); the per-chromosome filesets must list the same "
+                "samples in the same order",
+                file=f.with_name(f.name + ".fam"),
+                fix="re-export the filesets from one sample list (e.g. plink --keep)",
+            )
+    first = np.cumsum([0] + [q.n_variants for q in parts[:-1]]).tolist()
+    return GenotypePanel(
+        variants=pd.concat([q.variants for q in parts], ignore_index=True),
+        samples=head.samples,
+        source=str(p),
+        kind="plink",
+        _beds=tuple(q._beds[0] for q in parts),
+        _first=tuple(int(i) for i in first),
+    )
+
+
+def _read_plink_one(prefix: Path) -> GenotypePanel:
+    """Open one PLINK fileset (no ``@``)."""
     from bed_reader import open_bed
 
     p, bed, bim, fam = _plink_paths(prefix)
@@ -294,7 +408,9 @@ def read_plink(prefix: str | Path) -> GenotypePanel:
         }
     )
     samples = pd.DataFrame({"FID": fid, "IID": iid})
-    return GenotypePanel(variants=variants, samples=samples, source=str(p), kind="plink", _bed=bed)
+    return GenotypePanel(
+        variants=variants, samples=samples, source=str(p), kind="plink", _beds=(bed,), _first=(0,)
+    )
 
 
 def read_vcf(path: str | Path) -> GenotypePanel:
@@ -329,6 +445,14 @@ def read_vcf(path: str | Path) -> GenotypePanel:
     try:
         vcf = cyvcf2.VCF(str(path), gts012=True, lazy=True)
     except Exception as exc:
+        if _compressed_twice(path):
+            raise InputError(
+                "cannot open VCF: the file is gzip-compressed twice (e.g. a BCF that Debian "
+                "gzipped under /usr/share/doc)",
+                file=path,
+                fix=f"decompress it once, gunzip -c {path.name} > {_once_name(path)}, and give "
+                "that file",
+            ) from exc
         raise InputError(f"cannot open VCF: {exc}", file=path, fix="check the file format") from exc
     sample_names = list(vcf.samples)
     if not sample_names:
@@ -404,13 +528,31 @@ def read_vcf(path: str | Path) -> GenotypePanel:
     )
 
 
-def read_genotypes(path: str | Path) -> GenotypePanel:
+def _compressed_twice(path: Path) -> bool:
+    """Whether the file is gzip inside gzip (a BGZF VCF or a BCF gzipped again)."""
+    import gzip
+
+    try:
+        with gzip.open(path) as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except (OSError, EOFError):
+        return False
+
+
+def _once_name(path: Path) -> str:
+    """The name to give ``path`` once it is decompressed once: x.bcf.gz -> x.bcf."""
+    name = path.name
+    return name.removesuffix(".gz") if name.endswith((".bcf.gz", ".vcf.gz.gz")) else name + ".1"
+
+
+def read_genotypes(path: str | Path, *, chroms: list[int] | None = None) -> GenotypePanel:
     """Open a reference panel: ``.vcf``/``.vcf.gz``/``.bcf`` with :func:`read_vcf`, anything
-    else as a PLINK prefix (``x`` or ``x.bed``) with :func:`read_plink`."""
+    else as a PLINK prefix (``x``, ``x.bed``, or ``x.@`` for one fileset per chromosome) with
+    :func:`read_plink` (``chroms`` restricts which per-chromosome filesets are read)."""
     name = str(path).lower()
     if name.endswith(_VCF_SUFFIXES):
         return read_vcf(path)
-    return read_plink(path)
+    return read_plink(path, chroms=chroms)
 
 
 def _checked_table(dosages: np.ndarray, variants: pd.DataFrame) -> pd.DataFrame:

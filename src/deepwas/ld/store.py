@@ -1,15 +1,14 @@
 """The on-disk LD store (docs/ld_store.md, format version 1).
 
-This module owns writing a store (:func:`write_store`), building one from a reference panel
-(:func:`build_store`), and reading one back (:class:`LDStore`, :class:`LDWindow`). A store is a
-folder with a manifest, the variant and window tables, and per window the float32 LD of its
+This module owns the store format: writing a store from LD matrices (:func:`write_store`) and
+reading one back (:class:`LDStore`, :class:`LDWindow`). Builders live beside it: from a reference
+panel in :mod:`deepwas.ld.build`, from UK Biobank LD files in :mod:`deepwas.ld.ukbb`. A store is
+a folder with a manifest, the variant and window tables, and per window the float32 LD of its
 context and the float64 eigen precomputation of DESIGN 2.1, computed from the float32 matrix as
 stored so that it is exact for what a reader loads. Everything is written inside
 :func:`deepwas._files.atomic_dir`: an error leaves no folder behind (or the old store untouched).
 
-Memory: :func:`write_store` consumes the LD matrices one window at a time; :func:`build_store`
-holds one chromosome's standardised genotypes (n_samples x n_variants_on_chrom float64) and one
-window's matrices at a time.
+Memory: :func:`write_store` consumes the LD matrices one window at a time.
 """
 
 from __future__ import annotations
@@ -26,13 +25,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from deepwas.errors import InputError, NumericalError, StoreError
-from deepwas.io.genotypes import GenotypePanel, standardize
 from deepwas.io.variants import chrom_label
-from deepwas.ld.compute import window_ld
-from deepwas.ld.windows import WINDOW_COLUMNS, make_windows
+from deepwas.ld.windows import WINDOW_COLUMNS
 from deepwas.linalg.eigen import eigen_precompute
 
-__all__ = ["STORE_FORMAT", "STORE_VERSION", "write_store", "build_store", "LDStore", "LDWindow"]
+__all__ = ["STORE_FORMAT", "STORE_VERSION", "write_store", "LDStore", "LDWindow"]
 
 STORE_FORMAT = "deepwas-ld-store"
 STORE_VERSION = 1
@@ -284,192 +281,37 @@ def write_store(
     return LDStore.open(path)
 
 
-def _dedupe(variants: pd.DataFrame) -> tuple[np.ndarray, int, int]:
-    """Keep the first of duplicate IDs and of duplicate (CHR, BP, allele pair) variants."""
-    dup_id = variants["SNP"].duplicated(keep="first").to_numpy()
-    a1 = variants["A1"].astype(str).to_numpy()
-    a2 = variants["A2"].astype(str).to_numpy()
-    lo = np.where(a1 <= a2, a1, a2)
-    hi = np.where(a1 <= a2, a2, a1)
-    key = pd.DataFrame(
-        {"CHR": variants["CHR"].to_numpy(), "BP": variants["BP"].to_numpy(), "lo": lo, "hi": hi}
-    )
-    dup_pos = key.duplicated(keep="first").to_numpy() & ~dup_id
-    keep = ~(dup_id | dup_pos)
-    return keep, int(dup_id.sum()), int(dup_pos.sum())
+_DROP_LABELS = {
+    "n_variants_other_chroms": "other chromosomes",
+    "n_dropped_zero_variance": "zero variance",
+    "n_dropped_maf": "MAF below min",
+    "n_dropped_duplicate_id": "duplicate ID",
+    "n_dropped_duplicate_position": "duplicate position",
+}
 
 
-def _allele_frequencies(
-    panel: GenotypePanel, index: np.ndarray, *, chunk: int = 4096, progress: bool = True
-) -> np.ndarray:
-    """Frequency of A1 among observed calls, (len(index),), read in chunks of variants."""
-    af = np.empty(index.size, dtype=np.float64)
-    starts = range(0, index.size, chunk)
-    for s in tqdm(
-        starts, desc="allele frequencies", unit="chunk", disable=None if progress else True
-    ):
-        D = panel.dosages(index[s : s + chunk], dtype=np.float32)
-        n_obs = np.sum(~np.isnan(D), axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            af[s : s + chunk] = np.nansum(D, axis=0, dtype=np.float64) / (2.0 * n_obs)
-    return af
-
-
-def build_store(
-    panel: GenotypePanel,
-    out: str | Path,
-    *,
-    blocks: pd.DataFrame | None = None,
-    window_kb: float | None = None,
-    flank_kb: float = 1000.0,
-    min_maf: float = 0.01,
-    shrinkage: float = 0.0,
-    eig_rtol: float = 1e-6,
-    var_explained: float | None = None,
-    chroms: list[int] | None = None,
-    provenance: dict | None = None,
-    progress: bool = True,
-) -> LDStore:
-    """Build an LD store from a reference panel.
-
-    Parameters
-    ----------
-    panel:
-        The reference genotypes (:func:`deepwas.io.genotypes.read_genotypes`).
-    out:
-        The store folder to write.
-    blocks, window_kb, flank_kb:
-        How to cut windows (:func:`deepwas.ld.windows.make_windows`); exactly one of ``blocks``
-        and ``window_kb``.
-    min_maf:
-        Keep variants with minor allele frequency >= ``min_maf`` (and always > 0).
-    shrinkage:
-        LD shrinkage towards the identity (:func:`deepwas.ld.compute.window_ld`).
-    eig_rtol, var_explained:
-        Eigen truncation (:func:`deepwas.linalg.eigen.eigen_precompute`).
-    chroms:
-        Restrict to these chromosomes (PLINK codes); all by default.
-    provenance:
-        Recorded in the manifest; by default the package version, command line and the hashes of
-        the panel's files (and of the block file, when ``blocks`` came from :func:`read_blocks`).
-    progress:
-        Show progress bars (on a terminal).
-
-    Returns
-    -------
-    LDStore
-
-    Raises
-    ------
-    InputError
-        If no variant passes the filters, or the windows cannot be made.
-    NumericalError
-        From :func:`write_store`.
-
-    Notes
-    -----
-    Steps: drop variants outside ``chroms``; compute allele frequencies (chunks of variants) and
-    drop those with MAF < ``min_maf`` or MAF = 0 or all calls missing; drop duplicate IDs and then
-    duplicate (CHR, BP, {A1, A2}) variants, keeping the first; sort by CHR, BP; make windows;
-    then per chromosome load the kept dosages (float64), standardise them (mean imputation of
-    missing calls) and yield each window's :func:`window_ld`. The counts of each step are recorded
-    in ``manifest["source"]``. ``variants.AF1`` is the panel frequency of A1.
-    """
-    from deepwas.provenance import provenance as _provenance
-
-    if not (0.0 <= min_maf < 0.5):
-        raise InputError(f"min_maf must be in [0, 0.5), got {min_maf}", column="min_maf")
-    if not (0.0 <= shrinkage <= 1.0):
-        raise InputError(f"shrinkage must be in [0, 1], got {shrinkage}", column="shrinkage")
-    if panel.n_samples < 2:
-        raise InputError(
-            f"the panel has {panel.n_samples} samples; LD needs at least 2", file=panel.source
+def _filter_lines(source: dict) -> list[str]:
+    """The build report's variant and sample counts, from what ``manifest["source"]`` has
+    (older stores and other builders record fewer counts; absent ones are left out)."""
+    if "n_variants_input" not in source:
+        return []
+    dropped = [
+        f"{_DROP_LABELS.get(k, k.removeprefix('n_dropped_').replace('_', ' '))} {v:,}"
+        for k, v in source.items()
+        if (k in _DROP_LABELS or k.startswith("n_dropped_")) and isinstance(v, int)
+    ]
+    kept = source.get("n_variants_kept")
+    lines = [
+        f"  filters: {source['n_variants_input']:,} variants in, "
+        + (f"{kept:,} kept" if isinstance(kept, int) else "? kept")
+        + ("; dropped: " + ", ".join(dropped) if dropped else "")
+    ]
+    if "n_duplicate_samples" in source:
+        lines.append(
+            f"  samples: {source['n_duplicate_samples']:,} duplicated (same genotypes as an "
+            f"earlier sample), {source.get('n_samples_no_calls', 0):,} without calls; all kept"
         )
-    table = panel.variants.reset_index(drop=True)
-    n_input = len(table)
-    idx = np.arange(n_input)
-    if chroms is not None:
-        wanted = np.isin(table["CHR"].to_numpy(), np.asarray(list(chroms), dtype=np.int64))
-        idx = idx[wanted]
-    n_chrom = int(idx.size)
-    af = _allele_frequencies(panel, idx, progress=progress)
-    maf = np.minimum(af, 1.0 - af)
-    pass_maf = np.isfinite(maf) & (maf >= min_maf) & (maf > 0)
-    idx, af = idx[pass_maf], af[pass_maf]
-    n_dropped_maf = int((~pass_maf).sum())
-    sub = table.iloc[idx].reset_index(drop=True)
-    keep, n_dup_id, n_dup_pos = _dedupe(sub)
-    idx, af, sub = idx[keep], af[keep], sub[keep].reset_index(drop=True)
-    if idx.size == 0:
-        raise InputError(
-            f"no variant of the panel passes the filters (min_maf={min_maf}, chroms={chroms})",
-            file=panel.source,
-            fix="lower --min-maf or check --chrom",
-        )
-    order = np.lexsort((sub["BP"].to_numpy(), sub["CHR"].to_numpy()))
-    idx, af, sub = idx[order], af[order], sub.iloc[order].reset_index(drop=True)
-    sub["AF1"] = af
-    windows = make_windows(sub, blocks=blocks, window_kb=window_kb, flank_kb=flank_kb)
-
-    source = {
-        "kind": panel.kind,
-        "path": panel.source,
-        "n_ref": panel.n_samples,
-        "n_variants_input": n_input,
-        "n_variants_other_chroms": n_input - n_chrom,
-        "n_dropped_maf": n_dropped_maf,
-        "n_dropped_duplicate_id": n_dup_id,
-        "n_dropped_duplicate_position": n_dup_pos,
-        "n_variants_kept": int(idx.size),
-        "chroms": sorted(int(c) for c in np.unique(sub["CHR"])),
-    }
-    blocks_path = None if blocks is None else blocks.attrs.get("path", "<in memory>")
-    window_params = {
-        "blocks": blocks_path,
-        "window_kb": window_kb,
-        "flank_kb": flank_kb,
-    }
-    ld_params = {"shrinkage": shrinkage, "min_maf": min_maf}
-    if provenance is None:
-        inputs: dict[str, str] = {}
-        if panel.kind == "plink":
-            for ext in ("bed", "bim", "fam"):
-                inputs[ext] = f"{panel.source}.{ext}"
-        elif panel.kind == "vcf":
-            inputs["vcf"] = panel.source
-        if blocks_path is not None and blocks_path != "<in memory>":
-            inputs["blocks"] = blocks_path
-        provenance = _provenance(inputs=inputs)
-
-    store_chrom = sub["CHR"].to_numpy()
-    win_chrom = windows["CHR"].to_numpy()
-
-    def matrices() -> Iterator[np.ndarray]:
-        for c in np.unique(win_chrom):
-            on_c = np.flatnonzero(store_chrom == c)
-            lo = int(on_c[0])
-            X, _ = standardize(panel.dosages(idx[on_c], dtype=np.float64))
-            for w in windows.itertuples(index=False):
-                if w.CHR != c:
-                    continue
-                yield window_ld(
-                    X[:, w.context_first - lo : w.context_stop - lo], shrinkage=shrinkage
-                )
-            del X
-
-    return write_store(
-        out,
-        sub,
-        windows,
-        matrices(),
-        source=source,
-        window_params=window_params,
-        ld_params=ld_params,
-        eig_rtol=eig_rtol,
-        var_explained=var_explained,
-        provenance=provenance,
-        progress=progress,
-    )
+    return lines
 
 
 class LDWindow:
@@ -733,6 +575,7 @@ class LDStore:
             f"  variants: {self.n_variants:,} on chromosome(s) {chroms}",
             f"  windows: {self.n_windows:,} from {how}, flank {wp.get('flank_kb')} kb",
         ]
+        lines += _filter_lines(src)
         if len(w):
             lines.append(
                 "  per window: scored median {:.0f} (max {}), context median {:.0f} (max {}), "
