@@ -37,6 +37,7 @@ from scipy.optimize import isotonic_regression
 
 from _common import emit, log
 from deepwas.io.genotypes import standardize
+from deepwas.ld.mismatch import cv_direction_scales
 from deepwas.simulate import SimConfig, simulate_genotypes, simulate_sumstats
 
 FOLDS = 5
@@ -184,6 +185,8 @@ def run_seed(args, seed: int) -> None:
             const = 0.5 * np.log(lam).sum()
             K = G.T @ G
             rho, tau = cv_directions(dos_ref[:n_ref][:, cx], sic, r, seed=seed)
+            rho_t, t_t = cv_direction_scales(dos_ref[:n_ref][:, cx], sic, seed=seed).at(r)
+            diagK = np.diag(K)
             Wm = U / np.sqrt(lam)
             A = Wm.T @ Rp[np.ix_(sic, sic)] @ Wm
             Gp = Rb[:, sic] @ Wm
@@ -196,7 +199,8 @@ def run_seed(args, seed: int) -> None:
                 "full": (np.ones(r), K, y, const),
                 "ve90": (np.ones(k90), K[:k90, :k90], y[:k90], 0.5 * np.log(lam[:k90]).sum()),
                 "cv_noise": (rho, K, y, const),
-                "diag_cv": (rho, np.diag(tau), y, const),
+                "diag_cv": (rho_t, np.diag(t_t * diagK), y, const),
+                "diag_cv_tau": (rho, np.diag(tau), y, const),
                 "block_cv": (rho, Kblock, y, const),
                 "oracle_diag": (np.diag(A).copy(), np.diag(np.diag(Kp)), y, const),
                 "oracle": (A, Kp, y, const),
@@ -239,7 +243,7 @@ def main() -> None:
     p.add_argument(
         "--models",
         type=lambda t: t.split(","),
-        default="full,ve90,cv_noise,diag_cv,block_cv,oracle_diag,oracle".split(","),
+        default="full,ve90,cv_noise,diag_cv,diag_cv_tau,oracle_diag,oracle".split(","),
     )
     args = p.parse_args()
     for seed in range(args.first_seed, args.first_seed + args.seeds):

@@ -77,7 +77,7 @@ def test_ld_store_and_info(store, sim, capsys):
     assert (store / "manifest.json").exists()
     assert main(["info", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "deepwas-ld-store version 1" in out and "900" in out
+    assert "deepwas-ld-store version 2" in out and "900" in out
     assert main(["info", str(sim / "sumstats.tsv.gz")]) == 0
     out = capsys.readouterr().out
     assert "summary statistics" in out and "variants: 900" in out

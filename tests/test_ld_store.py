@@ -270,7 +270,7 @@ def test_build_store_matches_dense_reference(small_panel, tmp_path):
     assert src["n_dropped_maf"] == 1 and src["n_dropped_duplicate_id"] == 1
     assert src["n_dropped_duplicate_position"] == 1 and src["n_variants_kept"] == 156
     m = store.manifest
-    assert (m["format"], m["version"]) == (STORE_FORMAT, STORE_VERSION) == ("deepwas-ld-store", 1)
+    assert (m["format"], m["version"]) == (STORE_FORMAT, STORE_VERSION) == ("deepwas-ld-store", 2)
     assert (m["n_variants"], m["n_windows"]) == (156, 5)
     assert m["windows"] == {"blocks": "hand.bed", "window_kb": None, "flank_kb": 12.0}
     assert m["ld"] == {"shrinkage": 0.0, "min_maf": 0.01, "dtype": "float32"}

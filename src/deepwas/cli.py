@@ -265,6 +265,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         min_info=args.min_info,
         min_maf=args.min_maf,
         var_explained=args.var_explained,
+        ld_model=args.ld_model,
         progress=not args.quiet,
     )
     _say(*trait.report)
@@ -331,6 +332,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         n=args.n_gwas,
         bim=args.bim,
         var_explained=args.var_explained,
+        ld_model=args.ld_model,
         val_fraction=args.val_fraction,
         split_seed=args.split_seed,
         resume=args.resume,
@@ -447,9 +449,23 @@ def _add_var_explained(sp: argparse.ArgumentParser, table: dict) -> None:
         type=float,
         default=None,
         help="keep the leading eigen-directions of each window's LD explaining this fraction of "
-        "its variance (e.g. 0.9 for panels of a few hundred samples)",
+        "its variance (default: all)",
     )
     _constrain(sp, {"var_explained": table["var_explained"]})
+
+
+def _add_ld_model(sp: argparse.ArgumentParser) -> None:
+    from deepwas.ld.trait import LD_MODEL_CHOICES
+
+    sp.add_argument(
+        "--ld-model",
+        choices=LD_MODEL_CHOICES,
+        default="auto",
+        help="model of the z-scores projected on the panel's LD: 'diagonal' (for reference "
+        "panels of up to a few thousand samples: cross-validated noise and signal scales per "
+        "eigen-direction), 'full' (DESIGN 2.1: for in-sample or biobank-sized LD), 'auto' "
+        "(diagonal when the LD store holds the panel's direction scales, else full)",
+    )
 
 
 def _add_bim(sp: argparse.ArgumentParser) -> None:
@@ -554,6 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_n_gwas(lk)
     _add_sumstats_qc(lk)
     _add_var_explained(lk, TRAIT_CONSTRAINTS)
+    _add_ld_model(lk)
     _add_output(lk, kind="file", what="write the result as JSON to this file", required=False)
     _add_common(lk)
     lk.set_defaults(func=_cmd_loglik)
@@ -584,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--truth", default=None, help="truth.tsv.gz of deepwas simulate")
     _add_n_gwas(f)
     _add_var_explained(f, TRAIT_CONSTRAINTS)
+    _add_ld_model(f)
     f.add_argument("--width", type=int, default=64, help="MLP width")
     f.add_argument("--depth", type=int, default=4, help="MLP residual blocks")
     f.add_argument("--lr", type=float, default=0.01)

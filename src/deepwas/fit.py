@@ -26,7 +26,7 @@ from deepwas._validation import Boolean, Check, Interval, Options, validate
 from deepwas.errors import InputError, NumericalError
 from deepwas.linalg.batch import PackedBatches, batched_nll, group_by_size, pack_windows
 from deepwas.linalg.iterative import Preconditioner, choose_engine, iterative_nll
-from deepwas.linalg.likelihood import exact_nll, ldsc_loss
+from deepwas.linalg.likelihood import diagonal_nll, exact_nll, ldsc_loss
 from deepwas.priors import MODELS
 
 __all__ = [
@@ -143,7 +143,8 @@ class _Spectra:
     """Per-window spectra that make the exact NLL of a one-parameter family of priors O(r).
 
     For the windows of this process's share, with K = G^T diag(w) G = V diag(d) V^T (real rank
-    dimensions only) and u = V^T y, the exact NLL of the prior F = c w is
+    dimensions only; in the diagonal model of a small panel d = diag(K) and V = I) and u = V^T y,
+    the exact NLL of the prior F = c w is
 
         NLL(c, sigma) = 1/2 sum_k [ log(sigma + c d_k) + u_k^2 / (sigma + c d_k) ] + const
 
@@ -161,6 +162,12 @@ class _Spectra:
             H = b.Gt
             if weights is not None:
                 H = H * weights[b.context_index].sqrt().unsqueeze(-2)  # padded rows of Gt are 0
+            if b.diagonal:  # Sigma is diagonal already: d = diag(K), u = y
+                real = b.valid
+                d.append((H * H).sum(-1)[real])
+                u2.append(b.y[real] ** 2)
+                const += float(b.const.sum())
+                continue
             K = H @ H.transpose(-1, -2)
             # padded rank dimensions get eigenvalue -1: their eigenvectors stay apart from the
             # real ones (y is 0 there), and they are dropped below
@@ -380,7 +387,11 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
         b = batches[i].to(device)
         idx = b.context_index[0]
         log_F = model(feats[idx]).unsqueeze(0) + math.log(n_gwas)
-        if cfg.objective == "likelihood":
+        if cfg.objective == "likelihood" and b.diagonal:
+            # the small-panel model: 2 |C| r flops, no solve (docs/mismatch.md)
+            nll = diagonal_nll(b.Gt, b.y, log_F, sigma, valid=b.valid, const=b.const)
+            total = total + nll.sum()
+        elif cfg.objective == "likelihood":
             engine = choose_engine(b.Gt.shape[2], b.Gt.shape[1], engine=cfg.engine)
             if engine == "iterative" and torch.is_grad_enabled():
                 # a training step needs the gradient only: PCG + Hutchinson, no log-det value

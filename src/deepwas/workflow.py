@@ -183,6 +183,7 @@ def run_fit(
     n: float | None = None,
     bim: str | None = None,
     var_explained: float | None = None,
+    ld_model: str = "auto",
     val_fraction: float = 0.15,
     split_seed: int | None = None,
     resume: bool = False,
@@ -218,7 +219,9 @@ def run_fit(
     if rank != 0:  # only the first process reports and writes
         progress, say = False, (lambda *lines: None)
     store = LDStore.open(ld)
-    trait = load_trait(sumstats, store, n=n, var_explained=var_explained, progress=progress)
+    trait = load_trait(
+        sumstats, store, n=n, var_explained=var_explained, ld_model=ld_model, progress=progress
+    )
     annotations = read_annotations(annot, bim=bim)
     data = prepare_fit(
         trait,

@@ -23,6 +23,12 @@ from tqdm import tqdm
 from deepwas.errors import InputError
 from deepwas.io.genotypes import GenotypePanel, standardize
 from deepwas.ld.compute import window_ld
+from deepwas.ld.mismatch import (
+    DEFAULT_FOLDS,
+    MIN_FOLD_SAMPLES,
+    DirectionScales,
+    cv_direction_scales,
+)
 from deepwas.ld.store import LDStore, write_store
 from deepwas.ld.windows import make_windows
 
@@ -271,7 +277,10 @@ def build_store(
     store_chrom = sub["CHR"].to_numpy()
     win_chrom = windows["CHR"].to_numpy()
 
-    def matrices() -> Iterator[np.ndarray]:
+    # folds of at least MIN_FOLD_SAMPLES samples for the cross-validated direction scales
+    with_scales = panel.n_samples >= DEFAULT_FOLDS * MIN_FOLD_SAMPLES
+
+    def matrices() -> Iterator[tuple[np.ndarray, DirectionScales | None]]:
         for c in np.unique(win_chrom):
             on_c = np.flatnonzero(store_chrom == c)
             lo = int(on_c[0])
@@ -279,9 +288,17 @@ def build_store(
             for w in windows.itertuples(index=False):
                 if w.CHR != c:
                     continue
-                yield window_ld(
-                    X[:, w.context_first - lo : w.context_stop - lo], shrinkage=shrinkage
+                Xc = X[:, w.context_first - lo : w.context_stop - lo]
+                c0 = w.context_first
+                scored = np.arange(w.scored_first - c0, w.scored_stop - c0)
+                # the panel's cross-validated direction scales (small-panel model of the
+                # likelihood, docs/mismatch.md); seeded by the window so builds are reproducible
+                scales = (
+                    cv_direction_scales(Xc, scored, eig_rtol=eig_rtol, seed=int(w.window))
+                    if with_scales
+                    else None
                 )
+                yield window_ld(Xc, shrinkage=shrinkage), scales
             del X
 
     return write_store(

@@ -1,4 +1,4 @@
-"""The on-disk LD store (docs/ld_store.md, format version 1).
+"""The on-disk LD store (docs/ld_store.md, format version 2; version 1 stores are read too).
 
 This module owns the store format: writing a store from LD matrices (:func:`write_store`) and
 reading one back (:class:`LDStore`, :class:`LDWindow`). Builders live beside it: from a reference
@@ -32,7 +32,7 @@ from deepwas.linalg.eigen import eigen_precompute
 __all__ = ["STORE_FORMAT", "STORE_VERSION", "write_store", "LDStore", "LDWindow"]
 
 STORE_FORMAT = "deepwas-ld-store"
-STORE_VERSION = 1
+STORE_VERSION = 2
 
 _FIX_REBUILD = "rebuild it with `deepwas ld`"
 _STORE_VARIANT_COLUMNS = ["CHR", "SNP", "BP", "A1", "A2", "AF1", "CM"]
@@ -177,8 +177,10 @@ def write_store(
         ``CHR SNP BP A1 A2`` (+ ``AF1``, ``CM``), sorted by CHR, BP: the store order.
     windows: pandas.DataFrame, (n_windows, 10)
         As from :func:`deepwas.ld.windows.make_windows` on ``variants``.
-    ld_matrices: iterable of (n_context, n_context) arrays
-        Each window's LD, in window order. May be a generator: only one is held at a time.
+    ld_matrices: iterable of (n_context, n_context) arrays, or of (array, DirectionScales) pairs
+        Each window's LD, in window order, with the panel's cross-validated direction scales
+        when the genotypes are at hand (:func:`deepwas.ld.mismatch.cv_direction_scales`). May be
+        a generator: only one is held at a time.
     source, window_params, ld_params:
         Recorded in ``manifest.json`` under ``source``, ``windows`` and ``ld``.
     eig_rtol, var_explained:
@@ -216,6 +218,7 @@ def write_store(
     windows = windows[WINDOW_COLUMNS].astype(np.int64).copy()
     n_windows = len(windows)
     ranks = np.zeros(n_windows, dtype=np.int64)
+    n_scaled = 0
     record = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
@@ -240,13 +243,14 @@ def write_store(
                 row_d = row._asdict()
                 name = _window_name(i, row_d)
                 try:
-                    R = next(matrices)
+                    item = next(matrices)
                 except StopIteration:
                     raise InputError(
                         f"got {i} LD matrices for {n_windows} windows", column="ld_matrices"
                     ) from None
+                R, scales = item if isinstance(item, tuple) else (item, None)
                 R32 = _validate_R(R, int(row.n_context), name)
-                del R
+                del R, item
                 mask = np.zeros(int(row.n_context), dtype=bool)
                 mask[row.scored_first - row.context_first : row.scored_stop - row.context_first] = (
                     True
@@ -264,6 +268,9 @@ def write_store(
                 np.save(d / "eigvals.npy", eig.lam)
                 np.save(d / "eigvecs.npy", eig.U)
                 np.save(d / "G.npy", eig.G)
+                if scales is not None:
+                    np.save(d / "scales.npy", scales.as_array())
+                    n_scaled += 1
                 ranks[i] = eig.rank
                 bar.update(1)
         finally:
@@ -273,6 +280,18 @@ def write_store(
             raise InputError(
                 f"got more LD matrices than the {n_windows} windows", column="ld_matrices"
             )
+        if n_scaled and n_scaled != n_windows:
+            raise InputError(
+                f"direction scales for {n_scaled} of {n_windows} windows", column="ld_matrices"
+            )
+        if n_scaled:
+            from deepwas.ld.mismatch import DEFAULT_FOLDS, GRID
+
+            record["mismatch"] = {
+                "method": "cross-validated direction scales",
+                "folds": DEFAULT_FOLDS,
+                "grid": len(GRID),
+            }
         windows["rank"] = ranks
         windows.to_parquet(tmp / "windows.parquet", index=False)
         with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
@@ -339,6 +358,9 @@ class LDWindow:
         Their eigenvectors U.
     G: (n_context, rank) float64
         R_CW U diag(eigvals)^-1/2.
+    scales: DirectionScales or None
+        The panel's cross-validated noise and signal scales of the eigen-directions
+        (:mod:`deepwas.ld.mismatch`); None in stores without them.
     """
 
     def __init__(
@@ -403,6 +425,14 @@ class LDWindow:
     @cached_property
     def G(self) -> np.ndarray:  # noqa: N802
         return self._load("G.npy")
+
+    @cached_property
+    def scales(self):
+        from deepwas.ld.mismatch import DirectionScales
+
+        if not (self._dir / "scales.npy").exists():
+            return None
+        return DirectionScales.from_array(np.asarray(self._load("scales.npy")))
 
     @property
     def rank(self) -> int:
@@ -519,6 +549,12 @@ class LDStore:
         return cls(path, manifest, variants, windows)
 
     @property
+    def has_scales(self) -> bool:
+        """Whether every window holds the panel's cross-validated direction scales (stores built
+        from genotypes by format version 2; docs/mismatch.md)."""
+        return "mismatch" in self.manifest
+
+    @property
     def n_windows(self) -> int:
         return int(len(self.windows))
 
@@ -593,6 +629,13 @@ class LDStore:
             f"  LD: shrinkage {ld.get('shrinkage')}, min MAF {ld.get('min_maf')}, "
             f"stored as {ld.get('dtype')}",
             f"  eigen: eig_rtol {eg.get('eig_rtol')}, var_explained {eg.get('var_explained')}",
+            "  direction scales for small-panel LD: "
+            + (
+                f"cross-validated, {m['mismatch'].get('folds')} folds"
+                if "mismatch" in m
+                else "none (the full model only; rebuild with this deepwas for the small-panel "
+                "model)"
+            ),
             f"  size on disk: {size / 2**20:.1f} MiB",
         ]
         return lines

@@ -26,7 +26,47 @@ from tqdm.auto import tqdm
 from deepwas.errors import InputError
 from deepwas.linalg.eigen import EigenWindow, eigen_precompute, n_leading, project_z
 
-__all__ = ["TraitWindow", "TraitData", "prepare_trait"]
+__all__ = [
+    "TraitWindow",
+    "TraitData",
+    "prepare_trait",
+    "load_trait",
+    "LD_MODELS",
+    "resolve_ld_model",
+]
+
+#: The models of the projected z-scores (docs/mismatch.md), by name
+LD_MODELS = {
+    "full": "full model, Sigma = sigma I + G^T diag(F) G in the panel's eigenbasis (DESIGN 2.1)",
+    "diagonal": "diagonal model in the panel's eigenbasis with cross-validated noise and signal "
+    "scales (small reference panel, docs/mismatch.md)",
+}
+#: ld_model values a user can give
+LD_MODEL_CHOICES = ("auto", *LD_MODELS)
+
+
+def resolve_ld_model(store, ld_model: str = "auto") -> str:
+    """The model of the projected z-scores for ``store``: "auto" is "diagonal" when the store
+    holds the panel's cross-validated direction scales (stores built from genotypes), else "full"
+    (stores without them: imported UK Biobank LD, stores of format version 1)."""
+    if ld_model not in LD_MODEL_CHOICES:
+        raise InputError(
+            f"unknown LD model {ld_model!r}",
+            column="--ld-model",
+            fix=f"use one of {', '.join(LD_MODEL_CHOICES)}",
+        )
+    has = bool(store.has_scales)
+    if ld_model == "auto":
+        return "diagonal" if has else "full"
+    if ld_model == "diagonal" and not has:
+        raise InputError(
+            "this LD store has no cross-validated direction scales, which the diagonal model needs",
+            file=store.path,
+            fix="rebuild it from the panel's genotypes with this version of deepwas ld, or use "
+            "--ld-model full",
+        )
+    return ld_model
+
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -49,8 +89,12 @@ class TraitWindow:
         Their positions within ``context``.
     G: (n_context, rank) float64
     y: (rank,) float64
+        Projected z-scores (divided by sqrt(rho) in the diagonal model).
     const: float
-        1/2 (rank log 2 pi + sum log lam).
+        1/2 (rank log 2 pi + sum log lam) (+ 1/2 sum log rho in the diagonal model).
+    scale: (rank,) float64 or None
+        None: the full model (DESIGN 2.1). Else the diagonal model of a small reference panel
+        (docs/mismatch.md) with per-direction scale sqrt(t / rho) of G's columns.
     """
 
     index: int
@@ -63,6 +107,7 @@ class TraitWindow:
     G: np.ndarray
     y: np.ndarray
     const: float
+    scale: np.ndarray | None = None
 
     @property
     def rank(self) -> int:
@@ -92,6 +137,8 @@ class TraitData:
         Number of store variants (the M of h2 = sum of s over M variants).
     report: list[str]
         Human-readable lines on what was used and skipped.
+    ld_model: str
+        "full" or "diagonal" (:data:`LD_MODELS`).
     """
 
     windows: list[TraitWindow]
@@ -99,6 +146,7 @@ class TraitData:
     n_gwas: float
     n_variants: int
     report: list[str] = field(default_factory=list)
+    ld_model: str = "full"
 
     @property
     def n_scored(self) -> int:
@@ -112,6 +160,7 @@ def prepare_trait(
     n_gwas: float | None = None,
     eig_rtol: float | None = None,
     var_explained: float | None = None,
+    ld_model: str = "auto",
     progress: bool = True,
 ) -> TraitData:
     """Project a harmonised trait onto an LD store's windows.
@@ -154,6 +203,7 @@ def prepare_trait(
         raise InputError(
             f"var_explained must be in (0, 1], got {var_explained}", column="--var-explained"
         )
+    model = resolve_ld_model(store, ld_model)
     eigen_cfg = store.manifest.get("eigen", {})
     rtol = eig_rtol if eig_rtol is not None else eigen_cfg.get("eig_rtol", 1e-8)
     vexp = var_explained if var_explained is not None else eigen_cfg.get("var_explained")
@@ -170,7 +220,8 @@ def prepare_trait(
         sic = sc - w.context.start
         if measured.all() and eig_rtol is None:
             lam = np.asarray(w.eigvals, np.float64)
-            k = n_leading(lam, var_explained) if var_explained is not None else lam.size
+            r_full = lam.size
+            k = n_leading(lam, var_explained) if var_explained is not None else r_full
             eig = EigenWindow(
                 lam=lam[:k].copy(),
                 # views of the memory-mapped store files: nothing is read until packed
@@ -183,10 +234,22 @@ def prepare_trait(
                 np.asarray(w.R, np.float64),
                 sic,
                 eig_rtol=rtol,
-                var_explained=vexp,
                 window=f"window {w.index} (chr{w.chrom}:{w.start}-{w.stop})",
             )
+            r_full = eig.rank
+            if vexp is not None:
+                k = n_leading(eig.lam, vexp)
+                eig = EigenWindow(lam=eig.lam[:k], U=eig.U[:, :k], G=eig.G[:, :k])
         y = project_z(eig, z[sc])
+        const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam)
+        scale = None
+        if model == "diagonal":
+            # the panel's cross-validated scales of these directions (docs/mismatch.md):
+            # noise sigma rho_k, signal t_k sum_c F_c g_ck^2; whitened by rho
+            rho, t = w.scales.at(r_full, eig.rank)
+            y = y / np.sqrt(rho)
+            scale = np.sqrt(t / rho)
+            const += 0.5 * float(np.log(rho).sum())
         windows.append(
             TraitWindow(
                 index=w.index,
@@ -198,7 +261,8 @@ def prepare_trait(
                 scored_in_context=sic,
                 G=eig.G,
                 y=y,
-                const=0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam),
+                const=const,
+                scale=scale,
             )
         )
     if not windows:
@@ -211,8 +275,11 @@ def prepare_trait(
         f"windows: {len(windows)} used, {n_empty} without measured scored variants skipped, "
         f"{n_recomputed} re-projected for partly measured scored sets",
         f"scored variants with z-scores: {n_used:,} of {M:,} store variants; N = {n_gwas:,.0f}",
+        f"likelihood: {LD_MODELS[model]}",
     ]
-    return TraitData(windows=windows, z=z, n_gwas=float(n_gwas), n_variants=M, report=report)
+    return TraitData(
+        windows=windows, z=z, n_gwas=float(n_gwas), n_variants=M, report=report, ld_model=model
+    )
 
 
 def load_trait(
@@ -225,6 +292,7 @@ def load_trait(
     min_maf: float | None = 0.01,
     match_by: str = "auto",
     var_explained: float | None = None,
+    ld_model: str = "auto",
     progress: bool = True,
 ) -> TraitData:
     """Read, QC and harmonise a summary-statistics file against ``store`` and project it.
@@ -238,6 +306,8 @@ def load_trait(
         sumstats_path, n=n, keep_ambiguous=keep_ambiguous, min_info=min_info, min_maf=min_maf
     )
     matched, hrep = harmonize(df, store.variants, match_by=match_by, file=str(sumstats_path))
-    trait = prepare_trait(store, matched, var_explained=var_explained, progress=progress)
+    trait = prepare_trait(
+        store, matched, var_explained=var_explained, ld_model=ld_model, progress=progress
+    )
     trait.report = [*qc.lines(), *hrep.lines(), *trait.report]
     return trait

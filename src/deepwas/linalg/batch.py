@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deepwas.linalg.likelihood import exact_nll
+from deepwas.linalg.likelihood import diagonal_nll, exact_nll
 
 __all__ = ["PackedBatch", "PackedBatches", "pack_windows", "group_by_size", "batched_nll"]
 
@@ -33,6 +33,8 @@ class PackedBatch:
     context_mask: (B, C) bool
     const: (B,) float64
     windows: list[int], the positions of these windows in the packed sequence
+    diagonal: bool, whether the windows use the diagonal model of a small reference panel
+        (:func:`deepwas.linalg.likelihood.diagonal_nll`; G's columns then carry their scales)
     """
 
     Gt: torch.Tensor
@@ -42,6 +44,7 @@ class PackedBatch:
     context_mask: torch.Tensor
     const: torch.Tensor
     windows: list[int]
+    diagonal: bool = False
 
     def to(self, device: torch.device | str) -> PackedBatch:
         return PackedBatch(
@@ -57,6 +60,7 @@ class PackedBatch:
                 )
             ),
             windows=self.windows,
+            diagonal=self.diagonal,
         )
 
 
@@ -97,9 +101,14 @@ def pack_windows(windows: Sequence, positions: Sequence[int]) -> PackedBatch:
     cidx = np.zeros((B, C), np.int64)
     cmask = np.zeros((B, C), bool)
     const = np.zeros(B)
+    scaled = [getattr(w, "scale", None) is not None for w in sel]
+    if any(scaled) and not all(scaled):
+        raise ValueError("a batch mixes windows of the full and the diagonal model")
     for b, w in enumerate(sel):
         c, k = w.G.shape
         Gt[b, :k, :c] = w.G.T
+        if scaled[b]:
+            Gt[b, :k, :c] *= w.scale[:, None]
         y[b, :k] = w.y
         valid[b, :k] = True
         cidx[b, :c] = w.context
@@ -113,6 +122,7 @@ def pack_windows(windows: Sequence, positions: Sequence[int]) -> PackedBatch:
         context_mask=torch.from_numpy(cmask),
         const=torch.from_numpy(const),
         windows=list(positions),
+        diagonal=all(scaled),
     )
 
 
@@ -134,7 +144,7 @@ def batched_nll(
     nll: (B,) float64
     """
     lf = log_F[batch.context_index]
-    return exact_nll(
+    return (diagonal_nll if batch.diagonal else exact_nll)(
         batch.Gt,
         batch.y,
         lf,

@@ -38,7 +38,7 @@ import torch
 from deepwas.errors import InputError, NumericalError
 from deepwas.linalg.eigen import eigen_precompute, project_z
 
-__all__ = ["exact_nll", "window_nll", "ldsc_loss", "window_ldsc"]
+__all__ = ["exact_nll", "diagonal_nll", "window_nll", "ldsc_loss", "window_ldsc"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -198,6 +198,53 @@ def exact_nll(
     nll = _ExactNLL.apply(
         Gt, y.to(Gt.dtype), log_F.to(Gt.dtype), sigma_t, valid_f, context_mask
     ).to(torch.float64)
+    if const is not None:
+        nll = nll + const
+    return nll
+
+
+def diagonal_nll(
+    Gt: torch.Tensor,
+    y: torch.Tensor,
+    log_F: torch.Tensor,
+    sigma: torch.Tensor | float,
+    *,
+    valid: torch.Tensor | None = None,
+    context_mask: torch.Tensor | None = None,
+    const: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """NLL of a batch of windows under the diagonal model of the projected z-scores.
+
+    The coordinates of y are independent with variances sigma + sum_c F_c Gt[k, c]^2:
+
+        NLL = 1/2 sum_k [ log(sigma + v_k) + y_k^2 / (sigma + v_k) + log 2 pi ],
+        v = (Gt * Gt) F
+
+    the model used with a small reference panel (docs/mismatch.md), where ``Gt`` and ``y`` have
+    been scaled per direction by the panel's cross-validated scales
+    (:func:`deepwas.ld.trait.prepare_trait`). It is the diagonal of :func:`exact_nll`'s
+    covariance; its cost is 2 |C| r per window and autograd gives its gradient.
+
+    Parameters are those of :func:`exact_nll` (the constant 1/2 r log 2 pi is in ``const``).
+
+    Returns
+    -------
+    nll: (B,) float64
+    """
+    B, r, C = Gt.shape
+    F = torch.exp(log_F.to(Gt.dtype))
+    if context_mask is not None:
+        F = torch.where(context_mask, F, torch.zeros((), dtype=Gt.dtype, device=Gt.device))
+    if not isinstance(sigma, torch.Tensor):
+        sigma = torch.tensor(float(sigma), dtype=Gt.dtype, device=Gt.device)
+    sigma = sigma.to(Gt.dtype)
+    if sigma.ndim == 0:
+        sigma = sigma.expand(B)
+    v = sigma.unsqueeze(-1) + ((Gt * Gt) @ F.unsqueeze(-1)).squeeze(-1)  # (B, r)
+    terms = torch.log(v) + y.to(Gt.dtype).square() / v
+    if valid is not None:
+        terms = torch.where(valid, terms, torch.zeros((), dtype=Gt.dtype, device=Gt.device))
+    nll = 0.5 * terms.sum(-1).to(torch.float64)
     if const is not None:
         nll = nll + const
     return nll

@@ -1,0 +1,165 @@
+"""The reference panel is not the GWAS sample: cross-validated scales of a window's
+eigen-directions (DESIGN 2.1b, docs/mismatch.md).
+
+The likelihood whitens z_W in the eigenbasis of the *panel's* LD, y = lam^-1/2 U^T z_W. Under the
+GWAS's own (population) LD R_pop the coordinates of y have
+
+    noise variance   sigma rho_k,   rho_k = u_k^T R_pop,WW u_k / lam_k
+    signal variance  sum_c F_c (b_ck)^2,   b_ck = lam_k^-1/2 u_k^T R_pop,Wc
+
+and with a panel of a few hundred people both differ greatly from what the panel says (rho = 1,
+b = g, the panel's projected LD): the small sample eigenvalues are too small, so rho_k >> 1 in the
+low-variance directions, and the signal there is larger than the panel's g_ck^2 too. Neither can be
+measured on the panel's own samples (its eigenvectors are fitted to them), but both can be on
+samples the eigenvectors did not see. :func:`cv_direction_scales` splits the panel into folds;
+with eigenvectors from the other folds and the held-out fold's LD R_f (n_f samples),
+
+    d_k = u_k^T R_f,WW u_k               unbiased for u_k^T R_pop,WW u_k
+    b_k = u_k^T R_a,WC R_b,CW u_k        unbiased for u_k^T R_pop,WC R_pop,CW u_k
+
+with a and b the two halves of the held-out fold (independent samples: the product of their LD has
+no finite-sample bias, whereas u^T R_f,WC R_f,CW u carries about |C| d_k / n_f of it, which is
+larger than the signal itself for |C| ~ 1,500 and n_f ~ 40 and would have to be subtracted). Per
+direction
+the ratios rho = d / lam and t = (b / lam) / m, m = the panel model's own flat-prior signal
+||R_CW u||^2 / lam of the training folds, are pooled over folds and mapped monotonically (isotonic
+regression) onto the *rank quantile* of the direction, (k + 1/2) / rank: the quantile transfers
+from the folds' spectra to the full panel's, and to the spectrum of a partly measured scored set.
+What a window keeps is the two maps on a fixed grid of quantiles (:class:`DirectionScales`),
+not genotypes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["DirectionScales", "cv_direction_scales", "GRID", "DEFAULT_FOLDS", "MIN_FOLD_SAMPLES"]
+
+#: quantiles at which a window's maps are kept (33 points, 0 to 1)
+GRID = np.linspace(0.0, 1.0, 33)
+DEFAULT_FOLDS = 10
+#: stores are built with direction scales only from panels of at least DEFAULT_FOLDS times this
+MIN_FOLD_SAMPLES = 4  # so that each half of a held-out fold has 2
+_FLOOR = 1e-3  # smallest scale kept (a direction never loses more than this of its variance)
+
+
+@dataclass(frozen=True)
+class DirectionScales:
+    """Cross-validated noise and signal scales of a window's eigen-directions, by rank quantile.
+
+    Attributes
+    ----------
+    log_rho: (len(GRID),) float64
+        log of the noise scale rho at the quantiles :data:`GRID`.
+    log_t: (len(GRID),) float64
+        log of the signal scale t at the same quantiles.
+    """
+
+    log_rho: np.ndarray
+    log_t: np.ndarray
+
+    def at(self, rank: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rho, t) of the first ``n`` (default: all) directions of a spectrum of ``rank``
+        directions in descending eigenvalue order."""
+        q = (np.arange(rank if n is None else n) + 0.5) / rank
+        return np.exp(np.interp(q, GRID, self.log_rho)), np.exp(np.interp(q, GRID, self.log_t))
+
+    def as_array(self) -> np.ndarray:
+        """(2, len(GRID)): the form kept in an LD store (``scales.npy``)."""
+        return np.stack([self.log_rho, self.log_t])
+
+    @classmethod
+    def from_array(cls, a: np.ndarray) -> DirectionScales:
+        a = np.asarray(a, dtype=np.float64)
+        return cls(log_rho=a[0].copy(), log_t=a[1].copy())
+
+
+def _standardise(X: np.ndarray) -> np.ndarray:
+    """Columns to mean 0 and variance 1 (a constant column becomes 0)."""
+    X = X - X.mean(axis=0)
+    sd = X.std(axis=0)
+    return X / np.where(sd > 0, sd, 1.0)
+
+
+def _isotonic_on_grid(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Non-decreasing least-squares fit of v on q, read at :data:`GRID`."""
+    from scipy.optimize import isotonic_regression
+
+    order = np.argsort(q, kind="stable")
+    fitted = isotonic_regression(v[order]).x
+    return np.interp(GRID, q[order], fitted)
+
+
+def cv_direction_scales(
+    X: np.ndarray,
+    scored: np.ndarray,
+    *,
+    folds: int = DEFAULT_FOLDS,
+    eig_rtol: float = 1e-6,
+    seed: int = 0,
+) -> DirectionScales:
+    """Cross-validated noise and signal scales of the eigen-directions of R_WW (module docstring).
+
+    Parameters
+    ----------
+    X: (n_samples, n_context)
+        The panel's genotypes of the window's context (dosages or standardised; missing values
+        already imputed). Each fold is standardised on its own.
+    scored: (n_scored,) int
+        Positions of the scored variants within the context.
+    folds:
+        Number of folds (at least 2; each must keep at least 2 samples).
+    eig_rtol:
+        Directions with eigenvalue below ``eig_rtol`` times the largest are not used.
+    seed:
+        Seeds the assignment of samples to folds.
+
+    Returns
+    -------
+    DirectionScales
+
+    Notes
+    -----
+    Cost per window: ``folds`` eigendecompositions of an |W| x |W| matrix from (n - n/folds)
+    samples plus O(n |C| r) products, at LD-store build time.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    scored = np.asarray(scored, dtype=np.int64)
+    n, n_context = X.shape
+    if folds < 2 or n // folds < 2:
+        raise ValueError(f"need at least 2 folds of 2 samples, got {n} samples and {folds} folds")
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    qs, log_rho, t = [], [], []
+    for f in range(folds):
+        tr, te = _standardise(X[fold != f]), _standardise(X[fold == f])
+        n_tr, n_te = tr.shape[0], te.shape[0]
+        tr_w = tr[:, scored]
+        lam, U = np.linalg.eigh(tr_w.T @ tr_w / n_tr)
+        lam, U = lam[::-1], U[:, ::-1]
+        keep = lam > eig_rtol * max(lam[0], 0.0)
+        lam, U = lam[keep], U[:, keep]
+        r = lam.size
+        if r == 0:  # every scored variant constant in these folds
+            continue
+        # the training folds' own model of the flat-prior signal, whitened: ||R_CW u||^2 / lam
+        m = np.square(tr.T @ (tr_w @ U) / n_tr).sum(axis=0) / lam
+        P = te[:, scored] @ U  # (n_te, r)
+        d = np.square(P).sum(axis=0) / n_te
+        # u^T R_a,WC R_b,CW u from the two halves a, b of the held-out fold: independent
+        # samples, so unbiased for u^T R_pop,WC R_pop,CW u without a finite-sample correction
+        h = n_te // 2
+        Qa = te[:h].T @ P[:h] / h
+        Qb = te[h:].T @ P[h:] / (n_te - h)
+        b = (Qa * Qb).sum(axis=0)
+        qs.append((np.arange(r) + 0.5) / r)
+        log_rho.append(np.log(np.maximum(d / lam, _FLOOR)))
+        t.append(b / lam / m)
+    if not qs:
+        zero = np.zeros(GRID.size)
+        return DirectionScales(log_rho=zero, log_t=zero.copy())
+    q_all = np.concatenate(qs)
+    lr = _isotonic_on_grid(q_all, np.concatenate(log_rho))
+    tt = _isotonic_on_grid(q_all, np.concatenate(t))
+    return DirectionScales(log_rho=lr, log_t=np.log(np.maximum(tt, _FLOOR)))

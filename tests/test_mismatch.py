@@ -1,0 +1,273 @@
+"""The small-reference-panel model of the likelihood (docs/mismatch.md): the diagonal kernel against
+a dense float64 reference, the cross-validated direction scales against the truth of a known
+population covariance, recovery of the model's parameters on data drawn from it, stores with and
+without scales, and calibration of h2 where the GWAS has population LD and the panel is small."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from deepwas.errors import InputError
+from deepwas.ld.mismatch import GRID, DirectionScales, cv_direction_scales
+from deepwas.linalg.likelihood import diagonal_nll, exact_nll
+
+F64 = torch.float64
+
+
+def _dense_diag_nll(Gt, y, F, sigma):
+    """-log N(y; 0, diag(sigma + (G^T diag(F) G)_kk)) per window, with every constant: written
+    from the full model's dense covariance, whose diagonal the diagonal model keeps."""
+    out = []
+    for b in range(Gt.shape[0]):
+        S = sigma * np.eye(Gt.shape[1]) + Gt[b] @ np.diag(F[b]) @ Gt[b].T
+        v = np.diag(S)
+        out.append(0.5 * np.sum(np.log(2 * math.pi * v) + y[b] ** 2 / v))
+    return np.array(out)
+
+
+def test_diagonal_nll_matches_dense_reference_and_gradients():
+    rng = np.random.default_rng(0)
+    B, r, C = 3, 6, 9
+    Gt = rng.normal(size=(B, r, C))
+    y = rng.normal(size=(B, r))
+    log_F = rng.normal(size=(B, C)) - 1.0
+    sigma = 0.8
+    const = torch.full((B,), 0.5 * r * math.log(2 * math.pi), dtype=F64)
+    got = diagonal_nll(
+        torch.tensor(Gt), torch.tensor(y), torch.tensor(log_F), sigma, const=const
+    ).numpy()
+    want = _dense_diag_nll(Gt, y, np.exp(log_F), sigma)
+    np.testing.assert_allclose(got, want, rtol=1e-12)  # float64 throughout
+    # gradients in log F and sigma against finite differences
+    lf = torch.tensor(log_F, requires_grad=True)
+    s = torch.tensor(sigma, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: diagonal_nll(torch.tensor(Gt), torch.tensor(y), a, b), (lf, s)
+    )
+
+
+def test_diagonal_nll_ignores_padding():
+    rng = np.random.default_rng(1)
+    Gt = torch.tensor(rng.normal(size=(1, 4, 5)))
+    y = torch.tensor(rng.normal(size=(1, 4)))
+    log_F = torch.tensor(rng.normal(size=(1, 5)))
+    base = diagonal_nll(Gt, y, log_F, 1.3)
+    Gp = torch.zeros(1, 6, 8, dtype=F64)
+    Gp[:, :4, :5] = Gt
+    Gp[:, 4:, 5:] = 7.0  # garbage in padded rows and columns
+    yp = torch.zeros(1, 6, dtype=F64)
+    yp[:, :4] = y
+    lp = torch.zeros(1, 8, dtype=F64)
+    lp[:, :5] = log_F
+    valid = torch.zeros(1, 6, dtype=torch.bool)
+    valid[:, :4] = True
+    cmask = torch.zeros(1, 8, dtype=torch.bool)
+    cmask[:, :5] = True
+    padded = diagonal_nll(Gp, yp, lp, 1.3, valid=valid, context_mask=cmask)
+    torch.testing.assert_close(padded, base, rtol=1e-14, atol=0)
+
+
+def test_diagonal_is_the_diagonal_of_the_full_model_when_G_is_orthogonal():
+    # with G^T diag(F) G diagonal (one context variant per direction) the two models coincide
+    rng = np.random.default_rng(2)
+    r = 5
+    Gt = torch.tensor(np.diag(rng.uniform(0.5, 2.0, size=r))[None])
+    y = torch.tensor(rng.normal(size=(1, r)))
+    log_F = torch.tensor(rng.normal(size=(1, r)))
+    torch.testing.assert_close(
+        diagonal_nll(Gt, y, log_F, 0.9), exact_nll(Gt, y, log_F, 0.9), rtol=1e-12, atol=0
+    )
+
+
+def _ar1_population(p: int, phi: float) -> np.ndarray:
+    idx = np.arange(p)
+    return phi ** np.abs(idx[:, None] - idx[None, :])
+
+
+def test_cv_direction_scales_estimate_the_population_truth():
+    """Gaussian genotypes of a 300-sample panel from an AR(1) population covariance; the panel's own
+    eigen-directions have true noise scale rho_k = u^T Sigma_WW u / lam_k and signal scale
+    t_k = (u^T Sigma_WC Sigma_CW u / lam_k) / (G^T G)_kk, which the folds must estimate."""
+    rng = np.random.default_rng(3)
+    p, n = 360, 300
+    Sigma = _ar1_population(p, 0.95)
+    X = rng.multivariate_normal(np.zeros(p), Sigma, size=n)
+    scored = np.arange(80, 280)
+    Xs = (X - X.mean(0)) / X.std(0)
+    R = Xs.T @ Xs / n
+    lam, U = np.linalg.eigh(R[np.ix_(scored, scored)])
+    lam, U = lam[::-1], U[:, ::-1]
+    keep = lam > 1e-6 * lam[0]
+    lam, U = lam[keep], U[:, keep]
+    G = R[:, scored] @ U / np.sqrt(lam)
+    m = (G * G).sum(0)  # the panel's own flat-prior signal per direction
+    rho_true = np.einsum("ik,ij,jk->k", U, Sigma[np.ix_(scored, scored)], U) / lam
+    SU = Sigma[:, scored] @ U
+    t_true = (SU * SU).sum(0) / lam / m
+    rho, t = cv_direction_scales(X, scored, seed=0).at(lam.size)
+    # the panel alone is far off (that is the point): total noise and signal of the directions
+    assert rho_true.sum() / lam.size > 2.5 and (t_true * m).sum() / m.sum() > 1.8
+    # the folds recover both totals (measured over seeds 3-5: noise 1.35-1.39x, signal
+    # 0.79-0.97x; the smallest directions' rho is over-estimated by the transfer from folds of
+    # 0.9 n to n, docs/mismatch.md section 5) ...
+    assert abs(math.log(rho.sum() / rho_true.sum())) < math.log(1.6)
+    assert abs(math.log((t * m).sum() / (t_true * m).sum())) < math.log(1.35)
+    # ... and follow them direction by direction (a monotone map of the rank quantile cannot
+    # follow every direction: correlations on the log scale)
+    assert np.corrcoef(np.log(rho), np.log(rho_true))[0, 1] > 0.9
+    assert np.corrcoef(np.log(t), np.log(t_true))[0, 1] > 0.7
+
+
+def test_direction_scales_round_trip_and_interpolate():
+    s = DirectionScales(log_rho=np.linspace(-0.1, 2.0, GRID.size), log_t=np.zeros(GRID.size))
+    back = DirectionScales.from_array(s.as_array())
+    np.testing.assert_array_equal(back.log_rho, s.log_rho)
+    rho, t = back.at(10, 4)
+    assert rho.shape == (4,) and np.all(np.diff(rho) > 0) and np.allclose(t, 1.0)
+
+
+def test_constant_fit_recovers_the_parameters_of_data_drawn_from_the_diagonal_model():
+    """y drawn from exactly the diagonal model (per-direction scales included): the maximum-
+    likelihood constant prior recovers c = N s and sigma, and its NLL is the dense one."""
+    from deepwas.fit import fit_constant
+    from deepwas.ld.trait import TraitData, TraitWindow
+
+    rng = np.random.default_rng(4)
+    n_gwas, s_true, sigma_true = 1000.0, 1e-4, 1.2
+    c_true = n_gwas * s_true
+    windows, offset, dense = [], 0, 0.0
+    for i in range(80):
+        C, r = 60, 30
+        G = rng.normal(size=(C, r)) * 0.3
+        scale = rng.uniform(0.5, 2.0, size=r)
+        e = ((G * scale) ** 2).sum(0)
+        y = rng.normal(size=r) * np.sqrt(sigma_true + c_true * e)
+        ctx = np.arange(offset, offset + C)
+        windows.append(
+            TraitWindow(
+                index=i,
+                chrom=1,
+                start=i * 1000,
+                stop=(i + 1) * 1000,
+                context=ctx,
+                scored=ctx[:r],
+                scored_in_context=np.arange(r),
+                G=G,
+                y=y,
+                const=0.5 * r * math.log(2 * math.pi),
+                scale=scale,
+            )
+        )
+        offset += C
+    trait = TraitData(
+        windows=windows, z=np.zeros(offset), n_gwas=n_gwas, n_variants=offset, ld_model="diagonal"
+    )
+    fit = fit_constant(trait)
+    c = fit.snpvar * n_gwas
+    # 2,400 directions: the standard errors are about 5% for c and 3% for sigma
+    assert abs(c / c_true - 1) < 0.15 and abs(fit.sigma / sigma_true - 1) < 0.1, (c, fit.sigma)
+    for w in windows:
+        v = fit.sigma + c * ((w.G * w.scale) ** 2).sum(0)
+        dense += 0.5 * np.sum(np.log(2 * math.pi * v) + w.y**2 / v)
+    assert abs(fit.nll - dense) <= 1e-10 * abs(dense)
+
+
+def _panel(n: int, m: int, seed: int):
+    """A panel of n samples with LD along m variants on chromosome 1 (a Markov chain of
+    haplotype blocks), as a GenotypePanel in memory."""
+    import pandas as pd
+
+    from deepwas.io.genotypes import GenotypePanel
+
+    rng = np.random.default_rng(seed)
+    hap = np.empty((2 * n, m), dtype=np.int8)
+    hap[:, 0] = rng.random(2 * n) < 0.3
+    for j in range(1, m):
+        flip = rng.random(2 * n) < 0.15
+        hap[:, j] = np.where(flip, rng.random(2 * n) < 0.3, hap[:, j - 1])
+    dos = (hap[:n] + hap[n:]).astype(np.float64)
+    variants = pd.DataFrame(
+        {
+            "CHR": 1,
+            "SNP": [f"v{j}" for j in range(m)],
+            "BP": 1000 + 5000 * np.arange(m),
+            "A1": "A",
+            "A2": "G",
+        }
+    )
+    return GenotypePanel.from_dosages(dos, variants)
+
+
+def test_store_keeps_direction_scales_and_old_stores_use_the_full_model(tmp_path):
+    import json
+
+    from deepwas.ld.build import build_store
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import resolve_ld_model
+
+    store = build_store(
+        _panel(60, 120, 0), tmp_path / "ld", window_kb=150, flank_kb=100, progress=False
+    )
+    assert store.has_scales and store.manifest["version"] == 2
+    w = store.window(0)
+    rho, t = w.scales.at(w.rank)
+    assert rho.shape == t.shape == (w.rank,) and np.all(rho > 0) and np.all(t > 0)
+    assert resolve_ld_model(store) == "diagonal"
+    assert any("cross-validated, 10 folds" in line for line in store.summary())
+    # a store of format version 1 (no scales): read, the full model only
+    m = json.loads((tmp_path / "ld" / "manifest.json").read_text())
+    m["version"] = 1
+    del m["mismatch"]
+    (tmp_path / "ld" / "manifest.json").write_text(json.dumps(m))
+    for f in (tmp_path / "ld" / "windows").glob("*/scales.npy"):
+        f.unlink()
+    old = LDStore.open(tmp_path / "ld")
+    assert not old.has_scales and old.window(0).scales is None
+    assert resolve_ld_model(old) == "full"
+    with pytest.raises(InputError, match="no cross-validated direction scales.*--ld-model full"):
+        resolve_ld_model(old, "diagonal")
+    with pytest.raises(InputError, match="unknown LD model"):
+        resolve_ld_model(old, "banded")
+
+
+def test_small_panels_get_no_direction_scales(tmp_path):
+    from deepwas.ld.build import build_store
+
+    store = build_store(
+        _panel(30, 60, 1), tmp_path / "ld", window_kb=150, flank_kb=100, progress=False
+    )
+    assert not store.has_scales and store.window(0).scales is None
+
+
+@pytest.mark.slow
+def test_h2_is_calibrated_under_population_ld_with_a_small_panel(tmp_path):
+    """The bug of issue 9 as a user meets it: z-scores carry the LD of a population sample, the
+    LD store comes from a separate 400-sample panel, default settings. The full model reports
+    h2 ~ 0 (sigma ~ 10-15); the default (diagonal) model is calibrated. Measured with the same
+    sizes over seeds 1-3 (10 Mb): relative errors +0.17, -0.15, +0.18, sigma 1.1-1.4; the bound
+    0.4 is about two of those spreads."""
+    import json
+
+    from deepwas.cli import main
+    from deepwas.fit import fit_constant
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import load_trait
+
+    out = tmp_path / "sim"
+    argv = ["simulate", "--out", str(out), "--length-mb", "8", "--n-ref", "400"]
+    argv += ["--n-insample", "3000", "--max-snps", "3400", "--h2", "0.0016"]
+    argv += ["--n-gwas", "300000", "--prior", "linear", "--seed", "11", "--quiet"]
+    assert main(argv) == 0
+    argv = ["ld", "--bfile", str(out / "reference"), "--window-kb", "1500"]
+    assert main([*argv, "--out", str(out / "ld"), "--quiet"]) == 0
+    h2_true = json.loads((out / "simulation.json").read_text())["summary"]["h2"]
+    store = LDStore.open(out / "ld")
+    default = fit_constant(load_trait(out / "sumstats.tsv.gz", store, progress=False))
+    full = fit_constant(load_trait(out / "sumstats.tsv.gz", store, ld_model="full", progress=False))
+    assert abs(default.h2 / h2_true - 1) < 0.4, (default.h2, h2_true, default.sigma)
+    assert 0.7 < default.sigma < 2.0
+    assert full.h2 < 0.2 * h2_true and full.sigma > 3  # what the full model did
