@@ -224,6 +224,17 @@ def test_loglik_store_built_for_other_variants(store, tmp_path, capsys):
     assert not res.exists()
 
 
+def test_info_sniffs_parquet_sumstats_by_name_or_magic(sim, tmp_path, capsys):
+    """``deepwas info`` tells parquet from text by deepwas._files.is_parquet, the readers' test:
+    a ``.pq`` name or the parquet magic bytes, not only a ``.parquet`` name."""
+    frame = pd.read_csv(sim / "sumstats.tsv.gz", sep="\t")
+    for name in ("s.pq", "s.bin"):
+        frame.to_parquet(tmp_path / name)
+        assert main(["info", str(tmp_path / name)]) == 0
+        out = capsys.readouterr().out
+        assert "summary statistics" in out and "variants: 900" in out
+
+
 def test_info_on_missing_file(tmp_path, capsys):
     assert main(["info", str(tmp_path / "nothing")]) == 2
     assert "no such file" in _one_error_line(capsys)

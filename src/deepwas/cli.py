@@ -170,19 +170,18 @@ def _cmd_ld(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------- info
 def _looks_like_sumstats(path: Path) -> bool:
+    from deepwas._files import is_parquet, open_text
     from deepwas.io.sumstats import detect_format
 
     name = path.name.lower()
     if ".annot" in name:
         return False
     try:
-        if name.endswith(".parquet"):
+        if is_parquet(path):
             import pyarrow.parquet as pq
 
             header = pq.read_schema(path).names
         else:
-            from deepwas._files import open_text
-
             with open_text(path) as fh:
                 first = fh.readline()
             sep = "\t" if "\t" in first else ("," if "," in first else None)

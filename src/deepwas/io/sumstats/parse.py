@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepwas._files import open_text
+from deepwas._files import is_parquet, open_text
 from deepwas.errors import InputError
 from deepwas.io.sumstats.columns import _Plan
-from deepwas.io.variants import chrom_codes, chrom_label, is_parquet
+from deepwas.io.variants import chrom_codes, chrom_label
 
 # The missing markers (any case): QC drops and counts them; other non-numbers are errors.
 _MISSING = frozenset({"", "NA", "N/A", "NAN", ".", "NULL", "NONE"})
