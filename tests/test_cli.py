@@ -235,6 +235,16 @@ def test_info_sniffs_parquet_sumstats_by_name_or_magic(sim, tmp_path, capsys):
         assert "summary statistics" in out and "variants: 900" in out
 
 
+def test_chromosome_flags_read_labels_and_ranges():
+    """--chrom / --test-chrom: each label by io.variants.chrom_code, ranges by their ends."""
+    from deepwas.cli import _chrom_list
+
+    assert _chrom_list("22", flag="--chrom") == [22]
+    assert _chrom_list("1-3, X,chr7,", flag="--chrom") == [1, 2, 3, 23, 7]
+    assert _chrom_list("chr20-chr22", flag="--test-chrom") == [20, 21, 22]
+    assert _chrom_list("01,x,chrM,22-XY", flag="--chrom") == [1, 23, 26, 22, 23, 24, 25]
+
+
 def test_info_on_missing_file(tmp_path, capsys):
     assert main(["info", str(tmp_path / "nothing")]) == 2
     assert "no such file" in _one_error_line(capsys)

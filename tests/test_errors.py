@@ -254,6 +254,22 @@ def test_every_constraint_is_one_line(argv, flag, allowed, tmp_path, capsys):
     assert line.endswith(f"(give {allowed})")
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag", "label"),
+    [
+        ([*_LD, "--chrom", "1,chrQ"], "--chrom", "chrQ"),
+        ([*_LD, "--chrom", "1-23andme"], "--chrom", "23andme"),
+        ([*_FIT, "--test-chrom", "20- Z"], "--test-chrom", "Z"),
+    ],
+)
+def test_a_bad_chromosome_flag_is_one_line(argv, flag, label, tmp_path, capsys):
+    line = _fails_cleanly([*argv, "--out", str(tmp_path / "o")], capsys, tmp_path)
+    assert line == (
+        f"deepwas: error: option {flag}: unrecognised chromosome '{label}' "
+        "(use 1-22, X, Y, XY or MT, with or without a 'chr' prefix)"
+    )
+
+
 def test_train_config_constrains_every_field():
     assert set(_TRAIN_CONSTRAINTS) == {f.name for f in dataclasses.fields(TrainConfig)}
     with pytest.raises(InputError) as info:

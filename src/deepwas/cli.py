@@ -57,18 +57,27 @@ def _say(*lines: str) -> None:
         print(line, flush=True)
 
 
-def _chrom_list(text: str) -> list[int]:
-    from deepwas.io.variants import normalize_chrom
+def _chrom_list(text: str, *, flag: str) -> list[int]:
+    """PLINK codes of a chromosome flag's value: comma-separated labels and ranges (``1-22``).
+
+    Each label (and each end of a range) is read by the one rule, ``io.variants.chrom_code``;
+    an unrecognised one is one :class:`InputError` naming ``flag``.
+    """
+    from deepwas.io.variants import chrom_code
 
     out: list[int] = []
     for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-", 1)
-            lo, hi = normalize_chrom([a, b], column="--chrom")
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            out.append(int(normalize_chrom([part], column="--chrom")[0]))
+        if not part.strip():
+            continue
+        ends = [end.strip() for end in part.split("-", 1)]  # a label, or a range's two ends
+        codes = [chrom_code(end) for end in ends]
+        if 0 in codes:
+            raise InputError(
+                f"unrecognised chromosome {ends[codes.index(0)]!r}",
+                column=flag,
+                fix="use 1-22, X, Y, XY or MT, with or without a 'chr' prefix",
+            )
+        out.extend(range(codes[0], codes[-1] + 1))
     return out
 
 
@@ -117,7 +126,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_ld(args: argparse.Namespace) -> int:
     from deepwas.provenance import provenance
 
-    chroms = _chrom_list(args.chrom) if args.chrom else None
+    chroms = _chrom_list(args.chrom, flag="--chrom") if args.chrom else None
     argv = ["deepwas", *args.argv]
     if args.ukbb_npz:
         from deepwas.ld.ukbb import import_ukbb_ld
@@ -317,7 +326,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         engine=args.engine,
         precision=args.precision,
     )
-    test_chrom = _chrom_list(args.test_chrom) if args.test_chrom else None
+    test_chrom = _chrom_list(args.test_chrom, flag="--test-chrom") if args.test_chrom else None
     m = run_fit(
         sumstats=args.sumstats,
         ld=args.ld,

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from deepwas.errors import InputError, NumericalError
-from deepwas.io.variants import CHROM_CODES, chrom_label
+from deepwas.io.variants import chrom_code, chrom_codes, chrom_label
 from deepwas.ld.windows import WINDOW_COLUMNS
 
 if TYPE_CHECKING:  # the store lives a layer up (ld); imported when writing, not with deepwas.io
@@ -107,8 +107,8 @@ def _find_regions(ld_dir: Path, chroms: list[int] | None) -> list[_Region]:
         m = _REGION_RE.match(f.name)
         if m is None:
             continue
-        chrom = CHROM_CODES.get(m.group(1).upper().lstrip("0"))
-        if chrom is None:
+        chrom = chrom_code(m.group(1))
+        if chrom == 0:
             raise InputError(
                 f"unrecognised chromosome {m.group(1)!r} in the file name",
                 file=f,
@@ -180,10 +180,9 @@ def _read_snps(region: _Region) -> pd.DataFrame:
             fix="the header must be: rsid chromosome position allele1 allele2",
         )
     df = df[list(UKBB_SNP_COLUMNS)].rename(columns=UKBB_SNP_COLUMNS)
-    text = df["CHR"].str.strip().str.upper().str.removeprefix("CHR").str.lstrip("0")
-    chrom = text.map(CHROM_CODES)
-    if chrom.isna().any() or (chrom != region.chrom).any():
-        i = int(np.flatnonzero((chrom != region.chrom).to_numpy())[0])
+    other = np.flatnonzero(chrom_codes(df["CHR"]) != region.chrom)  # 0: missing, unrecognised
+    if other.size:
+        i = int(other[0])
         raise InputError(
             f"chromosome {df['CHR'].iloc[i]!r} in the variant list of a "
             f"chr{chrom_label(region.chrom)} region",
