@@ -270,6 +270,32 @@ def test_a_bad_chromosome_flag_is_one_line(argv, flag, label, tmp_path, capsys):
     )
 
 
+def test_store_builders_check_the_store_build_table(tmp_path):
+    """A library caller of build_store / import_ukbb_ld gets the CLI's one-line error (the
+    table's message, naming the flag and the function) before any work."""
+    import numpy as np
+
+    from deepwas.io.genotypes import GenotypePanel
+    from deepwas.ld.build import build_store
+    from deepwas.ld.ukbb import import_ukbb_ld
+
+    variants = pd.DataFrame(
+        {"CHR": [1, 1], "SNP": ["a", "b"], "BP": [1, 2], "A1": ["A", "C"], "A2": ["G", "T"]}
+    )
+    panel = GenotypePanel.from_dosages(np.array([[0, 1], [1, 2], [2, 0]]), variants)
+    with pytest.raises(InputError) as info:
+        build_store(panel, tmp_path / "s", window_kb=10, shrinkage=-0.1, progress=False)
+    assert str(info.value) == (
+        "option --shrinkage: invalid value -0.1 for build_store.shrinkage (give a number in [0, 1))"
+    )
+    with pytest.raises(InputError) as info:
+        import_ukbb_ld(tmp_path / "no-such-folder", tmp_path / "u", eig_rtol=0.0, progress=False)
+    assert str(info.value) == (
+        "option --eig-rtol: invalid value 0.0 for import_ukbb_ld.eig_rtol (give a number in (0, 1))"
+    )
+    assert _listing(tmp_path) == set()
+
+
 def test_train_config_constrains_every_field():
     assert set(_TRAIN_CONSTRAINTS) == {f.name for f in dataclasses.fields(TrainConfig)}
     with pytest.raises(InputError) as info:

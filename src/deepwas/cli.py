@@ -540,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--chrom", default=None, help="chromosomes, e.g. 22 or 1-22 or 1,2,X")
     _add_output(ld, kind="dir", what="LD store folder")
     _add_common(ld)
-    # TODO(ld/build.py split): build_store and import_ukbb_ld should validate the same table
+    # build_store and import_ukbb_ld check the same table; main() checks it before the panel is read
     _constrain(ld, STORE_BUILD_CONSTRAINTS)
     ld.set_defaults(func=_cmd_ld)
 
