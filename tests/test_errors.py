@@ -243,6 +243,9 @@ _LOGLIK = ["loglik", "--sumstats", "s", "--ld", "l"]
         ([*_LD, "--flank-kb", "-1"], "--flank-kb", "a number >= 0"),
         (["ld", "--bfile", "p", "--window-kb", "0"], "--window-kb", "a number > 0"),
         (["simulate", "--min-maf", "0.6"], "--min-maf", "a number in [0, 0.5)"),
+        (["simulate", "--n-ref", "1"], "--n-ref", "an integer >= 2"),
+        (["simulate", "--h2", "0"], "--h2", "a number in (0, 1]"),
+        (["simulate", "--ref-population", "ASW"], "--ref-population", "one of CEU, YRI or CHB"),
         (["demo", "--threads", "-3"], "--threads", "an integer >= 1"),
     ],
 )
