@@ -234,7 +234,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         from deepwas.io.sumstats import read_sumstats
 
         df, qc = read_sumstats(
-            path, n=args.n_gwas, keep_ambiguous=True, min_info=None, min_maf=None
+            path, n_gwas=args.n_gwas, keep_ambiguous=True, min_info=None, min_maf=None
         )
         _say(f"summary statistics: {path}", *qc.lines())
         z = df["Z"].to_numpy()
