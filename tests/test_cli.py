@@ -224,6 +224,27 @@ def test_loglik_store_built_for_other_variants(store, tmp_path, capsys):
     assert not res.exists()
 
 
+def test_info_sniffs_parquet_sumstats_by_name_or_magic(sim, tmp_path, capsys):
+    """``deepwas info`` tells parquet from text by deepwas._files.is_parquet, the readers' test:
+    a ``.pq`` name or the parquet magic bytes, not only a ``.parquet`` name."""
+    frame = pd.read_csv(sim / "sumstats.tsv.gz", sep="\t")
+    for name in ("s.pq", "s.bin"):
+        frame.to_parquet(tmp_path / name)
+        assert main(["info", str(tmp_path / name)]) == 0
+        out = capsys.readouterr().out
+        assert "summary statistics" in out and "variants: 900" in out
+
+
+def test_chromosome_flags_read_labels_and_ranges():
+    """--chrom / --test-chrom: each label by io.variants.chrom_code, ranges by their ends."""
+    from deepwas.cli import _chrom_list
+
+    assert _chrom_list("22", flag="--chrom") == [22]
+    assert _chrom_list("1-3, X,chr7,", flag="--chrom") == [1, 2, 3, 23, 7]
+    assert _chrom_list("chr20-chr22", flag="--test-chrom") == [20, 21, 22]
+    assert _chrom_list("01,x,chrM,22-XY", flag="--chrom") == [1, 23, 26, 22, 23, 24, 25]
+
+
 def test_info_on_missing_file(tmp_path, capsys):
     assert main(["info", str(tmp_path / "nothing")]) == 2
     assert "no such file" in _one_error_line(capsys)

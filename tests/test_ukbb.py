@@ -147,7 +147,7 @@ def test_shrinkage_and_chrom_filter(ukbb, tmp_path):
     _check_store(store, variants, R, shrinkage=0.2)
     with pytest.raises(InputError, match=r"no LD region on chromosome\(s\) \[1\]"):
         import_ukbb_ld(folder, tmp_path / "s2", chroms=[1], progress=False)
-    with pytest.raises(InputError, match="shrinkage must be in"):
+    with pytest.raises(InputError, match=r"option --shrinkage: invalid value 1\.5 .*\[0, 1\)"):
         import_ukbb_ld(folder, tmp_path / "s3", shrinkage=1.5, progress=False)
 
 
@@ -221,6 +221,18 @@ def test_empty_or_missing_folder(tmp_path):
     with pytest.raises(InputError, match="UK Biobank LD folder not found"):
         import_ukbb_ld(tmp_path / "nowhere", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_chromosome_labels_follow_the_one_rule(ukbb, tmp_path):
+    """The file name's and the CHR column's chromosome are read by io.variants.chrom_code."""
+    folder, variants, R = ukbb
+    _write_region(folder, variants, R, 1, chrom_text="chr7")  # as the other files' '07'
+    _check_store(import_ukbb_ld(folder, tmp_path / "s", progress=False), variants, R)
+    (folder / "chr0_1_3000001.npz").write_bytes(b"")
+    with pytest.raises(
+        InputError, match=r"chr0_1_3000001\.npz: unrecognised chromosome '0' in the file name"
+    ):
+        import_ukbb_ld(folder, tmp_path / "out", progress=False)
 
 
 def test_row_count_mismatch_names_the_file(ukbb, tmp_path):

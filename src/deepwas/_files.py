@@ -6,7 +6,8 @@ nothing. An output that cannot be made (its parent is a file, a file would repla
 permission) and an input that cannot be opened or is not text become one
 :class:`deepwas.errors.InputError` naming the path and the fix, never a bare ``OSError`` or
 ``UnicodeDecodeError``. :func:`check_output` runs the output checks alone, so that a command can
-refuse a bad ``--out`` before any work.
+refuse a bad ``--out`` before any work. File-format sniffing lives here too: gzip by its magic
+bytes in :func:`open_text`, parquet by :func:`is_parquet`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from deepwas.errors import InputError
 
-__all__ = ["atomic_file", "atomic_dir", "open_text", "check_output"]
+__all__ = ["atomic_file", "atomic_dir", "open_text", "is_parquet", "check_output"]
 
 _SNIFF_BYTES = 1 << 16  # how much of a text input is checked to be UTF-8 on opening
 
@@ -188,6 +189,24 @@ def open_text(path: str | os.PathLike[str], mode: str = "rt"):
         raise InputError(
             f"cannot write file: {message}", file=path, fix="choose another path"
         ) from None
+
+
+def is_parquet(path: str | os.PathLike[str]) -> bool:
+    """Whether a file is parquet: a ``.parquet`` / ``.pq`` name, or the parquet magic bytes.
+
+    The one test of every reader that takes text or parquet (sumstats, annotations, intervals,
+    ``deepwas info``); text files are otherwise sniffed for gzip by :func:`open_text`.
+
+    Raises
+    ------
+    OSError
+        When a file without a parquet name cannot be opened (the caller's error boundary names
+        it).
+    """
+    if os.fspath(path).lower().endswith((".parquet", ".pq")):
+        return True
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PAR1"
 
 
 def _check_text(path: Path, gz: bool) -> None:

@@ -185,7 +185,8 @@ def validate(
 
 
 # ------------------------------------------------------------------------------------ tables
-# Building an LD store (``deepwas ld``; deepwas.ld.store.build_store, deepwas.ld.ukbb).
+# Building an LD store (``deepwas ld``; deepwas.ld.build.build_store and
+# deepwas.ld.ukbb.import_ukbb_ld check it at their entry too, for library callers).
 STORE_BUILD_CONSTRAINTS: dict[str, Any] = {
     "eig_rtol": Interval(Real, 0, 1, closed="neither"),
     "var_explained": [Interval(Real, 0, 1, closed="right"), None],

@@ -57,18 +57,27 @@ def _say(*lines: str) -> None:
         print(line, flush=True)
 
 
-def _chrom_list(text: str) -> list[int]:
-    from deepwas.io.variants import normalize_chrom
+def _chrom_list(text: str, *, flag: str) -> list[int]:
+    """PLINK codes of a chromosome flag's value: comma-separated labels and ranges (``1-22``).
+
+    Each label (and each end of a range) is read by the one rule, ``io.variants.chrom_code``;
+    an unrecognised one is one :class:`InputError` naming ``flag``.
+    """
+    from deepwas.io.variants import chrom_code
 
     out: list[int] = []
     for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-", 1)
-            lo, hi = normalize_chrom([a, b], column="--chrom")
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            out.append(int(normalize_chrom([part], column="--chrom")[0]))
+        if not part.strip():
+            continue
+        ends = [end.strip() for end in part.split("-", 1)]  # a label, or a range's two ends
+        codes = [chrom_code(end) for end in ends]
+        if 0 in codes:
+            raise InputError(
+                f"unrecognised chromosome {ends[codes.index(0)]!r}",
+                column=flag,
+                fix="use 1-22, X, Y, XY or MT, with or without a 'chr' prefix",
+            )
+        out.extend(range(codes[0], codes[-1] + 1))
     return out
 
 
@@ -117,7 +126,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_ld(args: argparse.Namespace) -> int:
     from deepwas.provenance import provenance
 
-    chroms = _chrom_list(args.chrom) if args.chrom else None
+    chroms = _chrom_list(args.chrom, flag="--chrom") if args.chrom else None
     argv = ["deepwas", *args.argv]
     if args.ukbb_npz:
         from deepwas.ld.ukbb import import_ukbb_ld
@@ -170,19 +179,18 @@ def _cmd_ld(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------- info
 def _looks_like_sumstats(path: Path) -> bool:
+    from deepwas._files import is_parquet, open_text
     from deepwas.io.sumstats import detect_format
 
     name = path.name.lower()
     if ".annot" in name:
         return False
     try:
-        if name.endswith(".parquet"):
+        if is_parquet(path):
             import pyarrow.parquet as pq
 
             header = pq.read_schema(path).names
         else:
-            from deepwas._files import open_text
-
             with open_text(path) as fh:
                 first = fh.readline()
             sep = "\t" if "\t" in first else ("," if "," in first else None)
@@ -226,7 +234,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         from deepwas.io.sumstats import read_sumstats
 
         df, qc = read_sumstats(
-            path, n=args.n_gwas, keep_ambiguous=True, min_info=None, min_maf=None
+            path, n_gwas=args.n_gwas, keep_ambiguous=True, min_info=None, min_maf=None
         )
         _say(f"summary statistics: {path}", *qc.lines())
         z = df["Z"].to_numpy()
@@ -319,7 +327,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         engine=args.engine,
         precision=args.precision,
     )
-    test_chrom = _chrom_list(args.test_chrom) if args.test_chrom else None
+    test_chrom = _chrom_list(args.test_chrom, flag="--test-chrom") if args.test_chrom else None
     m = run_fit(
         sumstats=args.sumstats,
         ld=args.ld,
@@ -548,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--chrom", default=None, help="chromosomes, e.g. 22 or 1-22 or 1,2,X")
     _add_output(ld, kind="dir", what="LD store folder")
     _add_common(ld)
-    # TODO(ld/build.py split): build_store and import_ukbb_ld should validate the same table
+    # build_store and import_ukbb_ld check the same table; main() checks it before the panel is read
     _constrain(ld, STORE_BUILD_CONSTRAINTS)
     ld.set_defaults(func=_cmd_ld)
 

@@ -23,6 +23,7 @@ Conventions
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from deepwas.errors import InputError
-from deepwas.io.variants import CHROM_CODES, chrom_label, normalize_chrom
+from deepwas.io.variants import chrom_code, chrom_codes, chrom_label, normalize_chrom
 
 __all__ = [
     "GenotypePanel",
@@ -246,11 +247,9 @@ def _normalize_index(index: np.ndarray | slice | None, n: int) -> np.ndarray:
 
 def _chrom_codes(values: np.ndarray, file: Path) -> np.ndarray:
     """PLINK codes of chromosome names read from a header-less file (row = line number)."""
-    try:
-        return normalize_chrom(pd.Series(values, dtype=object).astype(str))
-    except InputError:
-        text = pd.Series(values).astype(str).str.strip().str.upper().str.removeprefix("CHR")
-        bad = np.flatnonzero(text.map(CHROM_CODES).isna().to_numpy())
+    codes = chrom_codes(pd.Series(values, dtype=object).astype(str))
+    bad = np.flatnonzero(codes == 0)
+    if bad.size:
         i = int(bad[0])
         raise InputError(
             f"unrecognised chromosome {str(values[i])!r}",
@@ -258,7 +257,8 @@ def _chrom_codes(values: np.ndarray, file: Path) -> np.ndarray:
             row=i + 1,
             column="CHR",
             fix="use 1-22, X, Y, XY or MT, with or without a 'chr' prefix",
-        ) from None
+        )
+    return codes
 
 
 def _plink_paths(prefix: str | Path) -> tuple[Path, Path, Path, Path]:
@@ -296,9 +296,10 @@ def read_plink(prefix: str | Path, *, chroms: list[int] | None = None) -> Genoty
 
     Notes
     -----
-    With ``@`` the candidates are ``1`` ... ``22``, then ``X``/``23``, ``Y``/``24``,
-    ``XY``/``25`` and ``MT``/``26``/``M``; a chromosome whose file exists under two names is an
-    error.
+    With ``@`` a fileset is any ``.bed`` whose name has, in place of ``@``, a chromosome label
+    by the one rule (:func:`deepwas.io.variants.chrom_code`: ``1`` ... ``22``, ``X``/``23``,
+    ``Y``, ``XY``, ``MT``/``M``, any case, with or without ``chr`` or leading zeros); other
+    files are ignored, and a chromosome whose fileset exists under two names is an error.
     """
     p = Path(prefix)
     if p.suffix == ".bed":
@@ -308,26 +309,36 @@ def read_plink(prefix: str | Path, *, chroms: list[int] | None = None) -> Genoty
     return _read_plink_one(p)
 
 
-def _chrom_file_labels(code: int) -> list[str]:
-    """The names a per-chromosome fileset of chromosome ``code`` may use for ``@``."""
-    label = chrom_label(code)
-    names = [label] if label == str(code) else [label, str(code)]
-    return names + (["M"] if code == 26 else [])
+def _split_filesets(p: Path) -> dict[int, list[Path]]:
+    """The per-chromosome filesets of ``p`` (a prefix with ``@``): chromosome code -> prefixes.
+
+    A fileset is a ``.bed`` beside ``p`` whose name is ``p``'s with every ``@`` replaced by one
+    label that :func:`~deepwas.io.variants.chrom_code` recognises; a chromosome's prefixes
+    are listed with its display name (``X``) first.
+    """
+    parts = [re.escape(part) for part in p.name.split("@")]
+    label = "(?P<c>.+)" + "(?P=c)".join(parts[1:])  # every '@' the same label
+    name = re.compile(parts[0] + label + r"\.bed")
+    found: dict[int, list[Path]] = {}
+    for f in p.parent.iterdir() if p.parent.is_dir() else ():
+        m = name.fullmatch(f.name)
+        code = chrom_code(m.group("c")) if m else 0
+        if code and f.is_file():
+            found.setdefault(code, []).append(f.with_name(f.name.removesuffix(".bed")))
+    for code, hits in found.items():
+        hits.sort(key=lambda q: (q.name != p.name.replace("@", chrom_label(code)), q.name))
+    return found
 
 
 def _read_plink_split(p: Path, *, chroms: list[int] | None) -> GenotypePanel:
     """Read ``p`` (a prefix with ``@``) as one fileset per chromosome and concatenate them."""
-    codes = sorted(set(CHROM_CODES.values()))
+    by_code = _split_filesets(p)
     if chroms is not None:
         wanted = {int(c) for c in chroms}
-        codes = [c for c in codes if c in wanted]
+        by_code = {c: hits for c, hits in by_code.items() if c in wanted}
     found: list[Path] = []
-    for code in codes:
-        hits = [
-            p.with_name(p.name.replace("@", name))
-            for name in _chrom_file_labels(code)
-            if p.with_name(p.name.replace("@", name) + ".bed").is_file()
-        ]
+    for code in sorted(by_code):
+        hits = by_code[code]
         if len(hits) > 1:
             raise InputError(
                 f"chromosome {chrom_label(code)} has two filesets: {hits[0]}.bed and {hits[1]}.bed",
@@ -461,7 +472,7 @@ def read_vcf(path: str | Path) -> GenotypePanel:
     n = len(sample_names)
     chrom, snp, bp, a1, a2, rows = [], [], [], [], [], []
     skipped = {"multi-allelic": 0, "not a biallelic SNV": 0, "other contig": 0}
-    contig_codes: dict[str, int | None] = {}
+    contig_codes: dict[str, int] = {}  # 0: not a chromosome
     try:
         for rec in vcf:
             alts = rec.ALT
@@ -474,10 +485,9 @@ def read_vcf(path: str | Path) -> GenotypePanel:
                 continue
             name = rec.CHROM
             if name not in contig_codes:
-                key = name.strip().upper().removeprefix("CHR")
-                contig_codes[name] = CHROM_CODES.get(key)
+                contig_codes[name] = chrom_code(name)
             code = contig_codes[name]
-            if code is None:
+            if code == 0:
                 skipped["other contig"] += 1
                 continue
             gt = rec.genotype.array()[:, :-1]  # (n, ploidy); -1 missing, -2 haploid padding

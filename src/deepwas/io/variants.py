@@ -12,16 +12,16 @@ and optionally ``CM`` (genetic position) and ``AF1`` (frequency of A1). Alleles 
 
 This module also owns the conventions every io reader shares: the one chromosome-label rule
 (:func:`chrom_code`, :func:`chrom_codes`, :func:`normalize_chrom`), the (CHR, BP) key packing
-(:func:`position_keys`) and the one parquet sniffer (:func:`is_parquet`).
+(:func:`position_keys`). :func:`is_parquet` is re-exported from :mod:`deepwas._files`, which owns
+file-format sniffing.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 
+from deepwas._files import is_parquet  # re-exported: the io readers imported it from here
 from deepwas.errors import InputError
 
 __all__ = [
@@ -148,15 +148,3 @@ def position_keys(chrom: np.ndarray, pos: np.ndarray) -> np.ndarray:
         chromosome then position, and no position of one chromosome reaches the next.
     """
     return (chrom.astype(np.int64) << _POS_BITS) + pos.astype(np.int64)
-
-
-def is_parquet(path: str | os.PathLike[str]) -> bool:
-    """Whether a file is parquet: a ``.parquet`` / ``.pq`` name, or the parquet magic bytes.
-
-    The one test of every io reader that takes text or parquet (sumstats, annotations,
-    intervals); text files are otherwise sniffed for gzip by :func:`deepwas._files.open_text`.
-    """
-    if os.fspath(path).lower().endswith((".parquet", ".pq")):
-        return True
-    with open(path, "rb") as fh:
-        return fh.read(4) == b"PAR1"

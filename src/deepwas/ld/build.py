@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from deepwas._validation import STORE_BUILD_CONSTRAINTS, validate
 from deepwas.errors import InputError
 from deepwas.io.genotypes import GenotypePanel, standardize
 from deepwas.ld.compute import window_ld
@@ -204,10 +205,9 @@ def build_store(
     """
     from deepwas.provenance import provenance as _provenance
 
-    if not (0.0 <= min_maf < 0.5):
-        raise InputError(f"min_maf must be in [0, 0.5), got {min_maf}", column="min_maf")
-    if not (0.0 <= shrinkage <= 1.0):
-        raise InputError(f"shrinkage must be in [0, 1], got {shrinkage}", column="shrinkage")
+    params = {"window_kb": window_kb, "flank_kb": flank_kb, "min_maf": min_maf}
+    params |= {"shrinkage": shrinkage, "eig_rtol": eig_rtol, "var_explained": var_explained}
+    validate(params, STORE_BUILD_CONSTRAINTS, where="build_store")
     if panel.n_samples < 2:
         raise InputError(
             f"the panel has {panel.n_samples} samples; LD needs at least 2", file=panel.source

@@ -60,8 +60,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from deepwas._validation import STORE_BUILD_CONSTRAINTS, validate
 from deepwas.errors import InputError, NumericalError
-from deepwas.io.variants import CHROM_CODES, chrom_label
+from deepwas.io.variants import chrom_code, chrom_codes, chrom_label
 from deepwas.ld.windows import WINDOW_COLUMNS
 
 if TYPE_CHECKING:  # the store lives a layer up (ld); imported when writing, not with deepwas.io
@@ -107,8 +108,8 @@ def _find_regions(ld_dir: Path, chroms: list[int] | None) -> list[_Region]:
         m = _REGION_RE.match(f.name)
         if m is None:
             continue
-        chrom = CHROM_CODES.get(m.group(1).upper().lstrip("0"))
-        if chrom is None:
+        chrom = chrom_code(m.group(1))
+        if chrom == 0:
             raise InputError(
                 f"unrecognised chromosome {m.group(1)!r} in the file name",
                 file=f,
@@ -180,10 +181,9 @@ def _read_snps(region: _Region) -> pd.DataFrame:
             fix="the header must be: rsid chromosome position allele1 allele2",
         )
     df = df[list(UKBB_SNP_COLUMNS)].rename(columns=UKBB_SNP_COLUMNS)
-    text = df["CHR"].str.strip().str.upper().str.removeprefix("CHR").str.lstrip("0")
-    chrom = text.map(CHROM_CODES)
-    if chrom.isna().any() or (chrom != region.chrom).any():
-        i = int(np.flatnonzero((chrom != region.chrom).to_numpy())[0])
+    other = np.flatnonzero(chrom_codes(df["CHR"]) != region.chrom)  # 0: missing, unrecognised
+    if other.size:
+        i = int(other[0])
         raise InputError(
             f"chromosome {df['CHR'].iloc[i]!r} in the variant list of a "
             f"chr{chrom_label(region.chrom)} region",
@@ -451,7 +451,7 @@ def import_ukbb_ld(
     chroms:
         Import only these chromosomes (PLINK codes); all regions found by default.
     shrinkage:
-        s in [0, 1]: the stored LD is ``(1 - s) R + s I``.
+        s in [0, 1): the stored LD is ``(1 - s) R + s I``.
     eig_rtol, var_explained:
         Eigen truncation of each window (:func:`deepwas.linalg.eigen.eigen_precompute`).
     provenance:
@@ -472,7 +472,8 @@ def import_ukbb_ld(
         The folder is missing or holds no ``chrN_START_END.npz``; a ``.gz`` is missing,
         unreadable, lacks a column or has a chromosome other than its region's; a matrix is not
         square or its row count differs from its variant list (naming the ``.npz``); or
-        ``shrinkage`` is outside [0, 1].
+        ``shrinkage``, ``eig_rtol`` or ``var_explained`` is outside its range
+        (:data:`deepwas._validation.STORE_BUILD_CONSTRAINTS`, as ``deepwas ld`` checks them).
     NumericalError
         A matrix with a non-finite entry or an unexpected diagonal (naming the ``.npz``), or one
         that is not positive semi-definite (from :func:`deepwas.ld.store.write_store`).
@@ -486,8 +487,8 @@ def import_ukbb_ld(
     from deepwas.ld.store import write_store
     from deepwas.provenance import provenance as _provenance
 
-    if not (0.0 <= shrinkage <= 1.0):
-        raise InputError(f"shrinkage must be in [0, 1], got {shrinkage}", column="shrinkage")
+    params = {"shrinkage": shrinkage, "eig_rtol": eig_rtol, "var_explained": var_explained}
+    validate(params, STORE_BUILD_CONSTRAINTS, where="import_ukbb_ld")
     ld_dir = Path(ld_dir)
     regions = _find_regions(ld_dir, chroms)
     plan = _plan(regions)

@@ -1,19 +1,21 @@
 """The options of a simulation: :class:`SimConfig`, checked once when it is made.
 
-This module owns the simulation's parameters, their checks (each error names the parameter, as
-the CLI flag's config key) and the random streams derived from the seed: one independent
-generator per stage (genotypes, annotations, prior, sumstats, panel split), so changing one
-stage's options does not change the draws of the others.
+This module owns the simulation's parameters, their checks (a constraint table checked by
+:func:`deepwas._validation.validate`, as TrainConfig's: each error names the ``deepwas simulate``
+flag, or the field for the few options without one) and the random streams derived from the
+seed: one independent generator per stage (genotypes, annotations, prior, sumstats, panel
+split), so changing one stage's options does not change the draws of the others.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any, NoReturn
 
 import numpy as np
 
+from deepwas._validation import Check, Interval, Options, validate
 from deepwas.errors import InputError
 
 __all__ = ["SimConfig"]
@@ -23,15 +25,44 @@ REF_POPULATIONS = ("CEU", "YRI", "CHB")  # sampled populations of ooa_ceu_demogr
 
 
 def _fail(param: str, message: str, fix: str | None = None) -> NoReturn:
-    raise InputError(message, column=param, fix=fix)
+    raise InputError(message, column=_FLAGS.get(param, "--" + param.replace("_", "-")), fix=fix)
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str)
 
 
-def _is_real(x: Any) -> bool:
-    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+_POSITIVE = Interval(Real, 0, None, closed="neither")
+_PATH = [Check(_is_path, "a path (a string)"), None]
+# SimConfig's constraint table (deepwas._validation), for the options that are flags of
+# ``deepwas simulate``: the error's column is the flag, --NAME or the one of _FLAGS.
+_SIM_CONSTRAINTS: dict[str, Any] = {
+    "n_ref": Interval(Integral, 2, None, closed="left"),
+    "n_insample": [Interval(Integral, 2, None, closed="left"), None],
+    "n_gwas": _POSITIVE,
+    "h2": Interval(Real, 0, 1, closed="right"),
+    "length_mb": Interval(Real, 0, 300, closed="right"),
+    "chroms": Interval(Integral, 1, 22, closed="both"),
+    "demography": Options(("ooa_ceu", "constant")),
+    "ref_population": Options(REF_POPULATIONS),
+    "genetic_map": _PATH,
+    "panel": _PATH,
+    "min_maf": Interval(Real, 0, 0.5, closed="left"),
+    "max_snps": [Interval(Integral, 1, None, closed="left"), None],
+    "annotations": _PATH,
+    "n_binary": Interval(Integral, 0, None, closed="left"),
+    "n_continuous": Interval(Integral, 0, None, closed="left"),
+    "prior": Options(("linear", "nonlinear")),
+    "sigma": _POSITIVE,
+    "seed": Interval(Integral, 0, None, closed="left"),  # numpy's SeedSequence needs >= 0
+}
+_FLAGS = {"panel": "--bfile", "annotations": "--annot"}  # panel: --bfile or --vcf
+# Options of the library only (no flag): the error's column is the field's name.
+_SIM_LIBRARY_CONSTRAINTS: dict[str, Any] = {
+    "recombination_rate": Interval(Real, 0, 1e-3, closed="neither"),  # per bp per generation
+    "mutation_rate": Interval(Real, 0, 1e-3, closed="neither"),
+    "ld_band_kb": [_POSITIVE, None],
+}
 
 
 @dataclass(frozen=True)
@@ -135,31 +166,9 @@ class SimConfig:
     seed: int = 1
 
     def __post_init__(self) -> None:
-        if not _is_int(self.n_ref) or self.n_ref < 2:
-            _fail("n_ref", f"n_ref must be an integer >= 2, got {self.n_ref!r}")
-        if self.n_insample is not None and (not _is_int(self.n_insample) or self.n_insample < 2):
-            _fail(
-                "n_insample", f"n_insample must be None or an integer >= 2, got {self.n_insample!r}"
-            )
-        if not (_is_real(self.n_gwas) and math.isfinite(self.n_gwas) and self.n_gwas > 0):
-            _fail("n_gwas", f"n_gwas must be a positive number, got {self.n_gwas!r}")
-        if not (_is_real(self.h2) and 0.0 < self.h2 <= 1.0):
-            _fail("h2", f"h2 must be in (0, 1], got {self.h2!r}")
-        if not (_is_real(self.length_mb) and 0.0 < self.length_mb <= 300.0):
-            _fail("length_mb", f"length_mb must be in (0, 300], got {self.length_mb!r}")
-        if not _is_int(self.chroms) or not 1 <= self.chroms <= 22:
-            _fail("chroms", f"chroms must be an integer in 1..22, got {self.chroms!r}")
-        if self.demography not in ("ooa_ceu", "constant"):
-            _fail(
-                "demography", f"unknown demography {self.demography!r}", "use ooa_ceu or constant"
-            )
-        if self.ref_population not in REF_POPULATIONS:
-            _fail(
-                "ref_population",
-                f"unknown reference population {self.ref_population!r}",
-                "use CEU, YRI or CHB",
-            )
-        if self.ref_population != "CEU":
+        validate(self.__dict__, _SIM_CONSTRAINTS, where="SimConfig", flags=_FLAGS)
+        validate(self.__dict__, _SIM_LIBRARY_CONSTRAINTS, where="SimConfig", as_flags=False)
+        if self.ref_population != "CEU":  # rules between options, beyond the tables
             if self.panel is not None:
                 _fail(
                     "ref_population",
@@ -181,32 +190,6 @@ class SimConfig:
                     "population sample (CEU) whose LD generates the z-scores",
                     "set n_insample (e.g. 20000)",
                 )
-        for name in ("recombination_rate", "mutation_rate"):
-            v = getattr(self, name)
-            if not (_is_real(v) and 0.0 < v < 1e-3):
-                _fail(name, f"{name} must be in (0, 1e-3) per bp per generation, got {v!r}")
-        if not (_is_real(self.min_maf) and 0.0 <= self.min_maf < 0.5):
-            _fail("min_maf", f"min_maf must be in [0, 0.5), got {self.min_maf!r}")
-        if self.max_snps is not None and (not _is_int(self.max_snps) or self.max_snps < 1):
-            _fail("max_snps", f"max_snps must be None or a positive integer, got {self.max_snps!r}")
-        for name in ("n_binary", "n_continuous"):
-            v = getattr(self, name)
-            if not _is_int(v) or v < 0:
-                _fail(name, f"{name} must be a non-negative integer, got {v!r}")
-        if self.prior not in ("linear", "nonlinear"):
-            _fail("prior", f"unknown prior {self.prior!r}", "use linear or nonlinear")
-        if not (_is_real(self.sigma) and math.isfinite(self.sigma) and self.sigma > 0):
-            _fail("sigma", f"sigma must be a positive number, got {self.sigma!r}")
-        if self.ld_band_kb is not None and not (
-            isinstance(self.ld_band_kb, int | float) and self.ld_band_kb > 0
-        ):
-            _fail("ld_band_kb", f"ld_band_kb must be None or > 0, got {self.ld_band_kb!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            _fail("seed", f"seed must be a non-negative integer, got {self.seed!r}")
-        for name in ("genetic_map", "panel", "annotations"):
-            v = getattr(self, name)
-            if v is not None and not isinstance(v, str):
-                _fail(name, f"{name} must be a path string or None, got {v!r}")
 
     def streams(self) -> dict[str, np.random.Generator]:
         """One independent random generator per stage, all derived from :attr:`seed`."""

@@ -17,7 +17,8 @@ Decisions written down here
   it as non-finite.
 - Line numbers count every physical line of the file, the header being line 1 (or later, after
   ``##`` meta lines). Blank lines are skipped and not counted as rows read.
-- The ``n`` argument, when given, overrides any sample-size column.
+- The ``n_gwas`` argument, when given, overrides any sample-size column. (It was ``n``, which
+  still works for one release with a ``DeprecationWarning``.)
 - ``P == 0`` (an underflow in many tools) drops a row only when Z must be derived from P; a P
   below 0 or above 1 is always dropped as corrupt.
 - A ``MAF`` column (minor-allele frequency) is used for the MAF filter only; it cannot give the
@@ -31,11 +32,14 @@ Decisions written down here
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from deepwas._validation import TRAIT_CONSTRAINTS, validate
 from deepwas.errors import InputError
 from deepwas.io.sumstats.columns import (
     FORMATS,
@@ -99,15 +103,19 @@ def _output_frame(cols: _Columns, z: np.ndarray, keep: np.ndarray) -> pd.DataFra
     return pd.DataFrame(out)
 
 
+_UNSET: Any = object()  # the deprecated ``n`` was not passed
+
+
 def read_sumstats(
     path: str | os.PathLike[str],
     *,
-    n: float | None = None,
+    n_gwas: float | None = None,
     fmt: str = "auto",
     keep_ambiguous: bool = False,
     min_info: float | None = 0.9,
     min_maf: float | None = 0.01,
     columns: dict[str, str] | None = None,
+    n: float | None = _UNSET,
 ) -> tuple[pd.DataFrame, QCReport]:
     """Read a GWAS summary-statistics file into signed z-scores with quality control.
 
@@ -116,9 +124,9 @@ def read_sumstats(
     path:
         Delimited text (tab, comma or whitespace; gzip recognised by its magic bytes, whatever the
         name) or parquet (``.parquet`` / ``.pq`` suffix, or parquet magic bytes).
-    n:
-        GWAS sample size for every variant. When given it overrides any N column; it is required
-        when the file has no N (or NCASE + NCONTROL) column.
+    n_gwas:
+        GWAS sample size for every variant, > 0. When given it overrides any N column; it is
+        required when the file has no N (or NCASE + NCONTROL) column.
     fmt:
         ``"auto"`` (detect from the header, see :func:`detect_format`) or one of :data:`FORMATS`.
     keep_ambiguous:
@@ -131,6 +139,9 @@ def read_sumstats(
     columns:
         Explicit canonical name -> file column mapping (e.g. ``{"SNP": "MarkerName"}``); canonical
         names are those of ``USER_COLUMNS``. Overrides the format's own columns.
+    n:
+        Deprecated alias of ``n_gwas`` (the sample size's name everywhere else), kept for one
+        release: passing it warns.
 
     Returns
     -------
@@ -144,8 +155,11 @@ def read_sumstats(
 
     Raises
     ------
+    TypeError
+        If both ``n_gwas`` and its deprecated alias ``n`` are passed.
     InputError
-        One line naming the file and the row or column: file missing, unreadable or empty; no SNP,
+        ``n_gwas`` not a finite number > 0 (naming ``--n-gwas``, as the CLI does). One line
+        naming the file and the row or column: file missing, unreadable or empty; no SNP,
         allele, Z-deriving or sample-size column; a non-numeric value in a numeric column; an
         unknown chromosome; or every row dropped by QC.
 
@@ -153,7 +167,7 @@ def read_sumstats(
     -----
     Z is taken, in this order of preference, from a Z (or Z_STAT / T_STAT) column; BETA/SE;
     log(OR)/SE (or log(HR)/SE); or from P with the sign of BETA (or of log OR):
-    ``|Z| = Phi^-1(1 - P/2) = sqrt(chi2_1.isf(P))``. N comes from ``n``, else an N column,
+    ``|Z| = Phi^-1(1 - P/2) = sqrt(chi2_1.isf(P))``. N comes from ``n_gwas``, else an N column,
     else NCASE + NCONTROL.
 
     Quality control is applied in this order, each row counted under the first reason that drops
@@ -172,15 +186,21 @@ def read_sumstats(
             column="fmt",
             fix=f"use auto or one of {', '.join(FORMATS)}",
         )
-    if n is not None and not (np.isfinite(n) and n > 0):
-        raise InputError(
-            f"sample size must be a positive number, got {n!r}", column="n", fix="pass --n N"
+    if n is not _UNSET:
+        if n_gwas is not None:
+            raise TypeError("read_sumstats() got both n_gwas and its deprecated alias n")
+        warnings.warn(
+            "read_sumstats(n=...) is deprecated and will be removed: pass n_gwas=...",
+            DeprecationWarning,
+            stacklevel=2,
         )
+        n_gwas = n
+    validate({"n_gwas": n_gwas}, {"n_gwas": TRAIT_CONSTRAINTS["n_gwas"]}, where="read_sumstats")
     src = _open_source(Path(path))
     file, header = src.file, src.header
     fmt_used = detect_format(header) if fmt == "auto" else fmt
     m = _resolve(header, fmt_used, columns, file)
-    plan = _plan_columns(header, fmt_used, m, file, n)  # what the file lacks, before the data
+    plan = _plan_columns(header, fmt_used, m, file, n_gwas)  # what the file lacks, before data
     frame = _read_frame(src, {m[k] for k in plan.text_keys}, plan.used)
 
     dropped: dict[str, int] = {}
@@ -197,7 +217,7 @@ def read_sumstats(
         frame = frame.loc[add].reset_index(drop=True)
         src.positions = np.flatnonzero(add)
 
-    cols = _parse_columns(src, frame, plan, n)
+    cols = _parse_columns(src, frame, plan, n_gwas)
     qc = _QC(len(frame), dropped)  # quality control, in the documented order
     z = _qc_values(qc, cols, plan)
     _qc_variants(qc, cols, keep_ambiguous=keep_ambiguous, min_info=min_info, min_maf=min_maf)

@@ -191,8 +191,8 @@ def _resolve(
     return mapping
 
 
-def _fmt_n(n: float) -> str:
-    return str(int(n)) if float(n).is_integer() else repr(float(n))
+def _fmt_n(n_gwas: float) -> str:
+    return str(int(n_gwas)) if float(n_gwas).is_integer() else repr(float(n_gwas))
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ class _Plan:
 
 
 def _plan_columns(
-    header: list[str], fmt: str, m: dict[str, str], file: str, n: float | None
+    header: list[str], fmt: str, m: dict[str, str], file: str, n_gwas: float | None
 ) -> _Plan:
     """Check that the resolved columns ``m`` can give SNP, alleles, Z and N; choose the columns.
 
@@ -256,8 +256,8 @@ def _plan_columns(
             file=file,
             fix="add the missing column or map it with columns=",
         )
-    if n is not None:
-        n_source = f"--n {_fmt_n(n)}"
+    if n_gwas is not None:
+        n_source = f"--n-gwas {_fmt_n(n_gwas)}"
     elif "N" in m:
         n_source = f"column {m['N']}"
     elif "NCASE" in m and "NCONTROL" in m:
@@ -266,14 +266,14 @@ def _plan_columns(
         raise InputError(
             f"no sample size: no N column and no NCASE+NCONTROL (found: {found})",
             file=file,
-            fix="pass the GWAS sample size with --n",
+            fix="pass the GWAS sample size with --n-gwas",
         )
     wanted = {"BP", "AF1", "MAF", "INFO", "P", "LOG10P"}
     if z_source in ("Z", "T_STAT"):
         wanted.add("Z")
     else:
         wanted |= {effect, "SE"}
-    if n is None:
+    if n_gwas is None:
         wanted |= {"N", "NCASE", "NCONTROL"} if "N" not in m else {"N"}
     numeric = [k for k in _NUMERIC if k in m and k in wanted]
     text_keys = [k for k in ("SNP", "SNP2", "A1", "A2", "REF", "ALT", "OMITTED", "TEST") if k in m]

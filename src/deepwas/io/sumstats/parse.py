@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepwas._files import open_text
+from deepwas._files import is_parquet, open_text
 from deepwas.errors import InputError
 from deepwas.io.sumstats.columns import _Plan
-from deepwas.io.variants import chrom_codes, chrom_label, is_parquet
+from deepwas.io.variants import chrom_codes, chrom_label
 
 # The missing markers (any case): QC drops and counts them; other non-numbers are errors.
 _MISSING = frozenset({"", "NA", "N/A", "NAN", ".", "NULL", "NONE"})
@@ -256,11 +256,14 @@ class _Columns:
     has_bp: bool
 
 
-def _parse_columns(src: _Source, frame: pd.DataFrame, plan: _Plan, n: float | None) -> _Columns:
+def _parse_columns(
+    src: _Source, frame: pd.DataFrame, plan: _Plan, n_gwas: float | None
+) -> _Columns:
     """Parse the columns of ``frame`` (rows left after the TEST filter) as the plan says.
 
     The other allele of REF/ALT files is the one that is not A1; a missing SNP ID falls back to
-    SNP2 (GWAS-SSF ``variant_id``), then to ``CHR:BP``. N is ``n``, else N, else NCASE + NCONTROL.
+    SNP2 (GWAS-SSF ``variant_id``), then to ``CHR:BP``. N is ``n_gwas``, else N, else NCASE +
+    NCONTROL.
 
     Raises
     ------
@@ -327,8 +330,8 @@ def _parse_columns(src: _Source, frame: pd.DataFrame, plan: _Plan, n: float | No
                     column=m[k],
                     fix="map the frequency column with columns={'AF1': ...} or fix the row",
                 )
-    if n is not None:
-        n_arr = np.full(rows, float(n))
+    if n_gwas is not None:
+        n_arr = np.full(rows, float(n_gwas))
     elif "N" in num:
         n_arr = num["N"]
     else:
