@@ -268,7 +268,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     trait = load_trait(
         args.sumstats,
         store,
-        n=args.n_gwas,
+        n_gwas=args.n_gwas,
         keep_ambiguous=args.keep_ambiguous,
         min_info=args.min_info,
         min_maf=args.min_maf,
@@ -337,7 +337,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         test_chrom=test_chrom,
         test_blocks=args.test_blocks,
         truth=args.truth,
-        n=args.n_gwas,
+        n_gwas=args.n_gwas,
         bim=args.bim,
         var_explained=args.var_explained,
         ld_model=args.ld_model,

@@ -180,7 +180,7 @@ def run_fit(
     test_chrom: list[int] | None = None,
     test_blocks: float | None = None,
     truth: str | None = None,
-    n: float | None = None,
+    n_gwas: float | None = None,
     bim: str | None = None,
     var_explained: float | None = None,
     ld_model: str = "auto",
@@ -220,7 +220,12 @@ def run_fit(
         progress, say = False, (lambda *lines: None)
     store = LDStore.open(ld)
     trait = load_trait(
-        sumstats, store, n=n, var_explained=var_explained, ld_model=ld_model, progress=progress
+        sumstats,
+        store,
+        n_gwas=n_gwas,
+        var_explained=var_explained,
+        ld_model=ld_model,
+        progress=progress,
     )
     annotations = read_annotations(annot, bim=bim)
     data = prepare_fit(

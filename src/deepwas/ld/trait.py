@@ -181,6 +181,10 @@ def prepare_trait(
         the stored arrays, no recomputation. With a reference panel of a few hundred samples the
         low-variance directions mostly carry reference-panel noise and LD mismatch with the GWAS
         sample, which the exact likelihood then amplifies by 1/sqrt(lam); see docs/decisions.md.
+    ld_model:
+        The model of the projected z-scores (:data:`LD_MODELS`): "full" (DESIGN 2.1), "diagonal"
+        (small reference panels, docs/mismatch.md: needs the store's direction scales) or "auto"
+        (diagonal when the store has them, else full).
 
     Returns
     -------
@@ -286,7 +290,7 @@ def load_trait(
     sumstats_path,
     store,
     *,
-    n: float | None = None,
+    n_gwas: float | None = None,
     keep_ambiguous: bool = False,
     min_info: float | None = 0.9,
     min_maf: float | None = 0.01,
@@ -297,13 +301,20 @@ def load_trait(
 ) -> TraitData:
     """Read, QC and harmonise a summary-statistics file against ``store`` and project it.
 
-    The QC and harmonisation reports are prepended to the returned ``report`` lines.
+    ``n_gwas`` is the GWAS sample size for files without an N column; ``var_explained`` and
+    ``ld_model`` ("auto", "full" or "diagonal", :func:`resolve_ld_model`) are those of
+    :func:`prepare_trait`. The QC and harmonisation reports are prepended to the returned
+    ``report`` lines.
     """
     from deepwas.harmonize import harmonize
     from deepwas.io.sumstats import read_sumstats
 
     df, qc = read_sumstats(
-        sumstats_path, n=n, keep_ambiguous=keep_ambiguous, min_info=min_info, min_maf=min_maf
+        sumstats_path,
+        n_gwas=n_gwas,
+        keep_ambiguous=keep_ambiguous,
+        min_info=min_info,
+        min_maf=min_maf,
     )
     matched, hrep = harmonize(df, store.variants, match_by=match_by, file=str(sumstats_path))
     trait = prepare_trait(
