@@ -245,7 +245,7 @@ def epoch(
 def constant_fit(
     windows: pd.DataFrame, gfile: Path, device: str, batch_elems: int, seed: int
 ) -> dict:
-    """The constant-prior fit as deepwas does it (deepwas.fit.fit_constant): one pass computing
+    """The constant-prior fit as deepwas does it (deepwas.exact.fit_constant): one pass computing
     each window's spectrum of G^T G, then L-BFGS over (log s, log sigma) on the spectra. The
     z-scores are drawn under a constant prior (h2 = 0.5, N = 1e5) so that the optimum is
     interior. Returns the pass's and the optimisation's seconds and the number of evaluations,

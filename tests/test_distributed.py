@@ -13,7 +13,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from deepwas.data import FitData
-from deepwas.fit import TrainConfig, fit_constant, objective_gradient, refit_sigma, window_nlls
+from deepwas.exact import fit_constant, refit_sigma, window_nlls
+from deepwas.fit import TrainConfig, objective_gradient
 from deepwas.ld.trait import TraitData, TraitWindow
 from deepwas.linalg.eigen import eigen_precompute, project_z
 from deepwas.priors import PriorConfig, build_prior

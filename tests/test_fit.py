@@ -129,7 +129,7 @@ TRAJECTORY_DIAGONAL = [0.698678, 0.698592, 0.698639]
 
 
 def test_diagonal_model_spectra_and_kernel_equal_the_dense_formula(sim):
-    from deepwas.fit import _Spectra, total_nll, window_nlls
+    from deepwas.exact import _Spectra, total_nll, window_nlls
     from deepwas.linalg.batch import PackedBatches, group_by_size
 
     data, _ = _fit_data(sim, ld_model="diagonal")
@@ -165,7 +165,7 @@ def _f64(x: float) -> torch.Tensor:
 
 def test_spectral_nll_equals_the_exact_kernel(sim):
     # fit_constant and refit_sigma evaluate the exact NLL from per-window spectra
-    from deepwas.fit import _Spectra, total_nll
+    from deepwas.exact import _Spectra, total_nll
     from deepwas.linalg.batch import PackedBatches, group_by_size
 
     data, _ = _fit_data(sim)

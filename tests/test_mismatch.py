@@ -133,7 +133,7 @@ def test_direction_scales_round_trip_and_interpolate():
 def test_constant_fit_recovers_the_parameters_of_data_drawn_from_the_diagonal_model():
     """y drawn from exactly the diagonal model (per-direction scales included): the maximum-
     likelihood constant prior recovers c = N s and sigma, and its NLL is the dense one."""
-    from deepwas.fit import fit_constant
+    from deepwas.exact import fit_constant
     from deepwas.ld.trait import TraitData, TraitWindow
 
     rng = np.random.default_rng(4)
@@ -253,7 +253,7 @@ def test_h2_is_calibrated_under_population_ld_with_a_small_panel(tmp_path):
     import json
 
     from deepwas.cli import main
-    from deepwas.fit import fit_constant
+    from deepwas.exact import fit_constant
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
 

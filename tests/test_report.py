@@ -25,7 +25,7 @@ def _metrics() -> dict:
         "heldout_loglik": -1234.5678,
         "heldout_loglik_constant": -1250.0,
         "heldout_n_snps": 4000,
-        # as deepwas.fit.FitMetrics.to_dict writes them
+        # as deepwas.metrics.FitMetrics.to_dict writes them
         "heldout_gain": -1234.5678 + 1250.0,
         "heldout_gain_per_1000": 1000 * (-1234.5678 + 1250.0) / 4000,
         "train_loglik": -5678.9,

@@ -259,7 +259,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ loglik
 def _cmd_loglik(args: argparse.Namespace) -> int:
     from deepwas._files import atomic_file
-    from deepwas.fit import fit_constant
+    from deepwas.exact import fit_constant
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
     from deepwas.provenance import provenance

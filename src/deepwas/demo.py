@@ -86,7 +86,7 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
         progress=progress,
     )
     print(f"      {store.n_windows} windows", flush=True)
-    from deepwas.fit import fit_constant
+    from deepwas.exact import fit_constant
     from deepwas.ld.trait import load_trait
 
     trait = load_trait(sim_dir / "sumstats.tsv.gz", store, progress=False)

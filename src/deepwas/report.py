@@ -169,7 +169,7 @@ def _summary(metrics: dict[str, Any]) -> str:
     ll = _finite(metrics.get("heldout_loglik"))
     ll0 = _finite(metrics.get("heldout_loglik_constant"))
     n_held = _finite(metrics.get("heldout_n_snps"))
-    # computed once, by deepwas.fit.FitMetrics (metrics.json carries them)
+    # computed once, by deepwas.metrics.FitMetrics (metrics.json carries them)
     gain = _finite(metrics.get("heldout_gain"))
     per_1k = _finite(metrics.get("heldout_gain_per_1000"))
 
@@ -425,7 +425,7 @@ def write_report(
     path:
         The ``.html`` file to write (replaced atomically; parent folders are created).
     metrics:
-        The ``metrics.json`` dict (:meth:`deepwas.fit.FitMetrics.to_dict`): ``heldout_loglik``,
+        The ``metrics.json`` dict (:meth:`deepwas.metrics.FitMetrics.to_dict`): ``heldout_loglik``,
         ``heldout_loglik_constant``, ``heldout_n_snps``, ``heldout_gain``,
         ``heldout_gain_per_1000``, ``train_loglik``, ``h2``, ``sigma``, ``objective``, ``model``,
         ``n_params``, ``seconds``; optionally ``truth_pearson``, ``truth_spearman``, ``h2_true``
@@ -452,7 +452,7 @@ def write_report(
 
     Notes
     -----
-    The held-out gains are shown as given (:attr:`deepwas.fit.FitMetrics.heldout_gain` defines
+    The held-out gains are shown as given (:attr:`deepwas.metrics.FitMetrics.heldout_gain` defines
     them). log2 enrichment is drawn only for enrichment > 0. A table with no rows gives
     a short note in place of its figure. The truth plot is a scatter up to 5,000 variants and a
     log-count hexbin above.

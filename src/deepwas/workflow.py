@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from deepwas.data import FitData
-    from deepwas.fit import FitMetrics, TrainConfig
+    from deepwas.fit import TrainConfig
+    from deepwas.metrics import FitMetrics
     from deepwas.priors import Prior
 
 __all__ = ["run_fit", "write_fit"]
@@ -76,7 +77,7 @@ def _init_distributed() -> tuple[int, bool]:
     the environment; gloo on the CPU, NCCL on GPUs); returns this process's rank (0 alone).
 
     Training and evaluation are then data-parallel over windows (:func:`deepwas.fit.train_prior`,
-    :func:`deepwas.fit.window_nlls`, ...); every process reads the same inputs (the LD store
+    :func:`deepwas.exact.window_nlls`, ...); every process reads the same inputs (the LD store
     memory-mapped: a process pages in only the windows it evaluates), and only rank 0 writes.
     Returns (rank, whether this call created the process group).
     """
@@ -207,10 +208,11 @@ def run_fit(
         ``torchrun`` launch (only rank 0 writes and reports).
     """
     from deepwas.data import predict_snpvar, prepare_fit, truth_table
-    from deepwas.fit import evaluate, train_prior
+    from deepwas.fit import train_prior
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
+    from deepwas.metrics import evaluate
     from deepwas.provenance import provenance
 
     t0 = time.perf_counter()

@@ -1,0 +1,285 @@
+"""Scoring a prior (DESIGN 2.4): :func:`evaluate` re-fits sigma by exact maximum likelihood on the
+training windows, fits the best constant prior of the same windows as the baseline, and scores
+both on the held-out windows; :class:`FitMetrics` holds the result (``metrics.json``) and defines
+the held-out gain.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepwas.exact import fit_constant, refit_sigma, window_nlls
+from deepwas.fit import TrainResult
+
+__all__ = ["FitMetrics", "evaluate"]
+
+
+@dataclass
+class FitMetrics:
+    """How good a prior is, scored with the exact likelihood (DESIGN 2.4): what :func:`evaluate`
+    returns and ``metrics.json`` holds (:meth:`to_dict`).
+
+    Log-likelihoods are natural-log units (nats) of the exact window likelihoods (DESIGN 2.1),
+    summed over windows. "Training" windows are the training and validation windows of the split
+    (everything not held out).
+
+    Attributes
+    ----------
+    model: str
+        The prior family (:data:`deepwas.priors.PRIOR_FAMILIES`).
+    objective: str or None
+        The objective it was trained with (None when a bare prior was evaluated).
+    n_params: int
+        Trainable scalars of the prior.
+    sigma: float
+        The intercept the prior is scored with: exact ML on the training windows, prior fixed.
+    sigma_trained: float or None
+        The intercept at the end of training (the training objective's).
+    h2: float
+        Sum of the prior's SNPVAR over the store variants.
+    h2_constant, sigma_constant: float
+        The best constant prior of the training windows (the baseline).
+    train_loglik: float
+        Exact log-likelihood of the training windows (prior, ``sigma``).
+    train_n_snps: int
+        Scored variants of the training windows.
+    best_epoch, stopped, engine, precision, float64_retries:
+        From training (:class:`deepwas.fit.TrainResult`, :class:`deepwas.fit.TrainConfig`);
+        None for a bare prior.
+    n_windows: dict
+        ``{"train": ..., "val": ..., "test": ...}``.
+    heldout_loglik, heldout_loglik_constant: float or None
+        Exact log-likelihood of the held-out windows under the prior (with ``sigma``) and under
+        the best constant prior of the training windows (with ``sigma_constant``); None without
+        held-out windows.
+    heldout_n_snps: int
+        Scored variants of the held-out windows (0 without).
+    truth_pearson, truth_spearman: float or None
+        Pearson / Spearman correlation of learned and true log SNPVAR over the store variants
+        with a finite positive truth (None for a prior that does not vary); only with a truth.
+    h2_true, h2_rel_error: float or None
+        True h2 over those variants, and learned h2 over them / true h2 - 1; only with a truth.
+    warnings: list of str
+    seconds: float
+        Wall time: of the whole fit (:func:`deepwas.workflow.run_fit`), or of the evaluation.
+    provenance: dict or None
+        Version, command line, input hashes, seed (set by ``run_fit``).
+    heldout_windows: pandas.DataFrame or None
+        (n_heldout_windows, 7): ``window``, ``CHR``, ``start``, ``stop``, ``n_scored``,
+        ``loglik``, ``loglik_constant``; not written to ``metrics.json`` (the report draws it).
+    truth_pairs: pandas.DataFrame or None
+        (n, 2): ``log_snpvar_true``, ``log_snpvar_learned``; not written to ``metrics.json``.
+
+    Notes
+    -----
+    The held-out gain is defined here and only here (:attr:`heldout_gain`):
+    ``heldout_loglik - heldout_loglik_constant``, the log-likelihood ratio of the held-out
+    z-scores, learned prior over best constant prior, in nats; per held-out variant it is
+    divided by ``heldout_n_snps``. Per window likewise (:attr:`window_gains`).
+    """
+
+    model: str
+    objective: str | None
+    n_params: int
+    sigma: float
+    sigma_trained: float | None
+    h2: float
+    h2_constant: float
+    sigma_constant: float
+    train_loglik: float
+    train_n_snps: int
+    best_epoch: int | None
+    stopped: str | None
+    engine: str | None
+    precision: str | None
+    float64_retries: int | None
+    n_windows: dict[str, int]
+    heldout_loglik: float | None
+    heldout_loglik_constant: float | None
+    heldout_n_snps: int
+    truth_pearson: float | None = None
+    truth_spearman: float | None = None
+    h2_true: float | None = None
+    h2_rel_error: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    provenance: dict[str, Any] | None = None
+    heldout_windows: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    truth_pairs: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def heldout_gain(self) -> float | None:
+        """Held-out log-likelihood minus that of the best constant prior (nats); None without
+        held-out windows."""
+        if self.heldout_loglik is None or self.heldout_loglik_constant is None:
+            return None
+        return self.heldout_loglik - self.heldout_loglik_constant
+
+    @property
+    def heldout_gain_per_snp(self) -> float | None:
+        """:attr:`heldout_gain` per held-out scored variant (nats)."""
+        gain = self.heldout_gain
+        return None if gain is None or not self.heldout_n_snps else gain / self.heldout_n_snps
+
+    @property
+    def heldout_gain_per_1000(self) -> float | None:
+        """:attr:`heldout_gain` per 1,000 held-out scored variants (nats), as tables print it."""
+        per_snp = self.heldout_gain_per_snp
+        return None if per_snp is None else 1e3 * per_snp
+
+    @property
+    def window_gains(self) -> pd.DataFrame:
+        """(n_heldout_windows, 6): ``window``, ``CHR``, ``start``, ``stop``, ``n_scored``,
+        ``gain`` (the held-out gain of each window, nats); no rows without held-out windows."""
+        cols = ["window", "CHR", "start", "stop", "n_scored"]
+        if self.heldout_windows is None:
+            return pd.DataFrame(columns=[*cols, "gain"])
+        w = self.heldout_windows
+        return w[cols].assign(gain=w["loglik"] - w["loglik_constant"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``metrics.json`` record: every field but the two tables, plus ``heldout_gain``,
+        ``heldout_gain_per_snp`` and ``heldout_gain_per_1000``; the truth keys only when a
+        truth was given."""
+        skip = {"heldout_windows", "truth_pairs"}
+        truth_keys = ("truth_pearson", "truth_spearman", "h2_true", "h2_rel_error")
+        if self.h2_true is None:
+            skip.update(truth_keys)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        gains = {
+            "heldout_gain": self.heldout_gain,
+            "heldout_gain_per_snp": self.heldout_gain_per_snp,
+            "heldout_gain_per_1000": self.heldout_gain_per_1000,
+        }
+        # the gains after the held-out values they come from, as in earlier metrics.json files
+        keys = list(out)
+        at = keys.index("heldout_n_snps") + 1
+        ordered = {k: out[k] for k in keys[:at]} | gains | {k: out[k] for k in keys[at:]}
+        return _json_ready(ordered)
+
+
+def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with numpy scalars turned into Python numbers (for ``json.dumps``)."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in d.items()}
+
+
+def evaluate(data, prior, *, truth: np.ndarray | None = None) -> FitMetrics:
+    """Score a prior with the exact likelihood on the held-out windows of a split (DESIGN 2.4).
+
+    Parameters
+    ----------
+    data: deepwas.data.FitData
+        The trait, the features of every store variant and the split (:func:`deepwas.prepare_fit`).
+    prior: deepwas.priors.Prior or TrainResult
+        The prior to score; a :class:`deepwas.fit.TrainResult` also fills the training fields of
+        the metrics (``objective``, ``sigma_trained``, ``best_epoch``, ...). It is moved to the
+        CPU.
+    truth: (n_store_variants,) float64, optional
+        True SNPVAR of every store variant (NaN where unknown; :func:`deepwas.data.truth_table`),
+        for simulations: adds the correlations with the learned prior.
+
+    Returns
+    -------
+    FitMetrics
+
+    Notes
+    -----
+    Whatever objective the prior was trained with, its sigma is re-fitted by exact maximum
+    likelihood on the training and validation windows with the prior fixed (an LDSC-trained
+    sigma need not suit the likelihood), and the baseline is the best constant prior (and its
+    sigma) of the same windows; the held-out windows are used for scoring only. Within a
+    torch.distributed process group the calls are collective and every process gets the metrics.
+    """
+    from scipy import stats
+
+    from deepwas.priors import Prior
+
+    t0 = time.perf_counter()
+    result = prior if isinstance(prior, TrainResult) else None
+    model = result.prior if result is not None else prior
+    if not isinstance(model, Prior):
+        raise TypeError(f"prior must be a Prior or a TrainResult, got {type(prior).__name__}")
+    model.to("cpu")
+    with torch.no_grad():
+        log_s = model(torch.from_numpy(np.ascontiguousarray(data.features)))
+    # collective calls: the same order on every process
+    train_trait, test_trait = data.subset(data.train + data.val), data.subset(data.test)
+    sigma = refit_sigma(train_trait, log_s)
+    const = fit_constant(train_trait)
+    log_s_const = torch.full_like(log_s, math.log(const.snpvar))
+    train_nll = window_nlls(train_trait, log_s, sigma)
+    heldout = None
+    if data.test:
+        nll_model = window_nlls(test_trait, log_s, sigma)
+        nll_const = window_nlls(test_trait, log_s_const, const.sigma)
+        ws = test_trait.windows
+        heldout = pd.DataFrame(
+            {
+                "window": [w.index for w in ws],
+                "CHR": [w.chrom for w in ws],
+                "start": [w.start for w in ws],
+                "stop": [w.stop for w in ws],
+                "n_scored": [w.n_scored for w in ws],
+                "loglik": -nll_model,
+                "loglik_constant": -nll_const,
+            }
+        )
+    cfg = result.config if result is not None else None
+    metrics = FitMetrics(
+        model=model.config.model,
+        objective=cfg.objective if cfg is not None else None,
+        n_params=int(sum(p.numel() for p in model.parameters())),
+        sigma=sigma,
+        sigma_trained=result.sigma if result is not None else None,
+        h2=float(torch.exp(log_s).sum()),
+        h2_constant=const.h2,
+        sigma_constant=const.sigma,
+        train_loglik=-float(train_nll.sum()),
+        train_n_snps=train_trait.n_scored,
+        best_epoch=result.best_epoch if result is not None else None,
+        stopped=result.stopped if result is not None else None,
+        engine=cfg.engine if cfg is not None else None,
+        precision=cfg.precision if cfg is not None else None,
+        float64_retries=result.float64_retries if result is not None else None,
+        n_windows={"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+        heldout_loglik=-float(nll_model.sum()) if data.test else None,
+        heldout_loglik_constant=-float(nll_const.sum()) if data.test else None,
+        heldout_n_snps=test_trait.n_scored if data.test else 0,
+        heldout_windows=heldout,
+    )
+    if truth is not None:
+        truth = np.asarray(truth, dtype=np.float64)
+        ll_all = log_s.numpy()
+        if truth.shape != ll_all.shape:
+            from deepwas.errors import InputError
+
+            raise InputError(
+                f"truth has shape {truth.shape}, expected one value per store variant "
+                f"{ll_all.shape}",
+                column="truth",
+                fix="pass deepwas.data.truth_table(path, store.variants)",
+            )
+        ok = np.isfinite(truth) & (truth > 0)
+        lt, ll = np.log(truth[ok]), ll_all[ok]
+        # a constant prior has no correlation with anything: reported as None
+        varies = ok.sum() > 2 and np.ptp(ll) > 0 and np.ptp(lt) > 0
+        metrics.truth_pearson = float(stats.pearsonr(lt, ll)[0]) if varies else None
+        metrics.truth_spearman = float(stats.spearmanr(lt, ll)[0]) if varies else None
+        metrics.h2_true = float(truth[ok].sum())
+        metrics.h2_rel_error = float(np.exp(ll).sum() / truth[ok].sum() - 1.0)
+        metrics.truth_pairs = pd.DataFrame({"log_snpvar_true": lt, "log_snpvar_learned": ll})
+    if sigma < 1e-3:
+        metrics.warnings.append(
+            f"sigma fell to {sigma:.2g}: the learned prior alone explains more variance than "
+            "the z-scores have (often a model trained with the LDSC objective overestimating h2); "
+            "its likelihood is at the boundary sigma -> 0"
+        )
+    metrics.seconds = time.perf_counter() - t0
+    return metrics
