@@ -261,10 +261,12 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     from deepwas._files import atomic_file
     from deepwas.exact import fit_constant
     from deepwas.ld.store import LDStore
-    from deepwas.ld.trait import load_trait
+    from deepwas.ld.trait import load_trait, resolve_ld_model
     from deepwas.provenance import provenance
 
     store = LDStore.open(args.ld)
+    # the best constant prior's h2: with a small panel, the diagonal model (docs/mismatch.md)
+    model = resolve_ld_model(store, args.ld_model)
     trait = load_trait(
         args.sumstats,
         store,
@@ -273,7 +275,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         min_info=args.min_info,
         min_maf=args.min_maf,
         var_explained=args.var_explained,
-        ld_model=args.ld_model,
+        ld_model="diagonal" if model == "calibrated" else model,
         progress=not args.quiet,
     )
     _say(*trait.report)
@@ -353,7 +355,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     lines = [
         f"{m.model} prior trained with the {m.objective} objective "
         f"({m.n_params} parameters, {m.stopped}, best epoch {m.best_epoch})",
-        f"h2 = {m.h2:.4g}, sigma = {m.sigma:.4g}",
+        f"h2 = {m.h2:.4g}, sigma = {m.sigma:.4g}"
+        + (
+            f" (h2 calibrated by the small-panel model: x{m.h2_scale:.3g} of "
+            f"{m.h2_uncalibrated:.4g}; its sigma {m.sigma_diagonal:.4g})"
+            if m.h2_scale is not None
+            else ""
+        ),
     ]
     if m.heldout_n_snps:
         lines.append(
@@ -469,10 +477,13 @@ def _add_ld_model(sp: argparse.ArgumentParser) -> None:
         "--ld-model",
         choices=LD_MODEL_CHOICES,
         default="auto",
-        help="model of the z-scores projected on the panel's LD: 'diagonal' (for reference "
-        "panels of up to a few thousand samples: cross-validated noise and signal scales per "
-        "eigen-direction), 'full' (DESIGN 2.1: for in-sample or biobank-sized LD), 'auto' "
-        "(diagonal when the LD store holds the panel's direction scales, else full)",
+        help="model of the z-scores projected on the panel's LD (docs/mismatch.md): 'full' "
+        "(DESIGN 2.1: in-sample or biobank-sized LD), 'diagonal' (cross-validated noise and "
+        "signal scales per eigen-direction: calibrated h2 with a panel of a few hundred to a few "
+        "thousand samples), 'calibrated' (the prior's shape from the full model on the leading "
+        "directions, its scale and sigma from the diagonal model), 'auto' (calibrated when the "
+        "LD store holds the panel's direction scales, else full; loglik then reports the "
+        "diagonal model's h2)",
     )
 
 

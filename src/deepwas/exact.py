@@ -27,6 +27,7 @@ __all__ = [
     "total_nll",
     "window_nlls",
     "refit_sigma",
+    "fit_scale",
 ]
 
 
@@ -218,3 +219,33 @@ def refit_sigma(trait, log_s: torch.Tensor) -> float:
     log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
     _lbfgs([log_sigma], lambda: spectra.nll(one, torch.exp(log_sigma)), 50)
     return math.exp(log_sigma.item())
+
+
+def fit_scale(trait, log_s: torch.Tensor, *, max_iter: int = 100) -> tuple[float, float, float]:
+    """Maximise the likelihood of ``trait`` over a common factor of a fixed prior's variances and
+    sigma: F = scale * N exp(log_s). Returns (scale, sigma, nll).
+
+    This calibrates the total heritability of a prior whose *shape* was learned elsewhere: with a
+    small reference panel deepwas learns the shape on the panel's reliable eigen-directions with
+    the full model and fits its scale and sigma with the diagonal model over every direction
+    (``ld_model="calibrated"``, docs/mismatch.md). One pass over the LD (the windows' spectra
+    under that prior), collective within a torch.distributed process group.
+    """
+    batches = PackedBatches(trait.windows, group_by_size(trait.windows), cache_bytes=0)
+    F = torch.exp(log_s.detach() + math.log(trait.n_gwas))
+    spectra = _Spectra(F, batches)
+    log_c = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
+
+    def objective():
+        return spectra.nll(torch.exp(log_c), torch.exp(log_sigma))
+
+    _lbfgs([log_c, log_sigma], objective, max_iter)
+    with torch.no_grad():
+        nll = objective().reshape(1)
+    _allreduce_([nll])
+    if not np.isfinite(float(nll[0])):
+        raise NumericalError(
+            "the calibration of the prior's scale diverged (non-finite likelihood)"
+        )
+    return math.exp(log_c.item()), math.exp(log_sigma.item()), float(nll[0])

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepwas.exact import fit_constant, refit_sigma, window_nlls
+from deepwas.exact import fit_constant, fit_scale, refit_sigma, window_nlls
 from deepwas.fit import TrainResult
 
-__all__ = ["FitMetrics", "evaluate"]
+__all__ = ["FitMetrics", "evaluate", "calibrate_prior"]
 
 
 @dataclass
@@ -70,6 +70,12 @@ class FitMetrics:
     seconds: float
         Wall time: of the whole fit (:func:`deepwas.workflow.run_fit`), or of the evaluation.
     provenance: dict or None
+    ld_model: str
+        The model of the projected z-scores (:data:`deepwas.ld.trait.LD_MODELS`).
+    h2_scale, h2_uncalibrated, sigma_diagonal, h2_constant_diagonal: float or None
+        With ``ld_model="calibrated"`` (:func:`calibrate_prior`): the factor applied to the
+        learned prior variances, ``h2`` before it, the diagonal model's sigma for the calibrated
+        prior and the diagonal model's best constant prior h2, all on the training windows.
         Version, command line, input hashes, seed (set by ``run_fit``).
     heldout_windows: pandas.DataFrame or None
         (n_heldout_windows, 7): ``window``, ``CHR``, ``start``, ``stop``, ``n_scored``,
@@ -111,6 +117,11 @@ class FitMetrics:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     provenance: dict[str, Any] | None = None
+    ld_model: str = "full"
+    h2_scale: float | None = None
+    h2_uncalibrated: float | None = None
+    sigma_diagonal: float | None = None
+    h2_constant_diagonal: float | None = None
     heldout_windows: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     truth_pairs: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -281,5 +292,62 @@ def evaluate(data, prior, *, truth: np.ndarray | None = None) -> FitMetrics:
             "the z-scores have (often a model trained with the LDSC objective overestimating h2); "
             "its likelihood is at the boundary sigma -> 0"
         )
+    metrics.ld_model = data.trait.ld_model
     metrics.seconds = time.perf_counter() - t0
     return metrics
+
+
+def calibrate_prior(
+    data, prior, diagonal_trait, metrics: FitMetrics | None = None
+) -> tuple[float, float]:
+    """Calibrate the total heritability of a prior learned under ``ld_model="calibrated"``.
+
+    With a small reference panel the prior's *shape* is learned with the full model on the
+    panel's leading eigen-directions, which under-estimates h2 (docs/mismatch.md); its *scale* and
+    sigma are then fitted by the diagonal model on every direction of the training windows
+    (:func:`deepwas.exact.fit_scale`), and the prior's output bias is shifted by log(scale), so
+    that it, its predictions and the saved model are calibrated.
+
+    Parameters
+    ----------
+    data: deepwas.data.FitData
+        The fit's data (features of every store variant; training and validation windows).
+    prior: deepwas.priors.Prior
+        The learned prior (changed in place).
+    diagonal_trait: deepwas.ld.trait.TraitData
+        The same trait projected with ``ld_model="diagonal"`` (every direction).
+    metrics: FitMetrics, optional
+        Updated in place: ``h2`` (and ``h2_rel_error``) rescaled, ``h2_scale``,
+        ``h2_uncalibrated``, ``sigma_diagonal``, ``h2_constant_diagonal``.
+
+    Returns
+    -------
+    (scale, sigma_diagonal)
+    """
+    from deepwas.ld.trait import TraitData
+
+    keep = {data.trait.windows[i].index for i in (*data.train, *data.val)}
+    windows = [w for w in diagonal_trait.windows if w.index in keep]
+    train = TraitData(
+        windows=windows,
+        z=diagonal_trait.z,
+        n_gwas=diagonal_trait.n_gwas,
+        n_variants=diagonal_trait.n_variants,
+        ld_model=diagonal_trait.ld_model,
+    )
+    prior.to("cpu")
+    with torch.no_grad():
+        log_s = prior(torch.from_numpy(np.ascontiguousarray(data.features)))
+    scale, sigma_d, _ = fit_scale(train, log_s)
+    with torch.no_grad():
+        prior.bias.add_(math.log(scale))
+    if metrics is not None:
+        metrics.h2_uncalibrated = metrics.h2
+        metrics.h2 = metrics.h2 * scale
+        if metrics.h2_rel_error is not None:
+            metrics.h2_rel_error = (1.0 + metrics.h2_rel_error) * scale - 1.0
+        metrics.h2_scale = scale
+        metrics.sigma_diagonal = sigma_d
+        metrics.h2_constant_diagonal = fit_constant(train).h2
+        metrics.ld_model = "calibrated"
+    return scale, sigma_d

@@ -212,7 +212,7 @@ def run_fit(
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
-    from deepwas.metrics import evaluate
+    from deepwas.metrics import calibrate_prior, evaluate
     from deepwas.provenance import provenance
 
     t0 = time.perf_counter()
@@ -256,6 +256,13 @@ def run_fit(
         )
         # collective: every process scores its share of the windows
         metrics = evaluate(data, result, truth=truth_s)
+        if trait.ld_model == "calibrated":
+            # the prior's shape came from the panel's leading directions; its scale and sigma
+            # from the diagonal model on every direction (docs/mismatch.md)
+            diagonal = load_trait(
+                sumstats, store, n_gwas=n_gwas, ld_model="diagonal", progress=False
+            )
+            calibrate_prior(data, result.prior, diagonal, metrics)
     except Exception:  # not KeyboardInterrupt: an interrupted run keeps it for --resume
         if not ckpt_kept:
             shutil.rmtree(ckpt_dir, ignore_errors=True)

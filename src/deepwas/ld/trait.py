@@ -40,13 +40,19 @@ LD_MODELS = {
     "full": "full model, Sigma = sigma I + G^T diag(F) G in the panel's eigenbasis (DESIGN 2.1)",
     "diagonal": "diagonal model in the panel's eigenbasis with cross-validated noise and signal "
     "scales (small reference panel, docs/mismatch.md)",
+    "calibrated": "full model on the panel's leading eigen-directions (90% of the LD variance) "
+    "for the prior's shape, its scale and sigma by the diagonal model on every direction "
+    "(small reference panel, docs/mismatch.md)",
 }
+#: the fraction of each window's LD variance the calibrated model's full part keeps, unless the
+#: user gives --var-explained (docs/decisions.md, "Small reference panels")
+CALIBRATED_VAR_EXPLAINED = 0.9
 #: ld_model values a user can give
 LD_MODEL_CHOICES = ("auto", *LD_MODELS)
 
 
 def resolve_ld_model(store, ld_model: str = "auto") -> str:
-    """The model of the projected z-scores for ``store``: "auto" is "diagonal" when the store
+    """The model of the projected z-scores for ``store``: "auto" is "calibrated" when the store
     holds the panel's cross-validated direction scales (stores built from genotypes), else "full"
     (stores without them: imported UK Biobank LD, stores of format version 1)."""
     if ld_model not in LD_MODEL_CHOICES:
@@ -57,8 +63,8 @@ def resolve_ld_model(store, ld_model: str = "auto") -> str:
         )
     has = bool(store.has_scales)
     if ld_model == "auto":
-        return "diagonal" if has else "full"
-    if ld_model == "diagonal" and not has:
+        return "calibrated" if has else "full"
+    if ld_model in ("diagonal", "calibrated") and not has:
         raise InputError(
             "this LD store has no cross-validated direction scales, which the diagonal model needs",
             file=store.path,
@@ -183,8 +189,10 @@ def prepare_trait(
         sample, which the exact likelihood then amplifies by 1/sqrt(lam); see docs/decisions.md.
     ld_model:
         The model of the projected z-scores (:data:`LD_MODELS`): "full" (DESIGN 2.1), "diagonal"
-        (small reference panels, docs/mismatch.md: needs the store's direction scales) or "auto"
-        (diagonal when the store has them, else full).
+        or "calibrated" (small reference panels, docs/mismatch.md: need the store's direction
+        scales) or "auto" (calibrated when the store has them, else full). A "calibrated" trait
+        is projected as "full" on the leading directions (``var_explained`` default 0.9); its
+        diagonal view for the calibration is ``prepare_trait(..., ld_model="diagonal")``.
 
     Returns
     -------
@@ -211,6 +219,8 @@ def prepare_trait(
     eigen_cfg = store.manifest.get("eigen", {})
     rtol = eig_rtol if eig_rtol is not None else eigen_cfg.get("eig_rtol", 1e-8)
     vexp = var_explained if var_explained is not None else eigen_cfg.get("var_explained")
+    if model == "calibrated" and vexp is None:
+        vexp = var_explained = CALIBRATED_VAR_EXPLAINED
     windows: list[TraitWindow] = []
     n_empty = n_recomputed = 0
     for w in tqdm(store, total=store.n_windows, desc="projecting windows", disable=not progress):
