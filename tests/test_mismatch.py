@@ -174,6 +174,15 @@ def test_constant_fit_recovers_the_parameters_of_data_drawn_from_the_diagonal_mo
         v = fit.sigma + c * ((w.G * w.scale) ** 2).sum(0)
         dense += 0.5 * np.sum(np.log(2 * math.pi * v) + w.y**2 / v)
     assert abs(fit.nll - dense) <= 1e-10 * abs(dense)
+    # the model fits: every window's chi2 is ordinary and no direction carries excess variance
+    from deepwas.diagnostics import mismatch_warnings, outlier_lines, window_diagnostics
+
+    table = window_diagnostics(trait, fit.snpvar, fit.sigma)
+    assert len(table) == 80 and (table["rank"] == 30).all()
+    assert 0.85 < table["excess_low"].median() < 1.15
+    assert 0.85 < table["excess_high"].median() < 1.15
+    assert mismatch_warnings(table, ld_model="diagonal") == []
+    assert outlier_lines(table) == []  # no window at p < 0.001 / 80
 
 
 def _panel(n: int, m: int, seed: int):
@@ -279,6 +288,18 @@ def test_h2_is_calibrated_under_population_ld_with_a_small_panel(tmp_path):
     default = json.loads((tmp_path / "ll.json").read_text())
     assert abs(default["h2"] / h2_true - 1) < 0.4, (default["h2"], h2_true, default["sigma"])
     assert 0.7 < default["sigma"] < 2.0
+    assert default["h2_se"] > 0 and default["ld_model"] == "diagonal"
+    assert default["warnings"] == []
+    # the full model's misfit is diagnosed: a warning that names the fix
+    assert (
+        main(
+            ["loglik", "--sumstats", sumstats, "--ld", str(out / "ld"), "--ld-model", "full"]
+            + ["--out", str(tmp_path / "full.json"), "--quiet"]
+        )
+        == 0
+    )
+    warned = json.loads((tmp_path / "full.json").read_text())["warnings"]
+    assert len(warned) == 1 and "--ld-model diagonal" in warned[0]
     store = LDStore.open(out / "ld")
     full = fit_constant(load_trait(sumstats, store, ld_model="full", progress=False))
     assert full.h2 < 0.2 * h2_true and full.sigma > 3  # what the full model did

@@ -18,10 +18,17 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
 - ``evaluate(data, result) -> FitMetrics``: exact held-out and training log-likelihood, sigma
   re-fit, the constant baseline (``fit_constant``) and the held-out gain;
   ``truth_table(path, store.variants)`` gives a simulation's true SNPVAR for its correlations;
+  with a small reference panel (``ld_model="calibrated"``, the default for stores built from
+  genotypes) ``calibrate_prior(data, prior, diagonal_trait, metrics)`` fits the prior's scale
+  and sigma with the diagonal model (``fit_scale``);
 - ``predict_snpvar(prior, annotations, store)``: SNPVAR of any annotated variants (the PolyFun
   prior format, CHR SNP BP A1 A2 SNPVAR);
 - ``write_fit(out, ...)`` writes ``priors.tsv.gz``, ``metrics.json``, ``model/`` and the report;
   ``run_fit(...)`` is all of the above, files in and a folder out.
+
+Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
+``cv_direction_scales``, ``constant_h2_jackknife`` (h2 with a block-jackknife standard error),
+``window_diagnostics`` (per-window fit of the constant prior, the LD-mismatch signature).
 
 Building blocks: the exact likelihood ``window_nll`` / ``exact_nll``, the LDSC objective
 ``ldsc_loss`` / ``window_ldsc``, ``eigen_precompute``; readers ``read_sumstats``, ``harmonize``,
@@ -42,6 +49,13 @@ from deepwas.errors import DeepwasError, InputError, NumericalError, StoreError
 
 _LAZY = {
     "window_nll": "deepwas.linalg.likelihood",
+    "diagonal_nll": "deepwas.linalg.likelihood",
+    "cv_direction_scales": "deepwas.ld.mismatch",
+    "LD_MODELS": "deepwas.ld.trait",
+    "fit_scale": "deepwas.exact",
+    "calibrate_prior": "deepwas.metrics",
+    "constant_h2_jackknife": "deepwas.jackknife",
+    "window_diagnostics": "deepwas.diagnostics",
     "exact_nll": "deepwas.linalg.likelihood",
     "ldsc_loss": "deepwas.linalg.likelihood",
     "window_ldsc": "deepwas.linalg.likelihood",

@@ -279,26 +279,44 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     _say(*trait.report)
-    fit = fit_constant(trait)
+    from deepwas.diagnostics import mismatch_warnings, outlier_lines, window_diagnostics
+    from deepwas.jackknife import constant_h2_jackknife
+
+    if len(trait.windows) >= 2:
+        fit, h2_se = constant_h2_jackknife(trait)
+    else:
+        fit, h2_se = fit_constant(trait), None
+    table = window_diagnostics(trait, fit.snpvar, fit.sigma)
+    warnings_ = mismatch_warnings(table, ld_model=trait.ld_model)
+    notes = outlier_lines(table)
     result = {
         "loglik": -fit.nll,
         "loglik_per_snp": -fit.nll / trait.n_scored,
         "n_scored": trait.n_scored,
         "n_windows": len(trait.windows),
         "h2": fit.h2,
+        "h2_se": h2_se,
         "snpvar": fit.snpvar,
         "sigma": fit.sigma,
         "n_gwas": trait.n_gwas,
+        "ld_model": trait.ld_model,
+        "mismatch_excess_low": float(table["excess_low"].median()),
+        "mismatch_excess_high": float(table["excess_high"].median()),
+        "warnings": warnings_,
+        "notes": notes,
         "provenance": provenance(
             inputs={"sumstats": args.sumstats, "ld": Path(args.ld) / "manifest.json"},
             argv=["deepwas", *args.argv],
         ),
     }
+    se = "" if h2_se is None else f" (SE {h2_se:.4f}, block jackknife over windows)"
     _say(
-        f"best constant prior: h2 = {fit.h2:.4f} over {trait.n_variants:,} variants "
+        f"best constant prior: h2 = {fit.h2:.4f}{se} over {trait.n_variants:,} variants "
         f"(SNPVAR {fit.snpvar:.3e}), sigma = {fit.sigma:.4f}",
         f"exact log-likelihood: {-fit.nll:.3f} "
         f"({-fit.nll / trait.n_scored:.5f} per scored variant)",
+        *notes,
+        *(f"warning: {w}" for w in warnings_),
     )
     if args.out:
         with atomic_file(args.out) as tmp:

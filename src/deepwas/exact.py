@@ -130,6 +130,15 @@ class _Spectra:
         self.u2 = torch.cat(u2) if u2 else torch.zeros(0, dtype=torch.float64)
         self.const = const
 
+    @classmethod
+    def combine(cls, parts: list[_Spectra]) -> _Spectra:
+        """The spectra of the union of the parts' windows."""
+        out = cls.__new__(cls)
+        out.d = torch.cat([p.d for p in parts])
+        out.u2 = torch.cat([p.u2 for p in parts])
+        out.const = float(sum(p.const for p in parts))
+        return out
+
     def nll(self, c: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """This process's share of the NLL at scale ``c`` and intercept ``sigma``."""
         v = sigma + c * self.d
@@ -156,17 +165,22 @@ def _lbfgs(params, objective, max_iter: int) -> torch.optim.LBFGS:
     return opt
 
 
-def fit_constant(trait, *, h2_init: float = 0.1, max_iter: int = 100) -> ConstantFit:
+def fit_constant(
+    trait, *, h2_init: float = 0.1, max_iter: int = 100, spectra: _Spectra | None = None
+) -> ConstantFit:
     """Maximise the exact likelihood over a constant per-SNP heritability and sigma.
 
     Parametrised as log s and log sigma (both unconstrained), optimised with L-BFGS and a strong
     Wolfe line search on the windows' spectra (:class:`_Spectra`: one pass over the LD, then
     every evaluation is O(sum of ranks)). Within a torch.distributed process group every process
     takes its share of the windows and all take the same steps on the summed value and gradient.
+    ``spectra`` (private): the windows' flat-prior spectra when already computed
+    (:func:`deepwas.jackknife.constant_h2_jackknife` combines per-window ones).
     """
     M = trait.n_variants
-    batches = PackedBatches(trait.windows, group_by_size(trait.windows), cache_bytes=0)
-    spectra = _Spectra(None, batches)
+    if spectra is None:
+        batches = PackedBatches(trait.windows, group_by_size(trait.windows), cache_bytes=0)
+        spectra = _Spectra(None, batches)
     log_N = math.log(trait.n_gwas)
     log_s = torch.tensor(math.log(h2_init / M), dtype=torch.float64, requires_grad=True)
     log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)

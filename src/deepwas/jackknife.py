@@ -1,7 +1,7 @@
 """Standard errors by the delete-one-block jackknife over LD windows.
 
 The exact likelihood gives a point estimate of the SNP heritability of the best constant prior
-(:func:`deepwas.fit.fit_constant`); its sampling error comes from the genome's few independent
+(:func:`deepwas.exact.fit_constant`); its sampling error comes from the genome's few independent
 LD blocks more than from the many variants, so the standard error is taken as LD score
 regression takes it: drop one block of windows at a time, refit, and read the spread of the
 delete-one estimates. Windows are LD blocks (Berisa & Pickrell) with flanks, so the blocks of the
@@ -19,7 +19,7 @@ import numpy as np
 from deepwas.errors import InputError
 
 if TYPE_CHECKING:  # fit loads torch; import it only when a fit is run
-    from deepwas.fit import ConstantFit
+    from deepwas.exact import ConstantFit
 
 __all__ = ["constant_h2_jackknife", "jackknife_se"]
 
@@ -78,7 +78,7 @@ def constant_h2_jackknife(
         (chromosome, position), sizes differing by at most one. Default: every window its own
         block.
     max_iter:
-        L-BFGS iterations of each fit (:func:`deepwas.fit.fit_constant`).
+        L-BFGS iterations of each fit (:func:`deepwas.exact.fit_constant`).
 
     Returns
     -------
@@ -100,13 +100,19 @@ def constant_h2_jackknife(
 
         SE(h2) = sqrt((B - 1) / B * sum_b (h2_b - mean_b h2_b)^2).
 
-    Each refit starts from the full fit's h2 (one pass over the windows' spectra and a few
-    L-BFGS steps; no training). With B = number of windows this costs about B full fits.
+    Each window's spectrum is computed once; each refit combines the kept windows' spectra and
+    runs a few L-BFGS steps from the full fit's h2 (O(sum of ranks) per step; no pass over the
+    LD). Single process (not collective under torch.distributed).
     """
-    from deepwas.fit import fit_constant
+    from deepwas.exact import _Spectra, fit_constant
+    from deepwas.linalg.batch import PackedBatches
 
     groups = _groups(len(trait.windows), n_blocks)
-    fit = fit_constant(trait, max_iter=max_iter)
+    parts = [
+        _Spectra(None, PackedBatches(trait.windows, [[i]], cache_bytes=0))
+        for i in range(len(trait.windows))
+    ]
+    fit = fit_constant(trait, max_iter=max_iter, spectra=_Spectra.combine(parts))
     # start every refit near the full fit's optimum (h2_init must be positive)
     h2_init = fit.h2 if fit.h2 > 0 and math.isfinite(fit.h2) else 0.1
     delete = np.empty(len(groups))
@@ -114,5 +120,6 @@ def constant_h2_jackknife(
         keep = np.setdiff1d(np.arange(len(trait.windows)), drop)
         subset = replace(trait, windows=[trait.windows[i] for i in keep])
         # subset.n_variants is the full M, so h2 = s M is on the full fit's scale
-        delete[b] = fit_constant(subset, h2_init=h2_init, max_iter=max_iter).h2
+        spectra = _Spectra.combine([parts[i] for i in keep])
+        delete[b] = fit_constant(subset, h2_init=h2_init, max_iter=max_iter, spectra=spectra).h2
     return fit, jackknife_se(delete)
