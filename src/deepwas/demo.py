@@ -87,9 +87,17 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
     )
     print(f"      {store.n_windows} windows", flush=True)
     from deepwas.exact import fit_constant
-    from deepwas.ld.trait import load_trait
+    from deepwas.ld.trait import load_trait, resolve_ld_model
 
-    trait = load_trait(sim_dir / "sumstats.tsv.gz", store, progress=False)
+    # the best constant prior's h2 as `deepwas loglik` reports it (the diagonal model with a
+    # small panel: docs/mismatch.md)
+    model = resolve_ld_model(store)
+    trait = load_trait(
+        sim_dir / "sumstats.tsv.gz",
+        store,
+        ld_model="diagonal" if model == "calibrated" else model,
+        progress=False,
+    )
     const = fit_constant(trait)
     constant = {
         "h2": const.h2,
