@@ -154,16 +154,20 @@ def deepwas_h2(sumstats: Path, ld_dir: Path) -> tuple[list[dict], object]:
     boundary h2 = 0 on these data, where a jackknife says nothing; and each of its fits costs an
     eigendecomposition per window); and the trait of the default model (its harmonised z-scores
     go to S-LDSC)."""
-    from deepwas.fit import fit_constant
+    from deepwas.exact import fit_constant
     from deepwas.jackknife import constant_h2_jackknife
     from deepwas.ld.store import LDStore
-    from deepwas.ld.trait import load_trait
+    from deepwas.ld.trait import load_trait, resolve_ld_model
 
     store = LDStore.open(ld_dir)
     out, default_trait = [], None
     for ld_model in ("auto", "full"):
         t0 = time.perf_counter()
-        trait = load_trait(str(sumstats), store, ld_model=ld_model, progress=False)
+        # the constant prior as `deepwas loglik` fits it: under the calibrated default, the
+        # diagonal model (docs/mismatch.md)
+        model = resolve_ld_model(store, ld_model)
+        model = "diagonal" if model == "calibrated" else model
+        trait = load_trait(str(sumstats), store, ld_model=model, progress=False)
         if ld_model == "auto":
             fit, se = constant_h2_jackknife(trait)
         else:
@@ -633,7 +637,8 @@ def write_markdown(path: Path, summaries, args, wall, records, h2_records) -> No
         "",
         "1000 Genomes EUR chr22 LD (378 samples), Berisa EUR hg19 blocks, "
         f"{args.flank_kb:g} kb flanks, --test-blocks {args.test_blocks}, "
-        "--ld-model auto (diagonal: the small-panel model), likelihood objective, "
+        "--ld-model auto (calibrated: the small-panel model; the constant prior's h2 by the "
+        "diagonal model, as deepwas loglik), likelihood objective, "
         f"epochs {args.epochs}, "
         f"patience {args.patience}, lr {args.lr}, MLP width {args.width} depth {args.depth}; "
         f"seeds {', '.join(map(str, args.seeds))}. Wall time {wall:.0f} s.",
