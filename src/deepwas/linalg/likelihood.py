@@ -144,6 +144,15 @@ class _ExactNLL(torch.autograd.Function):
         return None, None, g_logF, g_s, None, None
 
 
+def _batch_sigma(sigma: torch.Tensor | float, Gt: torch.Tensor) -> torch.Tensor:
+    """sigma as a (B,) tensor in Gt's dtype and device (a differentiable cast of a tensor)."""
+    if isinstance(sigma, torch.Tensor):
+        sigma_t = sigma.to(dtype=Gt.dtype, device=Gt.device)
+    else:
+        sigma_t = torch.tensor(float(sigma), dtype=Gt.dtype, device=Gt.device)
+    return sigma_t.expand(Gt.shape[0]) if sigma_t.ndim == 0 else sigma_t
+
+
 def exact_nll(
     Gt: torch.Tensor,
     y: torch.Tensor,
@@ -187,12 +196,7 @@ def exact_nll(
         valid_f = torch.ones(B, r, dtype=Gt.dtype, device=Gt.device)
     else:
         valid_f = valid.to(Gt.dtype)
-    if isinstance(sigma, torch.Tensor):
-        sigma_t = sigma.to(dtype=Gt.dtype, device=Gt.device)
-    else:
-        sigma_t = torch.tensor(float(sigma), dtype=Gt.dtype, device=Gt.device)
-    if sigma_t.ndim == 0:
-        sigma_t = sigma_t.expand(B)
+    sigma_t = _batch_sigma(sigma, Gt)
     # the kernel runs in G's precision; casts are differentiable, so gradients reach log_F and
     # sigma in their own dtype
     nll = _ExactNLL.apply(
@@ -235,11 +239,7 @@ def diagonal_nll(
     F = torch.exp(log_F.to(Gt.dtype))
     if context_mask is not None:
         F = torch.where(context_mask, F, torch.zeros((), dtype=Gt.dtype, device=Gt.device))
-    if not isinstance(sigma, torch.Tensor):
-        sigma = torch.tensor(float(sigma), dtype=Gt.dtype, device=Gt.device)
-    sigma = sigma.to(Gt.dtype)
-    if sigma.ndim == 0:
-        sigma = sigma.expand(B)
+    sigma = _batch_sigma(sigma, Gt)
     v = sigma.unsqueeze(-1) + ((Gt * Gt) @ F.unsqueeze(-1)).squeeze(-1)  # (B, r)
     terms = torch.log(v) + y.to(Gt.dtype).square() / v
     if valid is not None:
