@@ -1,5 +1,6 @@
 """Data parallelism over windows: 2 CPU processes (torch.distributed, gloo) give the gradient,
-the constant-prior fit and the window likelihoods of 1 process."""
+the constant-prior fit and the window likelihoods of 1 process, for the full model and the
+diagonal model of a small panel (docs/mismatch.md)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from deepwas.priors import PriorConfig, build_prior
 N_WINDOWS, C, W = 7, 40, 15
 
 
-def toy_fit_data() -> FitData:
-    """Seven windows of random LD on disjoint contexts, three features (deterministic)."""
+def toy_fit_data(diagonal: bool = False) -> FitData:
+    """Seven windows of random LD on disjoint contexts, three features (deterministic); with
+    ``diagonal`` the windows carry per-direction scales (the diagonal model)."""
     rng = np.random.default_rng(0)
     windows = []
     for i in range(N_WINDOWS):
@@ -46,10 +48,15 @@ def toy_fit_data() -> FitData:
                 G=eig.G,
                 y=project_z(eig, z),
                 const=0.5 * (eig.rank * math.log(2 * math.pi) + eig.logdet_lam),
+                scale=rng.uniform(0.5, 2.0, eig.rank) if diagonal else None,
             )
         )
     trait = TraitData(
-        windows=windows, z=np.zeros(N_WINDOWS * C), n_gwas=1e4, n_variants=N_WINDOWS * C
+        windows=windows,
+        z=np.zeros(N_WINDOWS * C),
+        n_gwas=1e4,
+        n_variants=N_WINDOWS * C,
+        ld_model="diagonal" if diagonal else "full",
     )
     feats = rng.standard_normal((N_WINDOWS * C, 3))
     return FitData(trait, feats, ["a", "b", "c"], list(range(N_WINDOWS)), [], [])
@@ -83,11 +90,11 @@ def _evaluation(data: FitData) -> dict:
     }
 
 
-def _worker(rank: int, port: int, out: str) -> None:
+def _worker(rank: int, port: int, out: str, diagonal: bool) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
-        data = toy_fit_data()
+        data = toy_fit_data(diagonal)
         model, log_sigma = toy_model(data)
         value, grads = objective_gradient(
             model, log_sigma, data, list(range(N_WINDOWS)), TrainConfig(model="mlp")
@@ -107,14 +114,15 @@ def _free_port() -> int:
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
-def test_two_processes_give_the_gradient_of_one(tmp_path):
-    data = toy_fit_data()
+@pytest.mark.parametrize("diagonal", [False, True], ids=["full", "diagonal"])
+def test_two_processes_give_the_gradient_of_one(tmp_path, diagonal):
+    data = toy_fit_data(diagonal)
     model, log_sigma = toy_model(data)
     value1, grads1 = objective_gradient(
         model, log_sigma, data, list(range(N_WINDOWS)), TrainConfig(model="mlp")
     )
     out = tmp_path / "rank0.pt"
-    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(_free_port(), str(out), diagonal), nprocs=2, join=True)
     got = torch.load(out)
     # the same sums in another order: equal to float64 round-off
     assert abs(got["value"] - value1) <= 1e-12 * abs(value1)
