@@ -310,8 +310,14 @@ def test_h2_is_calibrated_under_population_ld_with_a_small_panel(tmp_path):
     assert main(argv) == 0
     m = json.loads((tmp_path / "fit" / "metrics.json").read_text())
     assert m["ld_model"] == "calibrated" and m["h2_scale"] > 1.0
+    assert not any("LD directions" in w for w in m["warnings"])
     assert abs(m["h2"] / h2_true - 1) < 0.4, (m["h2"], m["h2_uncalibrated"], h2_true)
     # the exported prior is the calibrated one: its SNPVAR over the store's variants sum to h2
     pri = pd.read_csv(tmp_path / "fit" / "priors.tsv.gz", sep="\t")
     in_store = pri["SNP"].isin(store.variants["SNP"])
     assert abs(pri.loc[in_store, "SNPVAR"].sum() / m["h2"] - 1) < 1e-4
+    # a fit under the full model carries the mismatch warning in its metrics
+    argv = [*argv[:-3], "--ld-model", "full", "--epochs", "2", "--out", str(tmp_path / "ff")]
+    assert main([*argv, "--quiet"]) == 0
+    warned = json.loads((tmp_path / "ff" / "metrics.json").read_text())["warnings"]
+    assert any("--ld-model diagonal" in w for w in warned), warned

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deepwas._distributed import _world
 from deepwas.exact import fit_constant, fit_scale, refit_sigma, window_nlls
 from deepwas.fit import TrainResult
 
@@ -293,8 +294,19 @@ def evaluate(data, prior, *, truth: np.ndarray | None = None) -> FitMetrics:
             "its likelihood is at the boundary sigma -> 0"
         )
     metrics.ld_model = data.trait.ld_model
+    if data.trait.ld_model == "full":
+        # the signature of a reference panel that is not the GWAS's LD (docs/mismatch.md)
+        metrics.warnings += _mismatch_warnings(train_trait, const.snpvar, const.sigma, "full")
     metrics.seconds = time.perf_counter() - t0
     return metrics
+
+
+def _mismatch_warnings(trait, snpvar: float, sigma: float, ld_model: str) -> list[str]:
+    from deepwas.diagnostics import mismatch_warnings, window_diagnostics
+
+    if _world()[0] != 0:  # only the first process reports (the diagnostics are not collective)
+        return []
+    return mismatch_warnings(window_diagnostics(trait, snpvar, sigma), ld_model=ld_model)
 
 
 def calibrate_prior(
@@ -348,6 +360,8 @@ def calibrate_prior(
             metrics.h2_rel_error = (1.0 + metrics.h2_rel_error) * scale - 1.0
         metrics.h2_scale = scale
         metrics.sigma_diagonal = sigma_d
-        metrics.h2_constant_diagonal = fit_constant(train).h2
+        const = fit_constant(train)
+        metrics.h2_constant_diagonal = const.h2
+        metrics.warnings += _mismatch_warnings(train, const.snpvar, const.sigma, "diagonal")
         metrics.ld_model = "calibrated"
     return scale, sigma_d
