@@ -193,6 +193,21 @@ def test_missing_and_nonfinite_metrics_show_na(tmp_path: Path) -> None:
     assert "Provenance" not in text
 
 
+def test_calibrated_small_panel_model_is_reported(tmp_path: Path) -> None:
+    metrics = {
+        **_metrics(),
+        "ld_model": "calibrated",
+        "h2_scale": 1.8696,
+        "h2_uncalibrated": 0.1254,
+        "sigma_diagonal": 1.0285,
+    }
+    text = _write(tmp_path / "r.html", metrics=metrics)
+    for shown in ("calibrated", "1.87", "0.1254", "1.028", "calibration factor"):
+        assert shown in text, shown
+    plain = _write(tmp_path / "p.html", metrics=_metrics())
+    assert "calibration factor" not in plain and ">full<" in plain
+
+
 def test_history_without_val_loglik_and_all_nan_validation(tmp_path: Path) -> None:
     h = _history().drop(columns="val_loglik")
     h["val_objective"] = np.nan

@@ -184,9 +184,19 @@ def _summary(metrics: dict[str, Any]) -> str:
         ("training log-likelihood (nats)", _fmt(metrics.get("train_loglik"), ".3f")),
         ("h2", _fmt(metrics.get("h2"), ".4g")),
     ]
+    if metrics.get("h2_scale") is not None:  # the calibrated small-panel model
+        rows += [
+            (
+                "h2 before calibration (leading LD directions)",
+                _fmt(metrics["h2_uncalibrated"], ".4g"),
+            ),
+            ("calibration factor of the prior variances", _fmt(metrics["h2_scale"], ".4g")),
+            ("sigma of the calibrating (diagonal) model", _fmt(metrics["sigma_diagonal"], ".4g")),
+        ]
     if "h2_true" in metrics:
         rows.append(("h2 (true)", _fmt(metrics.get("h2_true"), ".4g")))
     rows += [
+        ("model of the panel's LD (--ld-model)", str(metrics.get("ld_model", "full"))),
         ("sigma", _fmt(metrics.get("sigma"), ".4g")),
         ("parameters", _fmt(metrics.get("n_params"), ",.0f")),
         ("seconds", _fmt(metrics.get("seconds"), ".1f")),
