@@ -157,7 +157,7 @@ def deepwas_h2(sumstats: Path, ld_dir: Path) -> tuple[list[dict], object]:
     from deepwas.exact import fit_constant
     from deepwas.jackknife import constant_h2_jackknife
     from deepwas.ld.store import LDStore
-    from deepwas.ld.trait import load_trait, resolve_ld_model
+    from deepwas.ld.trait import constant_prior_model, load_trait
 
     store = LDStore.open(ld_dir)
     out, default_trait = [], None
@@ -165,8 +165,7 @@ def deepwas_h2(sumstats: Path, ld_dir: Path) -> tuple[list[dict], object]:
         t0 = time.perf_counter()
         # the constant prior as `deepwas loglik` fits it: under the calibrated default, the
         # diagonal model (docs/mismatch.md)
-        model = resolve_ld_model(store, ld_model)
-        model = "diagonal" if model == "calibrated" else model
+        model = constant_prior_model(store, ld_model)
         trait = load_trait(str(sumstats), store, ld_model=model, progress=False)
         if ld_model == "auto":
             fit, se = constant_h2_jackknife(trait)

@@ -19,7 +19,7 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
   re-fit, the constant baseline (``fit_constant``) and the held-out gain;
   ``truth_table(path, store.variants)`` gives a simulation's true SNPVAR for its correlations;
   with a small reference panel (``ld_model="calibrated"``, the default for stores built from
-  genotypes) ``calibrate_prior(data, prior, diagonal_trait, metrics)`` fits the prior's scale
+  genotypes) ``calibrate_prior(data, prior, metrics)`` fits the prior's scale
   and sigma with the diagonal model (``fit_scale``);
 - ``predict_snpvar(prior, annotations, store)``: SNPVAR of any annotated variants (the PolyFun
   prior format, CHR SNP BP A1 A2 SNPVAR);

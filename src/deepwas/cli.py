@@ -261,12 +261,10 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     from deepwas._files import atomic_file
     from deepwas.exact import fit_constant
     from deepwas.ld.store import LDStore
-    from deepwas.ld.trait import load_trait, resolve_ld_model
+    from deepwas.ld.trait import constant_prior_model, load_trait
     from deepwas.provenance import provenance
 
     store = LDStore.open(args.ld)
-    # the best constant prior's h2: with a small panel, the diagonal model (docs/mismatch.md)
-    model = resolve_ld_model(store, args.ld_model)
     trait = load_trait(
         args.sumstats,
         store,
@@ -275,7 +273,8 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         min_info=args.min_info,
         min_maf=args.min_maf,
         var_explained=args.var_explained,
-        ld_model="diagonal" if model == "calibrated" else model,
+        # the best constant prior's h2: with a small panel, the diagonal model (docs/mismatch.md)
+        ld_model=constant_prior_model(store, args.ld_model),
         progress=not args.quiet,
     )
     _say(*trait.report)

@@ -87,16 +87,12 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
     )
     print(f"      {store.n_windows} windows", flush=True)
     from deepwas.exact import fit_constant
-    from deepwas.ld.trait import load_trait, resolve_ld_model
+    from deepwas.ld.trait import constant_prior_model, load_trait
 
     # the best constant prior's h2 as `deepwas loglik` reports it (the diagonal model with a
     # small panel: docs/mismatch.md)
-    model = resolve_ld_model(store)
     trait = load_trait(
-        sim_dir / "sumstats.tsv.gz",
-        store,
-        ld_model="diagonal" if model == "calibrated" else model,
-        progress=False,
+        sim_dir / "sumstats.tsv.gz", store, ld_model=constant_prior_model(store), progress=False
     )
     const = fit_constant(trait)
     constant = {

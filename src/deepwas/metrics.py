@@ -309,9 +309,7 @@ def _mismatch_warnings(trait, snpvar: float, sigma: float, ld_model: str) -> lis
     return mismatch_warnings(window_diagnostics(trait, snpvar, sigma), ld_model=ld_model)
 
 
-def calibrate_prior(
-    data, prior, diagonal_trait, metrics: FitMetrics | None = None
-) -> tuple[float, float]:
+def calibrate_prior(data, prior, metrics: FitMetrics | None = None) -> tuple[float, float]:
     """Calibrate the total heritability of a prior learned under ``ld_model="calibrated"``.
 
     With a small reference panel the prior's *shape* is learned with the full model on the
@@ -323,11 +321,11 @@ def calibrate_prior(
     Parameters
     ----------
     data: deepwas.data.FitData
-        The fit's data (features of every store variant; training and validation windows).
+        The fit's data (features of every store variant; training and validation windows); its
+        trait projected with ``ld_model="calibrated"``, whose ``calibration`` is the diagonal
+        view on every direction.
     prior: deepwas.priors.Prior
         The learned prior (changed in place).
-    diagonal_trait: deepwas.ld.trait.TraitData
-        The same trait projected with ``ld_model="diagonal"`` (every direction).
     metrics: FitMetrics, optional
         Updated in place: ``h2`` (and ``h2_rel_error``) rescaled, ``h2_scale``,
         ``h2_uncalibrated``, ``sigma_diagonal``, ``h2_constant_diagonal``.
@@ -338,6 +336,9 @@ def calibrate_prior(
     """
     from deepwas.ld.trait import TraitData
 
+    diagonal_trait = data.trait.calibration
+    if diagonal_trait is None:
+        raise ValueError("calibrate_prior needs a trait projected with ld_model='calibrated'")
     keep = {data.trait.windows[i].index for i in (*data.train, *data.val)}
     windows = [w for w in diagonal_trait.windows if w.index in keep]
     train = TraitData(

@@ -259,10 +259,7 @@ def run_fit(
         if trait.ld_model == "calibrated":
             # the prior's shape came from the panel's leading directions; its scale and sigma
             # from the diagonal model on every direction (docs/mismatch.md)
-            diagonal = load_trait(
-                sumstats, store, n_gwas=n_gwas, ld_model="diagonal", progress=False
-            )
-            calibrate_prior(data, result.prior, diagonal, metrics)
+            calibrate_prior(data, result.prior, metrics)
     except Exception:  # not KeyboardInterrupt: an interrupted run keeps it for --resume
         if not ckpt_kept:
             shutil.rmtree(ckpt_dir, ignore_errors=True)

@@ -33,6 +33,7 @@ __all__ = [
     "load_trait",
     "LD_MODELS",
     "resolve_ld_model",
+    "constant_prior_model",
 ]
 
 #: The models of the projected z-scores (docs/mismatch.md), by name
@@ -144,7 +145,10 @@ class TraitData:
     report: list[str]
         Human-readable lines on what was used and skipped.
     ld_model: str
-        "full" or "diagonal" (:data:`LD_MODELS`).
+        "full", "diagonal" or "calibrated" (:data:`LD_MODELS`).
+    calibration: TraitData or None
+        With "calibrated": the same trait in the diagonal model on every direction (made in the
+        same projection pass), for :func:`deepwas.calibrate_prior`.
     """
 
     windows: list[TraitWindow]
@@ -153,10 +157,19 @@ class TraitData:
     n_variants: int
     report: list[str] = field(default_factory=list)
     ld_model: str = "full"
+    calibration: TraitData | None = None
 
     @property
     def n_scored(self) -> int:
         return int(sum(w.n_scored for w in self.windows))
+
+
+def constant_prior_model(store, ld_model: str = "auto") -> str:
+    """The model in which the best constant prior's h2 is reported (``deepwas loglik``): the
+    diagonal model where :func:`resolve_ld_model` gives "calibrated" (it is the model that
+    calibrates a prior's scale), else the resolved model."""
+    model = resolve_ld_model(store, ld_model)
+    return "diagonal" if model == "calibrated" else model
 
 
 def prepare_trait(
@@ -191,8 +204,8 @@ def prepare_trait(
         The model of the projected z-scores (:data:`LD_MODELS`): "full" (DESIGN 2.1), "diagonal"
         or "calibrated" (small reference panels, docs/mismatch.md: need the store's direction
         scales) or "auto" (calibrated when the store has them, else full). A "calibrated" trait
-        is projected as "full" on the leading directions (``var_explained`` default 0.9); its
-        diagonal view for the calibration is ``prepare_trait(..., ld_model="diagonal")``.
+        is projected as "full" on the leading directions (``var_explained`` default 0.9) and
+        carries its diagonal view on every direction in ``calibration``.
 
     Returns
     -------
@@ -222,6 +235,7 @@ def prepare_trait(
     if model == "calibrated" and vexp is None:
         vexp = var_explained = CALIBRATED_VAR_EXPLAINED
     windows: list[TraitWindow] = []
+    calibration: list[TraitWindow] = []
     n_empty = n_recomputed = 0
     for w in tqdm(store, total=store.n_windows, desc="projecting windows", disable=not progress):
         ctx = np.arange(w.context.start, w.context.stop, dtype=np.int64)
@@ -233,52 +247,41 @@ def prepare_trait(
         sc = sc_all[measured]
         sic = sc - w.context.start
         if measured.all() and eig_rtol is None:
-            lam = np.asarray(w.eigvals, np.float64)
-            r_full = lam.size
-            k = n_leading(lam, var_explained) if var_explained is not None else r_full
-            eig = EigenWindow(
-                lam=lam[:k].copy(),
-                # views of the memory-mapped store files: nothing is read until packed
-                U=np.asarray(w.eigvecs)[:, :k],
-                G=np.asarray(w.G)[:, :k],
+            # views of the memory-mapped store files: nothing is read until packed
+            full = EigenWindow(
+                lam=np.asarray(w.eigvals, np.float64),
+                U=np.asarray(w.eigvecs),
+                G=np.asarray(w.G),
             )
+            truncate = var_explained
         else:
             n_recomputed += 1
-            eig = eigen_precompute(
+            full = eigen_precompute(
                 np.asarray(w.R, np.float64),
                 sic,
                 eig_rtol=rtol,
                 window=f"window {w.index} (chr{w.chrom}:{w.start}-{w.stop})",
             )
-            r_full = eig.rank
-            if vexp is not None:
-                k = n_leading(eig.lam, vexp)
-                eig = EigenWindow(lam=eig.lam[:k], U=eig.U[:, :k], G=eig.G[:, :k])
-        y = project_z(eig, z[sc])
-        const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam)
-        scale = None
-        if model == "diagonal":
-            # the panel's cross-validated scales of these directions (docs/mismatch.md):
-            # noise sigma rho_k, signal t_k sum_c F_c g_ck^2; whitened by rho
-            rho, t = w.scales.at(r_full, eig.rank)
-            y = y / np.sqrt(rho)
-            scale = np.sqrt(t / rho)
-            const += 0.5 * float(np.log(rho).sum())
-        windows.append(
-            TraitWindow(
-                index=w.index,
-                chrom=w.chrom,
-                start=w.start,
-                stop=w.stop,
-                context=ctx,
-                scored=sc,
-                scored_in_context=sic,
-                G=eig.G,
-                y=y,
-                const=const,
-                scale=scale,
-            )
+            truncate = vexp
+        k = n_leading(full.lam, truncate) if truncate is not None else full.rank
+        eig = EigenWindow(lam=full.lam[:k], U=full.U[:, :k], G=full.G[:, :k])
+        window = dict(
+            index=w.index,
+            chrom=w.chrom,
+            start=w.start,
+            stop=w.stop,
+            context=ctx,
+            scored=sc,
+            scored_in_context=sic,
         )
+        if model == "diagonal":
+            windows.append(_diagonal_window(window, eig, full.rank, w.scales, z[sc]))
+        else:
+            y = project_z(eig, z[sc])
+            const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam)
+            windows.append(TraitWindow(**window, G=eig.G, y=y, const=const))
+        if model == "calibrated":  # the diagonal view on every direction, from the same pass
+            calibration.append(_diagonal_window(window, full, full.rank, w.scales, z[sc]))
     if not windows:
         raise InputError(
             "the summary statistics measure no scored variant of any LD-store window",
@@ -292,8 +295,28 @@ def prepare_trait(
         f"likelihood: {LD_MODELS[model]}",
     ]
     return TraitData(
-        windows=windows, z=z, n_gwas=float(n_gwas), n_variants=M, report=report, ld_model=model
+        windows=windows,
+        z=z,
+        n_gwas=float(n_gwas),
+        n_variants=M,
+        report=report,
+        ld_model=model,
+        calibration=None
+        if model != "calibrated"
+        else TraitData(
+            windows=calibration, z=z, n_gwas=float(n_gwas), n_variants=M, ld_model="diagonal"
+        ),
     )
+
+
+def _diagonal_window(window: dict, eig: EigenWindow, r_full: int, scales, z_scored) -> TraitWindow:
+    """A window of the diagonal model (docs/mismatch.md): the panel's cross-validated scales of
+    the directions of ``eig`` (the first of ``r_full``): noise sigma rho_k, signal
+    t_k sum_c F_c g_ck^2, whitened by rho."""
+    rho, t = scales.at(r_full, eig.rank)
+    y = project_z(eig, z_scored) / np.sqrt(rho)
+    const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam + float(np.log(rho).sum()))
+    return TraitWindow(**window, G=eig.G, y=y, const=const, scale=np.sqrt(t / rho))
 
 
 def load_trait(
