@@ -83,8 +83,17 @@ def _fit_data(sim: Path, seed: int = 1, ld_model: str = "full") -> tuple[FitData
     return FitData(trait, feats, names, train, val, test), store
 
 
-def test_training_loss_trajectory_regression(sim):
-    data, store = _fit_data(sim)
+# recorded from test_training_loss_trajectory_regression (fixed seed, float64), per LD model
+TRAJECTORY = {
+    "full": [0.695317, 0.694902, 0.694447],
+    "diagonal": [0.698678, 0.698592, 0.698639],
+}
+
+
+@pytest.mark.parametrize("ld_model", list(TRAJECTORY))
+def test_training_loss_trajectory_regression(sim, ld_model):
+    data, store = _fit_data(sim, ld_model=ld_model)
+    assert data.trait.ld_model == ld_model
     torch.set_num_threads(1)
     try:
         res = train_prior(
@@ -96,36 +105,10 @@ def test_training_loss_trajectory_regression(sim):
     finally:
         torch.set_num_threads(2)
     got = [h["train_objective"] for h in res.history]
-    # recorded from this test (fixed seed, float64); any change to the data pipeline, the
-    # initialisation or the optimiser moves these numbers
-    want = TRAJECTORY
+    # any change to the data pipeline, the initialisation or the optimiser moves these numbers
+    want = TRAJECTORY[ld_model]
     assert np.allclose(got, want, rtol=2e-6), got  # the recorded values are rounded to 1e-6
     assert got[-1] < got[0]  # it learns
-
-
-TRAJECTORY = [0.695317, 0.694902, 0.694447]
-
-
-def test_training_loss_trajectory_regression_diagonal_model(sim):
-    data, store = _fit_data(sim, ld_model="diagonal")
-    assert data.trait.ld_model == "diagonal"
-    torch.set_num_threads(1)
-    try:
-        res = train_prior(
-            data,
-            TrainConfig(model="mlp", width=8, depth=2, epochs=3, seed=3),
-            store=store,
-            progress=False,
-        )
-    finally:
-        torch.set_num_threads(2)
-    got = [h["train_objective"] for h in res.history]
-    # recorded from this test (fixed seed, float64), as TRAJECTORY
-    assert np.allclose(got, TRAJECTORY_DIAGONAL, rtol=2e-6), got
-    assert got[-1] < got[0]
-
-
-TRAJECTORY_DIAGONAL = [0.698678, 0.698592, 0.698639]
 
 
 def test_diagonal_model_spectra_and_kernel_equal_the_dense_formula(sim):

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from _diagonal import diagonal_trait, diagonal_window
 from deepwas.errors import InputError
 from deepwas.jackknife import constant_h2_jackknife, jackknife_se
 from deepwas.ld.trait import TraitData, TraitWindow
@@ -30,29 +31,11 @@ def _draw(layout, rng: np.random.Generator, *, s: float = S_TRUE) -> TraitData:
     windows of ``layout``."""
     windows, offset = [], 0
     for i, (G, scale) in enumerate(layout):
-        C, r = G.shape
         e = ((G * scale) ** 2).sum(0)
-        y = rng.normal(size=r) * np.sqrt(SIGMA_TRUE + N_GWAS * s * e)
-        ctx = np.arange(offset, offset + C)
-        windows.append(
-            TraitWindow(
-                index=i,
-                chrom=1,
-                start=i * 1000,
-                stop=(i + 1) * 1000,
-                context=ctx,
-                scored=ctx[:r],
-                scored_in_context=np.arange(r),
-                G=G,
-                y=y,
-                const=0.5 * r * math.log(2 * math.pi),
-                scale=scale,
-            )
-        )
-        offset += C
-    return TraitData(
-        windows=windows, z=np.zeros(offset), n_gwas=N_GWAS, n_variants=offset, ld_model="diagonal"
-    )
+        y = rng.normal(size=G.shape[1]) * np.sqrt(SIGMA_TRUE + N_GWAS * s * e)
+        windows.append(diagonal_window(i, offset, G, scale, y))
+        offset += G.shape[0]
+    return diagonal_trait(windows, offset, N_GWAS)
 
 
 def test_jackknife_se_formula_on_hand_values():

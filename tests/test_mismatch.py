@@ -133,8 +133,8 @@ def test_direction_scales_round_trip_and_interpolate():
 def test_constant_fit_recovers_the_parameters_of_data_drawn_from_the_diagonal_model():
     """y drawn from exactly the diagonal model (per-direction scales included): the maximum-
     likelihood constant prior recovers c = N s and sigma, and its NLL is the dense one."""
+    from _diagonal import diagonal_trait, diagonal_window
     from deepwas.exact import fit_constant
-    from deepwas.ld.trait import TraitData, TraitWindow
 
     rng = np.random.default_rng(4)
     n_gwas, s_true, sigma_true = 1000.0, 1e-4, 1.2
@@ -146,26 +146,9 @@ def test_constant_fit_recovers_the_parameters_of_data_drawn_from_the_diagonal_mo
         scale = rng.uniform(0.5, 2.0, size=r)
         e = ((G * scale) ** 2).sum(0)
         y = rng.normal(size=r) * np.sqrt(sigma_true + c_true * e)
-        ctx = np.arange(offset, offset + C)
-        windows.append(
-            TraitWindow(
-                index=i,
-                chrom=1,
-                start=i * 1000,
-                stop=(i + 1) * 1000,
-                context=ctx,
-                scored=ctx[:r],
-                scored_in_context=np.arange(r),
-                G=G,
-                y=y,
-                const=0.5 * r * math.log(2 * math.pi),
-                scale=scale,
-            )
-        )
+        windows.append(diagonal_window(i, offset, G, scale, y))
         offset += C
-    trait = TraitData(
-        windows=windows, z=np.zeros(offset), n_gwas=n_gwas, n_variants=offset, ld_model="diagonal"
-    )
+    trait = diagonal_trait(windows, offset, n_gwas)
     fit = fit_constant(trait)
     c = fit.snpvar * n_gwas
     # 2,400 directions: the standard errors are about 5% for c and 3% for sigma
