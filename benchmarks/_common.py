@@ -197,3 +197,31 @@ def blocks_file(path: str | Path) -> Path:
     if not blocks.is_file():
         sys.exit(f"{SCRIPT}: LD blocks not found: {blocks} (pass --blocks)")
     return blocks
+
+
+#: the deepwas.FitMetrics fields every benchmark fit record carries
+FIT_FIELDS = (
+    "n_params",
+    "heldout_gain",
+    "heldout_gain_per_1000",
+    "heldout_n_snps",
+    "heldout_loglik",
+    "heldout_loglik_constant",
+    "train_loglik",
+    "h2",
+    "h2_constant",
+    "sigma",
+    "sigma_trained",
+    "best_epoch",
+    "stopped",
+    "n_windows",
+    "ld_model",
+    "h2_scale",
+    "h2_uncalibrated",
+    "sigma_diagonal",
+)
+
+
+def fit_fields(metrics) -> dict:
+    """The :data:`FIT_FIELDS` of a ``deepwas.FitMetrics`` as a record."""
+    return {name: getattr(metrics, name) for name in FIT_FIELDS}

