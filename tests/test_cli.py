@@ -237,7 +237,7 @@ def test_info_sniffs_parquet_sumstats_by_name_or_magic(sim, tmp_path, capsys):
 
 def test_chromosome_flags_read_labels_and_ranges():
     """--chrom / --test-chrom: each label by io.variants.chrom_code, ranges by their ends."""
-    from deepwas.cli import _chrom_list
+    from deepwas.cli._args import chrom_list as _chrom_list
 
     assert _chrom_list("22", flag="--chrom") == [22]
     assert _chrom_list("1-3, X,chr7,", flag="--chrom") == [1, 2, 3, 23, 7]

@@ -336,7 +336,7 @@ def _broken_info(args):
 
 def test_an_internal_error_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DEEPWAS_DEBUG", raising=False)
-    monkeypatch.setattr(cli, "_cmd_info", _broken_info)
+    monkeypatch.setattr(cli.data, "_cmd_info", _broken_info)
     line = _fails_cleanly(["info", "x"], capsys, tmp_path, status=1)
     assert line == (
         "deepwas: internal error: RuntimeError: boom second line (this is a bug in deepwas: "
@@ -346,7 +346,7 @@ def test_an_internal_error_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch)
 
 @pytest.mark.parametrize("how", ["flag before the verb", "flag after the verb", "environment"])
 def test_debug_shows_the_traceback(how, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_cmd_info", _broken_info)
+    monkeypatch.setattr(cli.data, "_cmd_info", _broken_info)
     monkeypatch.delenv("DEEPWAS_DEBUG", raising=False)
     argv = {
         "flag before the verb": ["--debug", "info", "x"],
@@ -363,7 +363,7 @@ def test_debug_shows_the_traceback(how, capsys, monkeypatch):
 
 
 def test_debug_off_with_zero(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_cmd_info", _broken_info)
+    monkeypatch.setattr(cli.data, "_cmd_info", _broken_info)
     monkeypatch.setenv("DEEPWAS_DEBUG", "0")
     assert main(["info", "x"]) == 1
     assert "Traceback" not in capsys.readouterr().err
