@@ -600,6 +600,36 @@ def test_run_simulation_is_deterministic(tmp_path: Path, small_run: tuple[Path, 
     assert other["n_snps"] != summary["n_snps"] or other["mean_chi2"] != summary["mean_chi2"]
 
 
+def test_run_simulation_reuses_given_genotypes(
+    tmp_path: Path, small_run: tuple[Path, dict]
+) -> None:
+    """Traits drawn on given genotypes are those drawn on the same genotypes simulated anew
+    (the genotype stream is separate), and write_panels=False writes no genotypes."""
+    out, summary = small_run
+    genotypes = simulate_genotypes(SimConfig(**SMALL), progress=False)
+    again = run_simulation(
+        SimConfig(**SMALL), tmp_path / "g", progress=False, genotypes=genotypes, write_panels=False
+    )
+    assert {p.name for p in (tmp_path / "g").iterdir()} == {
+        "sumstats.tsv.gz",
+        "annotations.tsv.gz",
+        "truth.tsv.gz",
+        "simulation.json",
+    }
+    for name in ("sumstats.tsv.gz", "annotations.tsv.gz", "truth.tsv.gz"):
+        assert (tmp_path / "g" / name).read_bytes() == (out / name).read_bytes(), name
+    assert again["mean_chi2"] == summary["mean_chi2"]
+    # another seed on the same genotypes: same variants, another trait
+    other = run_simulation(
+        SimConfig(**{**SMALL, "seed": 4}),
+        tmp_path / "o",
+        progress=False,
+        genotypes=genotypes,
+        write_panels=False,
+    )
+    assert other["n_snps"] == summary["n_snps"] and other["mean_chi2"] != summary["mean_chi2"]
+
+
 def test_run_simulation_bad_annotations_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     config = SimConfig(**{**SMALL, "annotations": str(tmp_path / "missing.tsv")})

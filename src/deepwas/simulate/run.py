@@ -19,7 +19,7 @@ from scipy import special
 
 from deepwas._files import atomic_dir
 from deepwas.errors import InputError
-from deepwas.io.genotypes import write_plink
+from deepwas.io.genotypes import GenotypePanel, write_plink
 from deepwas.provenance import provenance
 from deepwas.simulate.annotations import given_annotations, synthetic_annotations, true_prior
 from deepwas.simulate.config import SimConfig
@@ -72,7 +72,13 @@ def _check_inputs(config: SimConfig) -> dict[str, str]:
 
 
 def run_simulation(
-    config: SimConfig, out: str | Path, *, argv: list[str] | None = None, progress: bool = True
+    config: SimConfig,
+    out: str | Path,
+    *,
+    argv: list[str] | None = None,
+    progress: bool = True,
+    genotypes: tuple[GenotypePanel, GenotypePanel | None] | None = None,
+    write_panels: bool = True,
 ) -> dict[str, Any]:
     """Simulate a GWAS with known truth and write it, atomically, to the folder ``out``.
 
@@ -86,6 +92,13 @@ def run_simulation(
         Command line recorded in the provenance (default ``sys.argv``).
     progress:
         Show progress bars.
+    genotypes:
+        ``(reference, insample)`` as :func:`simulate_genotypes` returns them, to draw several
+        traits (seeds) on the same genotypes; default: simulated from ``config``. The
+        annotations, the true prior and the z-scores are drawn from ``config.seed`` either way.
+    write_panels:
+        Write the genotypes (``reference.*`` and ``insample.*``); False skips them, e.g. when
+        the same genotypes are reused across many seeds.
 
     Returns
     -------
@@ -105,7 +118,8 @@ def run_simulation(
     - ``annotations.tsv.gz``: ``CHR SNP BP A1 A2``, the annotation columns, then ``MAF``
       (reference panel).
     - ``truth.tsv.gz``: ``CHR SNP BP A1 A2 SNPVAR``, summing to ``h2``.
-    - ``reference.{bed,bim,fam}`` and, with ``n_insample``, ``insample.{bed,bim,fam}``.
+    - ``reference.{bed,bim,fam}`` and, with ``n_insample``, ``insample.{bed,bim,fam}`` (unless
+      ``write_panels`` is False).
     - ``simulation.json``: ``config``, ``provenance``, ``summary``.
 
     Raises
@@ -116,7 +130,9 @@ def run_simulation(
     t0 = time.perf_counter()
     inputs = _check_inputs(config)
     rngs = config.streams()
-    reference, insample = simulate_genotypes(config, progress=progress)
+    if genotypes is None:
+        genotypes = simulate_genotypes(config, progress=progress)
+    reference, insample = genotypes
 
     af_ref = reference.variants["AF1"].to_numpy()
     if config.annotations is not None:
@@ -185,10 +201,11 @@ def run_simulation(
         _write_tsv_gz(annotations, tmp / "annotations.tsv.gz")
         _write_tsv_gz(truth, tmp / "truth.tsv.gz")
         panel_columns = ["CHR", "SNP", "BP", "A1", "A2", "CM"]
-        write_plink(
-            tmp / "reference", reference.dosages(), variants[panel_columns], reference.samples
-        )
-        if insample is not None:
+        if write_panels:
+            write_plink(
+                tmp / "reference", reference.dosages(), variants[panel_columns], reference.samples
+            )
+        if write_panels and insample is not None:
             write_plink(
                 tmp / "insample",
                 insample.dosages(),
