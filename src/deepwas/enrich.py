@@ -139,7 +139,9 @@ def enrichment_table(
     Returns
     -------
     pandas.DataFrame, (K, 9)
-        :data:`RESULTS_COLUMNS`. Enrichment is NaN for an annotation with ``sum a = 0``.
+        :data:`RESULTS_COLUMNS`. Enrichment and its SE are NaN for an annotation whose values
+        sum to zero (|sum a| <= 1e-9 sum |a|: a centred continuous annotation); its
+        Enrichment_p still tests Prop._h2 = Prop._SNPs.
 
     Raises
     ------
@@ -160,8 +162,10 @@ def enrichment_table(
     M = snpvar.shape[0]
     prop_snps = annot.sum(0) / M
     prop_h2 = h2_annot / h2
+    # a centred continuous annotation sums to zero up to round-off: no enrichment
+    defined = np.abs(annot.sum(0)) > 1e-9 * np.abs(annot).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        enr = np.where(prop_snps != 0, prop_h2 / prop_snps, np.nan)
+        enr = np.where(defined, prop_h2 / prop_snps, np.nan)
     K = len(names)
     se_prop = np.full(K, np.nan)
     p = np.full(K, np.nan)
@@ -185,7 +189,7 @@ def enrichment_table(
                 ]
             )
     with np.errstate(divide="ignore", invalid="ignore"):
-        enr_se = np.where(prop_snps != 0, se_prop / np.abs(prop_snps), np.nan)
+        enr_se = np.where(defined, se_prop / np.abs(prop_snps), np.nan)
     return pd.DataFrame(
         {
             "Category": list(names),
