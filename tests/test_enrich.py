@@ -406,3 +406,14 @@ def test_predict_missing_feature_and_missing_model(fitted, tmp_path, capsys):
     argv[2] = str(tmp_path / "nomodel")
     assert main(argv) == 2
     assert "nomodel" in _one_error_line(capsys)
+
+
+def test_report_section_draws_the_results(fitted, tmp_path):
+    from deepwas.report import enrichment_results_section
+
+    tab = enrichment_table(
+        np.array([1.0, 2.0, 3.0]), np.array([[1.0], [0.0], [1.0]]), ["a"],
+        delete_snpvar=[np.array([1.0, 2.0, 3.5]), np.array([1.1, 2.0, 3.0])],
+    )
+    html = enrichment_results_section(tab)
+    assert "<img" in html and ">a<" in html and f"{tab.loc[0, 'Prop._h2']:.4f}" in html
