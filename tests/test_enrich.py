@@ -412,7 +412,9 @@ def test_report_section_draws_the_results(fitted, tmp_path):
     from deepwas.report import enrichment_results_section
 
     tab = enrichment_table(
-        np.array([1.0, 2.0, 3.0]), np.array([[1.0], [0.0], [1.0]]), ["a"],
+        np.array([1.0, 2.0, 3.0]),
+        np.array([[1.0], [0.0], [1.0]]),
+        ["a"],
         delete_snpvar=[np.array([1.0, 2.0, 3.5]), np.array([1.1, 2.0, 3.0])],
     )
     html = enrichment_results_section(tab)
