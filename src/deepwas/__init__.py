@@ -26,6 +26,10 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
 - ``write_fit(out, ...)`` writes ``priors.tsv.gz``, ``metrics.json``, ``model/`` and the report;
   ``run_fit(...)`` is all of the above, files in and a folder out.
 
+Delivering from a fit: ``enrichment(fit, annot)`` (the S-LDSC ``.results`` table of any prior,
+with jackknife SEs from warm-started refits: ``jackknife_refits``, ``enrichment_table``,
+``EnrichmentResult``); ``predict_prior(prior, annotations)`` (a saved prior on new variants).
+
 Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
 ``cv_direction_scales``, ``constant_h2_jackknife`` (h2 with a block-jackknife standard error),
 ``window_diagnostics`` (per-window fit of the constant prior, the LD-mismatch signature).
@@ -87,6 +91,11 @@ _LAZY = {
     "evaluate": "deepwas.metrics",
     "write_fit": "deepwas.workflow",
     "run_fit": "deepwas.workflow",
+    "enrichment": "deepwas.enrich",
+    "enrichment_table": "deepwas.enrich",
+    "jackknife_refits": "deepwas.enrich",
+    "EnrichmentResult": "deepwas.enrich",
+    "predict_prior": "deepwas.predict",
     "PRIOR_FAMILIES": "deepwas.priors",
     "PriorFamily": "deepwas.priors",
     "PriorConfig": "deepwas.priors",

@@ -252,6 +252,8 @@ def train_prior(
     checkpoint: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    init=None,
+    init_sigma: float | None = None,
 ) -> TrainResult:
     """Train a prior on ``fit_data.train`` windows, early-stopping on ``fit_data.val``.
 
@@ -264,6 +266,13 @@ def train_prior(
     checkpoint: file written after every epoch (atomically); with ``resume`` training continues
         from it and ends exactly where an uninterrupted run would.
     progress: show a progress bar.
+    init: deepwas.priors.Prior, optional
+        Warm start: training starts from a copy of this prior (its family, feature
+        standardisation and weights; ``cfg.model``, ``width`` and ``depth`` are ignored) instead of
+        the best constant prior. ``init`` itself is not changed. Used by the jackknife of
+        :func:`deepwas.enrich.enrichment` (refits with a block of windows left out).
+    init_sigma: the starting intercept with ``init`` (default ``cfg.sigma``, else the best constant
+        prior's)
 
     Returns
     -------
@@ -286,19 +295,27 @@ def train_prior(
     trait = fit_data.trait
     store = getattr(fit_data, "store", None) if store is None else store
     train_trait = fit_data.subset(fit_data.train)
-    const = fit_constant(train_trait)
-    mean, scale = fit_standardization(fit_data.features, fit_data.feature_names)
-    pcfg = PriorConfig(
-        model=cfg.model,
-        feature_names=tuple(fit_data.feature_names),
-        feature_mean=tuple(float(x) for x in mean),
-        feature_scale=tuple(float(x) for x in scale),
-        width=cfg.width,
-        depth=cfg.depth,
-        init_log_snpvar=math.log(const.snpvar),
-    )
-    model = build_prior(pcfg, seed=cfg.seed).to(cfg.device)
-    sigma0 = const.sigma if cfg.sigma is None else cfg.sigma
+    if init is not None:
+        model = build_prior(init.config, seed=cfg.seed)
+        model.load_state_dict(init.state_dict())
+        model = model.to(cfg.device)
+        sigma0 = init_sigma if init_sigma is not None else cfg.sigma
+        if sigma0 is None:
+            sigma0 = fit_constant(train_trait).sigma
+    else:
+        const = fit_constant(train_trait)
+        mean, scale = fit_standardization(fit_data.features, fit_data.feature_names)
+        pcfg = PriorConfig(
+            model=cfg.model,
+            feature_names=tuple(fit_data.feature_names),
+            feature_mean=tuple(float(x) for x in mean),
+            feature_scale=tuple(float(x) for x in scale),
+            width=cfg.width,
+            depth=cfg.depth,
+            init_log_snpvar=math.log(const.snpvar),
+        )
+        model = build_prior(pcfg, seed=cfg.seed).to(cfg.device)
+        sigma0 = const.sigma if cfg.sigma is None else cfg.sigma
     log_sigma = torch.tensor(
         math.log(sigma0), dtype=torch.float64, device=cfg.device, requires_grad=cfg.learn_sigma
     )

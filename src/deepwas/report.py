@@ -377,6 +377,74 @@ def _enrichment_section(enrichment: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def enrichment_results_section(results: pd.DataFrame) -> str:
+    """HTML of an S-LDSC ``.results`` table (:func:`deepwas.enrichment`): a forest plot of
+    Prop._h2 - Prop._SNPs with 95% intervals (1.96 jackknife SEs) and the table.
+
+    Parameters
+    ----------
+    results: (K, >= 7)
+        ``Category``, ``Prop._SNPs``, ``Prop._h2``, ``Prop._h2_std_error``, ``Enrichment``,
+        ``Enrichment_std_error``, ``Enrichment_p`` (SEs may be NaN: no bars then).
+
+    Returns
+    -------
+    str
+        An HTML fragment (figure and table) for ``report.html``.
+    """
+    cols = [
+        "Category",
+        "Prop._SNPs",
+        "Prop._h2",
+        "Prop._h2_std_error",
+        "Enrichment",
+        "Enrichment_std_error",
+        "Enrichment_p",
+    ]
+    _check_columns(results, cols, "results")
+    if len(results) == 0:
+        return _note("No annotations: enrichment cannot be shown.")
+    snps = _numeric(results, "Prop._SNPs", "results")
+    h2 = _numeric(results, "Prop._h2", "results")
+    se = _numeric(results, "Prop._h2_std_error", "results")
+    diff = h2 - snps
+    order = np.argsort(diff, kind="stable")
+    fig = _figure(8.0, min(40.0, max(2.4, 1.2 + 0.26 * len(results))))
+    ax = fig.subplots()
+    y = np.arange(len(order))
+    d = diff[order]
+    err = np.where(np.isfinite(se[order]), 1.96 * se[order], 0.0)
+    ax.errorbar(d, y, xerr=err, fmt="o", color="black", ecolor=_NEG, capsize=2, ms=4)
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_yticks(y, [_label(c) for c in results["Category"].to_numpy()[order]], fontsize=8)
+    ax.set_xlabel("Prop._h2 - Prop._SNPs (95% interval: 1.96 jackknife SE)")
+    ax.set_title("Heritability enrichment under the learned prior")
+    rows = []
+    for i in order[::-1]:
+        r = results.iloc[i]
+        rows.append(
+            [
+                (str(r["Category"]), False),
+                (_fmt(r["Prop._SNPs"], ".4f"), True),
+                (_fmt(r["Prop._h2"], ".4f"), True),
+                (_fmt(r["Prop._h2_std_error"], ".4f"), True),
+                (_fmt(r["Enrichment"], ".3f"), True),
+                (_fmt(r["Enrichment_std_error"], ".3f"), True),
+                (_fmt(r["Enrichment_p"], ".3g"), True),
+            ]
+        )
+    return "\n".join(
+        [
+            _png(fig),
+            _table(["annotation", "Prop. SNPs", "Prop. h2", "SE", "enrichment", "SE", "p"], rows),
+            _note(
+                "S-LDSC definitions (docs/enrich.md); SEs by the delete-one-block jackknife over "
+                "LD windows with warm-started refits; p tests enrichment = 1."
+            ),
+        ]
+    )
+
+
 def _truth_section(truth: pd.DataFrame) -> str:
     if len(truth) == 0:
         return _note("The truth table is empty.")

@@ -281,6 +281,18 @@ def run_fit(
         seed=config.seed,
         argv=argv,
         config=dict(config.__dict__),
+        # what a refit needs to rebuild this trait and split (deepwas enrich's jackknife)
+        fit_settings={
+            "annot": [str(a) for a in annot] if isinstance(annot, list | tuple) else [str(annot)],
+            "bim": bim,
+            "n_gwas": n_gwas,
+            "var_explained": var_explained,
+            "ld_model": ld_model,
+            "test_chrom": test_chrom,
+            "test_blocks": test_blocks,
+            "val_fraction": val_fraction,
+            "split_seed": config.seed if split_seed is None else split_seed,
+        },
     )
     write_fit(
         out,

@@ -1,0 +1,145 @@
+"""Verbs that deliver from a fitted prior: ``enrich`` (S-LDSC ``.results`` with jackknife SEs)
+and ``predict`` (a saved prior applied to new annotation files)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from numbers import Integral
+from pathlib import Path
+
+from deepwas._validation import Interval
+from deepwas.cli._args import add_bim, add_common, constrain, say
+
+_ENRICH_CONSTRAINTS = {
+    "blocks": [Interval(Integral, 0, None, closed="left"), None],
+    "refit_epochs": Interval(Integral, 1, None, closed="left"),
+}
+
+
+def _cmd_enrich(args: argparse.Namespace) -> int:
+    from deepwas._files import atomic_file
+    from deepwas.enrich import enrichment
+    from deepwas.errors import InputError
+    from deepwas.provenance import provenance
+
+    if args.blocks == 1:
+        raise InputError(
+            "a jackknife needs at least 2 blocks",
+            column="--blocks",
+            fix="use --blocks 0 for point estimates only",
+        )
+    res = enrichment(
+        args.fit,
+        args.annot if len(args.annot) > 1 else args.annot[0],
+        sumstats=args.sumstats,
+        ld=args.ld,
+        fit_annot=args.fit_annot,
+        bim=args.bim,
+        n_blocks=args.blocks,
+        refit_epochs=args.refit_epochs,
+        progress=not args.quiet,
+        say=say,
+    )
+    record = {
+        "h2": res.h2,
+        "h2_se": res.h2_se,
+        "n_variants": res.n_variants,
+        "n_blocks": res.n_blocks,
+        "refit_epochs": res.refit_epochs,
+        "drift_in_se": None if res.drift is None else res.drift.to_dict(),
+        "report": res.report,
+        "provenance": provenance(
+            inputs={
+                "fit": Path(args.fit) / "metrics.json",
+                "model": Path(args.fit) / "model",
+                "annot": args.annot,
+            },
+            argv=["deepwas", *args.argv],
+        ),
+    }
+    results = f"{args.out}.results"
+    with atomic_file(results) as tmp:
+        res.table.to_csv(tmp, sep="\t", index=False, float_format="%.6g", na_rep="NA")
+    with atomic_file(f"{args.out}.enrich.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str, allow_nan=True) + "\n")
+    se = "" if res.n_blocks == 0 else f" (SE {res.h2_se:.4g}, {res.n_blocks} jackknife blocks)"
+    say(
+        *[line for line in res.report if line.startswith("warning:")],
+        f"h2 of the prior over {res.n_variants:,} variants: {res.h2:.4g}{se}",
+        f"wrote {results} and {args.out}.enrich.json",
+    )
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from deepwas.predict import run_predict
+
+    table, report = run_predict(
+        args.model,
+        args.annot if len(args.annot) > 1 else args.annot[0],
+        args.out,
+        bim=args.bim,
+        ld=args.ld,
+        argv=["deepwas", *args.argv],
+    )
+    say(*report, f"wrote {args.out} ({len(table):,} variants) and {args.out}.json")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's verbs to the ``deepwas`` parser."""
+    e = sub.add_parser(
+        "enrich",
+        help="heritability enrichment of annotations under a fitted prior, with SEs",
+        description="Prop._h2 and enrichment of each annotation under a fitted prior (any "
+        "family), with delete-one-block jackknife standard errors from warm-started refits; "
+        "writes OUT.results (S-LDSC columns) and OUT.enrich.json (docs/enrich.md).",
+    )
+    e.add_argument("--fit", required=True, help="folder written by deepwas fit")
+    e.add_argument("--annot", required=True, nargs="+", help="annotation file(s) to test")
+    add_bim(e)
+    e.add_argument("--sumstats", default=None, help="override the fit's summary statistics")
+    e.add_argument("--ld", default=None, help="override the fit's LD store")
+    e.add_argument(
+        "--fit-annot",
+        nargs="+",
+        default=None,
+        help="override the fit's annotation file(s) (the prior's features)",
+    )
+    e.add_argument(
+        "--blocks",
+        type=int,
+        default=None,
+        help="jackknife blocks (default: min(200, training windows); 0: no SEs)",
+    )
+    e.add_argument("--refit-epochs", type=int, default=5, help="epochs of each warm-started refit")
+    e.add_argument(
+        "--out",
+        required=True,
+        metavar="PREFIX",
+        help="output prefix: PREFIX.results and PREFIX.enrich.json",
+    )
+    e.set_defaults(out_kind="file")
+    add_common(e)
+    constrain(e, _ENRICH_CONSTRAINTS)
+    e.set_defaults(func=_cmd_enrich)
+
+    p = sub.add_parser(
+        "predict",
+        help="SNPVAR of new annotated variants under a saved prior",
+        description="Apply a saved prior (FIT/model) to annotation files of any variants; "
+        "writes CHR SNP BP A1 A2 SNPVAR (docs/predict.md).",
+    )
+    p.add_argument("--model", required=True, help="prior folder (FIT/model)")
+    p.add_argument("--annot", required=True, nargs="+", help="annotation file(s)")
+    add_bim(p)
+    p.add_argument(
+        "--ld",
+        default=None,
+        help="LD store giving the allele frequency by SNP (else a MAF/FRQ column)",
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="output table (.tsv or .tsv.gz)")
+    p.set_defaults(out_kind="file")
+    add_common(p)
+    p.set_defaults(func=_cmd_predict)

@@ -1,0 +1,610 @@
+"""Heritability enrichment of annotations under a fitted prior, with block-jackknife standard
+errors from warm-started refits: the S-LDSC ``.results`` table for any prior family.
+
+For a prior with per-SNP heritability s_i over the M variants of an annotation set (the LD-store
+variants that the set annotates) and an annotation a (binary or continuous), the S-LDSC
+definitions (Finucane et al. 2015; Gazal et al. 2017 for continuous annotations):
+
+    Prop._SNPs = sum_i a_i / M
+    Prop._h2   = sum_i a_i s_i / sum_i s_i
+    Enrichment = Prop._h2 / Prop._SNPs
+
+Both proportions are ratios, so a prior known up to a constant factor (the small-panel
+calibration of :func:`deepwas.calibrate_prior`) has the same table.
+
+Standard errors come from the delete-one-block jackknife over LD windows, as in S-LDSC (which uses
+200 blocks of SNPs): the training windows of the fit are cut into B contiguous groups; for each
+group the prior is refitted without it, starting from the fitted prior (a warm start: a few epochs
+of the fit's own optimiser, :func:`deepwas.train_prior` with ``init``), and every statistic is
+recomputed from the refitted prior on the same M variants. With delete-one values t_b,
+
+    SE = sqrt((B - 1) / B * sum_b (t_b - mean t)^2)          (deepwas.jackknife.jackknife_se)
+
+Enrichment_std_error = SE(Prop._h2) / Prop._SNPs (Prop._SNPs does not depend on the data), and
+Enrichment_p is the two-sided t-test (B - 1 degrees of freedom) of Prop._h2 - Prop._SNPs = 0,
+which is enrichment = 1. S-LDSC tests the equivalent difference of per-SNP heritability inside
+and outside the annotation, whose jackknife SE also carries the noise of the total h2; docs/
+decisions_enrich.md explains the choice.
+
+For a linear prior, ``log s = b + sum_k w_k (x_k - mean_k) / scale_k``, ``Coefficient`` is
+``w_k / scale_k``: the change in the natural log of per-SNP heritability per unit of annotation
+k, the other features held fixed (``exp(Coefficient)`` is the fold change of a binary
+annotation). It is *not* S-LDSC's tau (an additive per-SNP heritability).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepwas.errors import InputError
+from deepwas.jackknife import jackknife_se
+
+__all__ = [
+    "RESULTS_COLUMNS",
+    "EnrichmentResult",
+    "FitSettings",
+    "enrichment",
+    "enrichment_table",
+    "enrichment_stats",
+    "fit_settings",
+    "jackknife_refits",
+]
+
+#: The columns of an S-LDSC ``.results`` table, in order (the two ``Coefficient`` columns are
+#: NaN for annotations that are not features of a linear prior).
+RESULTS_COLUMNS = [
+    "Category",
+    "Prop._SNPs",
+    "Prop._h2",
+    "Prop._h2_std_error",
+    "Enrichment",
+    "Enrichment_std_error",
+    "Enrichment_p",
+    "Coefficient",
+    "Coefficient_std_error",
+]
+#: S-LDSC's number of jackknife blocks, the default when there are at least that many windows
+DEFAULT_BLOCKS = 200
+
+
+# ------------------------------------------------------------------------------ arithmetic
+def enrichment_stats(snpvar: np.ndarray, annot: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-annotation heritability ``sum_i a_ik s_i`` and the total ``sum_i s_i``.
+
+    Parameters
+    ----------
+    snpvar: (M,) float64
+        Per-SNP heritability of the M variants.
+    annot: (M, K) float64
+        Annotation values of the same variants.
+
+    Returns
+    -------
+    h2_annot: (K,) float64
+    h2_total: float
+    """
+    s = np.asarray(snpvar, dtype=np.float64)
+    return np.asarray(annot, dtype=np.float64).T @ s, float(s.sum())
+
+
+def coefficients(prior, names: list[str]) -> np.ndarray:
+    """A linear prior's ``w_k / scale_k`` for each name (NaN for names that are not features);
+    all NaN for other families."""
+    out = np.full(len(names), np.nan)
+    if prior.config.model != "linear":
+        return out
+    w = prior.weight.detach().cpu().numpy() / np.asarray(prior.config.feature_scale)
+    index = {n: k for k, n in enumerate(prior.config.feature_names)}
+    for j, name in enumerate(names):
+        if name in index:
+            out[j] = w[index[name]]
+    return out
+
+
+def enrichment_table(
+    snpvar: np.ndarray,
+    annot: np.ndarray,
+    names: list[str],
+    *,
+    delete_snpvar: Iterator[np.ndarray] | np.ndarray | None = None,
+    coef: np.ndarray | None = None,
+    delete_coef: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The S-LDSC ``.results`` table from per-SNP heritabilities (module docstring).
+
+    Parameters
+    ----------
+    snpvar: (M,) float64
+        The prior's per-SNP heritability of the M variants (positive).
+    annot: (M, K) float64
+        The annotations of the same variants (binary or continuous).
+    names: (K,)
+        The annotation names (``Category``).
+    delete_snpvar: (B, M) float64 or an iterable of B (M,) arrays, optional
+        The per-SNP heritability of each delete-one-block refit; without it the standard errors
+        and p-values are NaN.
+    coef: (K,) float64, optional
+        Linear-prior coefficients (:func:`coefficients`); NaN where not applicable.
+    delete_coef: (B, K) float64, optional
+        The coefficients of each refit.
+
+    Returns
+    -------
+    pandas.DataFrame, (K, 9)
+        :data:`RESULTS_COLUMNS`. Enrichment and its SE are NaN for an annotation whose values
+        sum to zero (|sum a| <= 1e-9 sum |a|: a centred continuous annotation); its
+        Enrichment_p still tests Prop._h2 = Prop._SNPs.
+
+    Raises
+    ------
+    InputError
+        When the shapes disagree or the total heritability is not positive.
+    """
+    snpvar = np.asarray(snpvar, dtype=np.float64)
+    annot = np.asarray(annot, dtype=np.float64)
+    if annot.ndim != 2 or annot.shape[0] != snpvar.shape[0] or len(names) != annot.shape[1]:
+        raise InputError(
+            f"annotations of shape {annot.shape} do not match {snpvar.shape[0]} variants and "
+            f"{len(names)} names",
+            column="annot",
+        )
+    h2_annot, h2 = enrichment_stats(snpvar, annot)
+    if not h2 > 0:
+        raise InputError(f"the prior's total heritability is {h2:g}, not positive", column="prior")
+    M = snpvar.shape[0]
+    prop_snps = annot.sum(0) / M
+    prop_h2 = h2_annot / h2
+    # a centred continuous annotation sums to zero up to round-off: no enrichment
+    defined = np.abs(annot.sum(0)) > 1e-9 * np.abs(annot).sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        enr = np.where(defined, prop_h2 / prop_snps, np.nan)
+    K = len(names)
+    se_prop = np.full(K, np.nan)
+    p = np.full(K, np.nan)
+    coef = np.full(K, np.nan) if coef is None else np.asarray(coef, dtype=np.float64)
+    coef_se = np.full(K, np.nan)
+    if delete_snpvar is not None:
+        from scipy import stats
+
+        d_prop = np.array([enrichment_stats(s, annot)[0] / s.sum() for s in delete_snpvar])
+        B = d_prop.shape[0]
+        se_prop = np.array([jackknife_se(d_prop[:, k]) for k in range(K)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (prop_h2 - prop_snps) / se_prop
+        p = np.where(se_prop > 0, 2.0 * stats.t.sf(np.abs(t), df=B - 1), np.nan)
+        if delete_coef is not None:
+            dc = np.asarray(delete_coef, dtype=np.float64)
+            coef_se = np.array(
+                [
+                    jackknife_se(dc[:, k]) if np.isfinite(dc[:, k]).all() else np.nan
+                    for k in range(K)
+                ]
+            )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        enr_se = np.where(defined, se_prop / np.abs(prop_snps), np.nan)
+    return pd.DataFrame(
+        {
+            "Category": list(names),
+            "Prop._SNPs": prop_snps,
+            "Prop._h2": prop_h2,
+            "Prop._h2_std_error": se_prop,
+            "Enrichment": enr,
+            "Enrichment_std_error": enr_se,
+            "Enrichment_p": p,
+            "Coefficient": coef,
+            "Coefficient_std_error": coef_se,
+        },
+        columns=RESULTS_COLUMNS,
+    )
+
+
+# ------------------------------------------------------------------------------ refits
+def jackknife_refits(
+    data,
+    prior,
+    config,
+    *,
+    sigma: float | None = None,
+    n_blocks: int | None = None,
+    epochs: int = 5,
+    progress: bool = True,
+) -> Iterator[tuple[int, Any]]:
+    """Delete-one-block refits of a prior, warm-started from it.
+
+    Parameters
+    ----------
+    data: deepwas.data.FitData
+        The fit's trait, features and split; the jackknife runs over ``data.train + data.val``
+        (the windows the prior was fitted to), in store order.
+    prior: deepwas.priors.Prior
+        The fitted prior, in its training state (for a calibrated fit, the bias before the
+        calibration shift): every refit starts from a copy of it.
+    config: deepwas.TrainConfig
+        The fit's settings (optimiser, batch, seed); ``epochs`` replaces its epochs and early
+        stopping is off (no validation windows: the refit keeps its best training epoch).
+    sigma:
+        The starting intercept (default: the best constant prior's of the kept windows).
+    n_blocks:
+        Number of contiguous groups of windows (default ``min(200, n_windows)``).
+    epochs:
+        Epochs of each refit over the kept windows.
+
+    Yields
+    ------
+    (b, deepwas.priors.Prior)
+        The block and its refitted prior, block by block (so that the caller keeps only the
+        statistics it needs).
+    """
+    from tqdm.auto import tqdm
+
+    from deepwas.fit import train_prior
+    from deepwas.jackknife import _groups
+
+    windows = sorted([*data.train, *data.val])
+    if n_blocks is None:
+        n_blocks = min(DEFAULT_BLOCKS, len(windows))
+    groups = _groups(len(windows), n_blocks)
+    cfg = replace(config, epochs=int(epochs), patience=int(epochs) + 1, device="cpu")
+    bar = tqdm(groups, desc="jackknife refits", disable=not progress)
+    for b, drop in enumerate(bar):
+        dropped = {windows[i] for i in drop}
+        sub = replace(data, train=[w for w in windows if w not in dropped], val=[], test=[])
+        result = train_prior(sub, cfg, init=prior, init_sigma=sigma, progress=False)
+        yield b, result.prior
+
+
+# ------------------------------------------------------------------------------ fit folders
+@dataclass
+class FitSettings:
+    """What a fit folder records that a refit needs (:func:`fit_settings`).
+
+    Attributes
+    ----------
+    sumstats, ld: str
+        The fit's summary statistics and LD store folder.
+    annot: list[str]
+        The fit's annotation file(s) (the prior's features).
+    bim: str or None
+    n_gwas, var_explained: float or None
+    ld_model: str
+        The trait's model as loaded (``metrics.json``'s ``ld_model``).
+    test_chrom: list[int] or None
+    test_blocks: float or None
+    val_fraction: float
+    split_seed: int
+    config: deepwas.TrainConfig
+    sigma: float
+        The fit's intercept (``metrics.json``'s ``sigma``), the refits' starting value.
+    h2_scale: float or None
+        The small-panel calibration factor applied to the saved prior (undone for the refits).
+    notes: list[str]
+    """
+
+    sumstats: str
+    ld: str
+    annot: list[str]
+    bim: str | None
+    n_gwas: float | None
+    var_explained: float | None
+    ld_model: str
+    test_chrom: list[int] | None
+    test_blocks: float | None
+    val_fraction: float
+    split_seed: int
+    config: Any
+    sigma: float | None
+    h2_scale: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _paths(record: Any) -> list[str]:
+    if isinstance(record, list):
+        return [r["path"] for r in record]
+    return [record["path"]]
+
+
+def fit_settings(fit: str | Path) -> FitSettings:
+    """Read what a refit needs from a fit folder's ``metrics.json`` (its provenance).
+
+    Parameters
+    ----------
+    fit:
+        A folder written by ``deepwas fit`` (:func:`deepwas.run_fit`).
+
+    Returns
+    -------
+    FitSettings
+
+    Raises
+    ------
+    InputError
+        When ``metrics.json`` is missing or unreadable or lacks the inputs of the fit.
+
+    Notes
+    -----
+    Fits written by this version record ``provenance.fit_settings``; for older fit folders the
+    split and the trait's options are re-read from the recorded ``deepwas fit`` command line.
+    """
+    from deepwas.fit import TrainConfig
+
+    path = Path(fit) / "metrics.json"
+    fix = "pass the folder written by 'deepwas fit' (or give --sumstats and --ld)"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("the fit folder has no metrics.json", file=path, fix=fix) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read metrics.json ({exc})", file=path, fix=fix) from None
+    prov = metrics.get("provenance") or {}
+    inputs = prov.get("inputs") or {}
+    try:
+        sumstats = _paths(inputs["sumstats"])[0]
+        ld = str(Path(_paths(inputs["ld"])[0]).parent)
+        annot = _paths(inputs["annot"])
+    except (KeyError, TypeError, IndexError):
+        raise InputError(
+            "metrics.json does not record the fit's inputs (provenance.inputs)", file=path, fix=fix
+        ) from None
+    known = {f for f in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(**{k: v for k, v in (prov.get("config") or {}).items() if k in known})
+    fs = prov.get("fit_settings")
+    notes: list[str] = []
+    if fs is None:
+        fs = _settings_from_command(prov.get("command") or [], config.seed)
+        notes.append("split and trait options re-read from the fit's command line")
+    return FitSettings(
+        sumstats=sumstats,
+        ld=ld,
+        annot=fs.get("annot") or annot,
+        bim=fs.get("bim"),
+        n_gwas=fs.get("n_gwas"),
+        var_explained=fs.get("var_explained"),
+        ld_model=metrics.get("ld_model") or fs.get("ld_model") or "auto",
+        test_chrom=fs.get("test_chrom"),
+        test_blocks=fs.get("test_blocks"),
+        val_fraction=fs.get("val_fraction", 0.15),
+        split_seed=fs.get("split_seed", config.seed),
+        config=config,
+        sigma=metrics.get("sigma"),
+        h2_scale=metrics.get("h2_scale"),
+        notes=notes,
+    )
+
+
+def _settings_from_command(command: list[str], seed: int) -> dict[str, Any]:
+    """The split and trait options of a recorded ``deepwas fit`` command line (older fits)."""
+    from deepwas.cli import build_parser
+    from deepwas.cli._args import chrom_list
+
+    try:
+        at = command.index("fit")
+        args = build_parser().parse_args(command[at:])
+    except (ValueError, SystemExit):  # not a deepwas fit command line (a Python API fit)
+        return {"split_seed": seed}
+    return {
+        "bim": args.bim,
+        "n_gwas": args.n_gwas,
+        "var_explained": args.var_explained,
+        "ld_model": args.ld_model,
+        "test_chrom": chrom_list(args.test_chrom, flag="--test-chrom") if args.test_chrom else None,
+        "test_blocks": args.test_blocks,
+        "val_fraction": args.val_fraction,
+        "split_seed": args.seed if args.split_seed is None else args.split_seed,
+    }
+
+
+# ------------------------------------------------------------------------------ composition
+@dataclass
+class EnrichmentResult:
+    """What :func:`enrichment` returns.
+
+    Attributes
+    ----------
+    table: pandas.DataFrame, (K, 9)
+        The ``.results`` table (:data:`RESULTS_COLUMNS`).
+    h2, h2_se: float
+        Total heritability of the prior over the M variants (the saved, calibrated prior) and
+        its jackknife standard error (NaN without refits). For a calibrated fit the refits are
+        not re-calibrated, so ``h2_se`` is the relative spread of the refits times ``h2``.
+    n_variants: int
+        M, the LD-store variants with enrichment annotations.
+    n_blocks: int
+        Jackknife blocks (0: no standard errors).
+    refit_epochs: int
+    drift: pandas.Series or None
+        Per annotation, (Prop._h2 of a warm-started refit on *all* the windows minus the
+        fitted prior's) / Prop._h2_std_error: how far the refit procedure moves the estimate
+        without deleting anything (large values: the fit had not converged).
+    report: list[str]
+    """
+
+    table: pd.DataFrame
+    h2: float
+    h2_se: float
+    n_variants: int
+    n_blocks: int
+    refit_epochs: int
+    drift: pd.Series | None = None
+    report: list[str] = field(default_factory=list)
+
+
+def _log_s(prior, features: np.ndarray) -> np.ndarray:
+    import torch
+
+    prior.to("cpu")
+    with torch.no_grad():
+        return prior(torch.from_numpy(np.ascontiguousarray(features))).numpy()
+
+
+def enrichment(
+    fit: str | Path,
+    annot: str | list[str],
+    *,
+    sumstats: str | None = None,
+    ld: str | None = None,
+    fit_annot: str | list[str] | None = None,
+    bim: str | None = None,
+    n_blocks: int | None = None,
+    refit_epochs: int = 5,
+    progress: bool = True,
+    say=None,
+) -> EnrichmentResult:
+    """Heritability enrichment of annotations under a fitted prior, with jackknife SEs.
+
+    Parameters
+    ----------
+    fit:
+        A folder written by ``deepwas fit``: its ``model/`` is the prior, its ``metrics.json``
+        names the sumstats, LD store, annotations, split and training settings of the fit.
+    annot:
+        The annotation file(s) to test (any format of :func:`deepwas.read_annotations`; binary
+        or continuous; need not be the prior's features).
+    sumstats, ld:
+        Override the fit's summary statistics and LD store (e.g. when the files moved).
+    fit_annot:
+        Override the fit's annotation file(s), from which the prior's features are rebuilt.
+    bim:
+        ``.bim`` of thin LDSC ``.annot`` files among ``annot``.
+    n_blocks:
+        Jackknife blocks (contiguous groups of the fit's training and validation windows);
+        default ``min(200, number of windows)``; 0 for point estimates only (no refits).
+    refit_epochs:
+        Epochs of each warm-started refit.
+    progress:
+        Show a progress bar.
+    say:
+        Receives report lines.
+
+    Returns
+    -------
+    EnrichmentResult
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable fit folder or input, annotations that match no store variant,
+        fewer than 2 windows or a bad ``n_blocks``.
+    """
+    from deepwas.data import build_features, prepare_fit
+    from deepwas.io.annotations import match_annotations, read_annotations
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import load_trait
+    from deepwas.priors import load_prior
+
+    say = say or (lambda *lines: None)
+    fit = Path(fit)
+    if not fit.is_dir():
+        raise InputError("fit folder not found", file=fit, fix="pass the --out of 'deepwas fit'")
+    prior = load_prior(fit / "model")
+    settings = fit_settings(fit)
+    store = LDStore.open(ld or settings.ld)
+    test = read_annotations(annot, bim=bim)
+    values, found, report = match_annotations(test, store.variants)
+    say(*report)
+    A = values[found]
+    M = int(found.sum())
+    prior_annot = read_annotations(
+        fit_annot or settings.annot, bim=settings.bim if fit_annot is None else bim
+    )
+    features, names, _ = build_features(store, prior_annot)
+    missing = [n for n in prior.config.feature_names if n not in names]
+    if missing and prior.family.uses_features:
+        raise InputError(
+            f"the fit's annotations lack {len(missing)} feature(s) of the prior: "
+            f"{', '.join(missing[:5])}",
+            file=prior_annot.source,
+            fix="pass the annotation files the prior was trained on with --fit-annot",
+        )
+    if prior.family.uses_features:
+        features = features[:, [names.index(n) for n in prior.config.feature_names]]
+        names = list(prior.config.feature_names)
+    snpvar = np.exp(_log_s(prior, features))[found]
+    coef = coefficients(prior, test.names)
+    h2_full = float(snpvar.sum())
+    if n_blocks == 0:
+        table = enrichment_table(snpvar, A, test.names, coef=coef)
+        return EnrichmentResult(table, h2_full, math.nan, M, 0, refit_epochs, report=report)
+
+    trait = load_trait(
+        sumstats or settings.sumstats,
+        store,
+        n_gwas=settings.n_gwas,
+        var_explained=settings.var_explained,
+        ld_model=settings.ld_model,
+        progress=progress,
+    )
+    data = prepare_fit(
+        trait,
+        prior_annot,
+        store,
+        test_chrom=settings.test_chrom,
+        test_blocks=settings.test_blocks,
+        val_fraction=settings.val_fraction,
+        split_seed=settings.split_seed,
+    )
+    data.features, data.feature_names = features, names
+    # refits start from the trained state: a calibrated prior's bias was shifted after training
+    if settings.h2_scale:
+        import torch
+
+        with torch.no_grad():
+            prior.bias.sub_(math.log(settings.h2_scale))
+    n_windows = len(data.train) + len(data.val)
+    B = min(DEFAULT_BLOCKS, n_windows) if n_blocks is None else n_blocks
+    say(
+        f"jackknife: {B} blocks of the fit's {n_windows} training windows, warm-started refits "
+        f"of {refit_epochs} epoch(s) each",
+        *settings.notes,
+    )
+    delete_s, delete_coef = [], []
+    for _, refit in jackknife_refits(
+        data,
+        prior,
+        settings.config,
+        sigma=settings.sigma,
+        n_blocks=B,
+        epochs=refit_epochs,
+        progress=progress,
+    ):
+        delete_s.append(np.exp(_log_s(refit, features))[found])
+        delete_coef.append(coefficients(refit, test.names))
+    table = enrichment_table(
+        snpvar, A, test.names, delete_snpvar=delete_s, coef=coef, delete_coef=np.array(delete_coef)
+    )
+    rel = np.array([s.sum() for s in delete_s])
+    h2_se = jackknife_se(rel / rel.mean()) * h2_full
+    # the refit procedure without deleting anything: a check that the fit had converged
+    from deepwas.fit import train_prior
+
+    cfg = replace(settings.config, epochs=int(refit_epochs), patience=int(refit_epochs) + 1)
+    full = train_prior(
+        replace(data, train=sorted([*data.train, *data.val]), val=[], test=[]),
+        replace(cfg, device="cpu"),
+        init=prior,
+        init_sigma=settings.sigma,
+        progress=False,
+    ).prior
+    s_full = np.exp(_log_s(full, features))[found]
+    prop_full = enrichment_stats(s_full, A)[0] / s_full.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drift = pd.Series(
+            (prop_full - table["Prop._h2"].to_numpy()) / table["Prop._h2_std_error"].to_numpy(),
+            index=test.names,
+        )
+    worst = float(np.nanmax(np.abs(drift.to_numpy()))) if np.isfinite(drift).any() else 0.0
+    if worst > 0.5:
+        report = [
+            *report,
+            f"warning: a refit on all windows moves Prop._h2 by up to {worst:.2f} standard "
+            "errors: the fit had not converged (refit it with more epochs or patience), so the "
+            "estimates carry an optimisation error that the standard errors do not include",
+        ]
+    return EnrichmentResult(table, h2_full, h2_se, M, B, refit_epochs, drift=drift, report=report)

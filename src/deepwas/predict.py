@@ -1,0 +1,163 @@
+"""A saved prior applied to new annotation files: SNPVAR for any annotated variants (other
+variants, another build, another trait than the fit's), with or without an LD store.
+
+A prior folder (``FIT/model/``, :func:`deepwas.save_prior`) is a versioned artefact: its
+``config.json`` holds the feature names, their standardisation (training mean and scale) and the
+provenance of the fit, so applying it needs only the annotations by name. The allele-frequency
+feature ``log_2pq`` comes from the LD store (``ld``, by SNP: exactly what ``deepwas fit`` used)
+or else from an allele-frequency column of the annotation file (``MAF``, ``FRQ``, ``AF``,
+``AF1``, ``EAF``, ``A1FREQ``); a variant without a frequency gets the training mean of
+``log_2pq`` (the prior of a variant of average frequency), and is counted in the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepwas.errors import InputError
+
+__all__ = ["predict_prior", "run_predict"]
+
+_AF_COLUMNS = ("MAF", "FRQ", "AF", "AF1", "EAF", "A1FREQ")
+
+
+def predict_prior(prior, annotations, *, store=None) -> tuple[pd.DataFrame, list[str]]:
+    """SNPVAR of every annotated variant under a saved prior.
+
+    Parameters
+    ----------
+    prior: deepwas.priors.Prior
+        From :func:`deepwas.load_prior`.
+    annotations: deepwas.io.annotations.AnnotationSet
+        Read with ``keep_maf=True`` when the frequency should come from the file; it must have
+        every annotation of the prior (by name, any order, extra columns ignored).
+    store: deepwas.LDStore, optional
+        Gives ``log_2pq`` by SNP (and the alleles of annotation files without them); with a
+        store the values equal those of :func:`deepwas.predict_snpvar` for annotated variants.
+
+    Returns
+    -------
+    predictions: pandas.DataFrame, (n_variants, 6)
+        ``CHR SNP BP A1 A2 SNPVAR`` in the order of the annotation rows (alleles ``NA`` where
+        unknown).
+    report: list[str]
+
+    Raises
+    ------
+    InputError
+        An annotation of the prior is missing from the file (one line naming the first ones).
+    """
+    import torch
+
+    from deepwas.priors import log_2pq
+
+    names = list(prior.config.feature_names)
+    used = [n for n in names if n != "log_2pq"]
+    missing = [n for n in used if n not in annotations.names]
+    if missing and prior.family.uses_features:
+        raise InputError(
+            f"the annotations lack {len(missing)} feature(s) of the prior: "
+            f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}",
+            file=annotations.source,
+            fix="pass annotation files with every annotation the prior was trained on "
+            "(model/config.json lists them under feature_names)",
+        )
+    n = annotations.n_variants
+    report = [f"{n:,} annotated variants"]
+    columns = []
+    for name in names:
+        if name != "log_2pq":
+            columns.append(annotations.values[:, annotations.names.index(name)])
+            continue
+        af = np.full(n, np.nan)
+        snps = annotations.variants["SNP"].astype(str) if "SNP" in annotations.variants else None
+        if store is not None and "AF1" in store.variants and snps is not None:
+            by_snp = store.variants.drop_duplicates("SNP").set_index("SNP")["AF1"]
+            af = by_snp.reindex(snps).to_numpy(np.float64)
+            source = "the LD store"
+        else:
+            col = next((c for c in _AF_COLUMNS if c in annotations.names), None)
+            if col is not None:
+                af = annotations.values[:, annotations.names.index(col)].astype(np.float64)
+            source = f"the column {col}" if col else "nowhere (no store, no frequency column)"
+        f = log_2pq(af)
+        lacking = ~np.isfinite(f)
+        if lacking.any():
+            f[lacking] = prior.config.feature_mean[names.index("log_2pq")]
+            report.append(
+                f"allele frequency from {source}; {int(lacking.sum()):,} variants without one "
+                "get the training mean of log_2pq"
+            )
+        else:
+            report.append(f"allele frequency from {source}")
+        columns.append(f)
+    feats = np.column_stack(columns) if columns else np.zeros((n, 0))
+    prior.to("cpu")
+    with torch.no_grad():
+        snpvar = torch.exp(prior(torch.from_numpy(np.ascontiguousarray(feats)))).numpy()
+    out = annotations.variants.copy()
+    for col in ("CHR", "SNP", "BP"):
+        if col not in out:
+            out[col] = pd.NA
+    for col in ("A1", "A2"):
+        if col not in out:
+            if store is not None and "SNP" in out:
+                by_snp = store.variants.drop_duplicates("SNP").set_index("SNP")[col]
+                out[col] = out["SNP"].astype(str).map(by_snp).fillna("NA")
+            else:
+                out[col] = "NA"
+    return out[["CHR", "SNP", "BP", "A1", "A2"]].assign(SNPVAR=snpvar), report
+
+
+def run_predict(
+    model: str | Path,
+    annot: str | list[str],
+    out: str | Path,
+    *,
+    bim: str | None = None,
+    ld: str | None = None,
+    argv: list[str] | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """``deepwas predict``: read a prior folder and annotation files, write ``out`` (a
+    tab-separated ``CHR SNP BP A1 A2 SNPVAR`` table, gzipped when it ends in ``.gz``,
+    atomically) and ``out`` + ``.json`` (provenance). Returns the table and the report lines."""
+    import json
+
+    from deepwas._files import atomic_file
+    from deepwas.io.annotations import read_annotations
+    from deepwas.priors import load_prior
+    from deepwas.provenance import provenance
+
+    prior = load_prior(model)
+    annotations = read_annotations(annot, bim=bim, keep_maf=True)
+    store = None
+    if ld is not None:
+        from deepwas.ld.store import LDStore
+
+        store = LDStore.open(ld)
+    table, report = predict_prior(prior, annotations, store=store)
+    record = provenance(
+        inputs={
+            "model": Path(model) / "config.json",
+            "annot": annot,
+            **({"ld": Path(ld) / "manifest.json"} if ld else {}),
+        },
+        argv=argv,
+        n_variants=len(table),
+        report=report,
+    )
+    out = Path(out)
+    with atomic_file(out) as tmp:
+        table.to_csv(
+            tmp,
+            sep="\t",
+            index=False,
+            float_format="%.6g",
+            compression="gzip" if out.name.endswith(".gz") else None,
+        )
+    with atomic_file(str(out) + ".json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    return table, report

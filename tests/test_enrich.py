@@ -1,0 +1,421 @@
+"""deepwas enrich and deepwas predict: the .results arithmetic against a slow loop written here,
+the linear prior's Coefficient against its forward pass, the jackknife of a constant prior
+against constant_h2_jackknife, the CLI end to end on a small simulation (the Prop._h2 of the
+table against the written priors.tsv.gz), the predict round trip, and every error a user sees."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from _diagonal import diagonal_trait, diagonal_window
+from deepwas.cli import main
+from deepwas.data import FitData
+from deepwas.enrich import RESULTS_COLUMNS, coefficients, enrichment_table, jackknife_refits
+from deepwas.fit import TrainConfig
+from deepwas.jackknife import constant_h2_jackknife
+from deepwas.priors import PriorConfig, build_prior
+
+
+# ------------------------------------------------------------------------------ arithmetic
+def _slow_table(s, A, delete):
+    """Prop._SNPs, Prop._h2 and the jackknife SE of Prop._h2 by explicit loops (float64)."""
+    M, K = A.shape
+    out = []
+    for k in range(K):
+        num = sum(A[i, k] * s[i] for i in range(M))
+        prop_h2 = num / sum(s)
+        prop_snps = sum(A[:, k]) / M
+        d = [sum(A[i, k] * sb[i] for i in range(M)) / sum(sb) for sb in delete]
+        mean = sum(d) / len(d)
+        B = len(d)
+        se = math.sqrt((B - 1) / B * sum((x - mean) ** 2 for x in d))
+        out.append((prop_snps, prop_h2, se))
+    return out
+
+
+def test_table_against_a_slow_loop():
+    rng = np.random.default_rng(0)
+    M, B = 200, 7
+    A = np.column_stack(
+        [rng.random(M) < 0.2, rng.random(M) < 0.5, rng.normal(size=M), rng.gamma(2.0, size=M)]
+    ).astype(float)
+    s = rng.gamma(1.0, 1e-5, size=M)
+    delete = s * rng.lognormal(0, 0.1, size=(B, M))
+    tab = enrichment_table(s, A, ["a", "b", "c", "d"], delete_snpvar=delete)
+    assert list(tab.columns) == RESULTS_COLUMNS
+    for k, (ps, ph, se) in enumerate(_slow_table(s, A, delete)):
+        row = tab.iloc[k]
+        # sums of 200 terms: agreement to 1e-12 relative is round-off
+        assert row["Prop._SNPs"] == pytest.approx(ps, rel=1e-12)
+        assert row["Prop._h2"] == pytest.approx(ph, rel=1e-12)
+        assert row["Prop._h2_std_error"] == pytest.approx(se, rel=1e-10)
+        assert row["Enrichment"] == pytest.approx(ph / ps, rel=1e-12)
+        assert row["Enrichment_std_error"] == pytest.approx(se / abs(ps), rel=1e-10)
+        p = 2 * stats.t.sf(abs(ph - ps) / se, df=B - 1)
+        assert row["Enrichment_p"] == pytest.approx(p, rel=1e-9)
+    assert tab["Coefficient"].isna().all()
+
+
+def test_centred_continuous_annotation_has_no_enrichment():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=100)
+    a -= a.mean()
+    s = rng.gamma(1.0, 1e-5, size=100)
+    tab = enrichment_table(s, a[:, None], ["c"], delete_snpvar=[s * 1.01, s * 0.99, s * 1.02])
+    assert np.isnan(tab.loc[0, "Enrichment"]) and np.isnan(tab.loc[0, "Enrichment_std_error"])
+    assert tab.loc[0, "Prop._h2"] == pytest.approx(float(a @ s / s.sum()), rel=1e-12)
+
+
+def test_point_estimates_without_refits_and_constant_prior_has_no_enrichment():
+    A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    tab = enrichment_table(np.full(4, 2e-5), A, ["x", "y"])
+    # a constant prior: Prop._h2 = Prop._SNPs = 2/4, enrichment 1 (hand values)
+    assert tab["Prop._h2"].tolist() == [0.5, 0.5]
+    assert tab["Enrichment"].tolist() == [1.0, 1.0]
+    assert tab["Prop._h2_std_error"].isna().all() and tab["Enrichment_p"].isna().all()
+
+
+def test_linear_coefficient_is_the_log_fold_change_per_unit():
+    cfg = PriorConfig("linear", ("bin", "cont"), (0.3, 1.0), (0.46, 2.5), init_log_snpvar=-11.0)
+    prior = build_prior(cfg)
+    with torch.no_grad():
+        prior.weight.copy_(torch.tensor([0.7, -0.4], dtype=torch.float64))
+    coef = coefficients(prior, ["bin", "other", "cont"])
+    x0 = torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    x1 = torch.tensor([[1.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+    step = (prior(x1) - prior(x0)).detach().numpy()
+    assert coef[0] == pytest.approx(step[0], rel=1e-12)
+    assert coef[2] == pytest.approx(step[1], rel=1e-12)
+    assert np.isnan(coef[1])
+
+
+def test_shapes_and_nonpositive_h2_are_input_errors():
+    from deepwas.errors import InputError
+
+    with pytest.raises(InputError, match="do not match"):
+        enrichment_table(np.ones(3), np.ones((4, 1)), ["a"])
+    with pytest.raises(InputError, match="not positive"):
+        enrichment_table(np.zeros(3), np.ones((3, 1)), ["a"])
+
+
+# ------------------------------------------------------------------------------ jackknife
+@pytest.mark.slow
+def test_constant_prior_jackknife_agrees_with_constant_h2_jackknife():
+    """Warm-started AdamW refits of the constant prior (full batch, enough epochs to converge)
+    give the delete-one h2 of constant_h2_jackknife's L-BFGS refits, on data of the diagonal
+    model."""
+    rng = np.random.default_rng(5)
+    windows, offset = [], 0
+    for i in range(8):
+        G, scale = rng.normal(size=(60, 30)) * 0.3, rng.uniform(0.5, 2.0, size=30)
+        e = ((G * scale) ** 2).sum(0)
+        y = rng.normal(size=30) * np.sqrt(1.2 + 1000.0 * 5e-4 * e)
+        windows.append(diagonal_window(i, offset, G, scale, y))
+        offset += 60
+    trait = diagonal_trait(windows, offset, 1000.0)
+    fit, se_ref = constant_h2_jackknife(trait, n_blocks=4)
+    prior = build_prior(PriorConfig("constant", (), (), (), init_log_snpvar=math.log(fit.snpvar)))
+    data = FitData(trait, np.zeros((offset, 0)), [], list(range(8)), [], [])
+    cfg = TrainConfig(model="constant", lr=0.02, batch_windows=8, seed=1)
+    h2 = [
+        float(torch.exp(p.bias.detach())) * offset
+        for _, p in jackknife_refits(
+            data, prior, cfg, sigma=fit.sigma, n_blocks=4, epochs=300, progress=False
+        )
+    ]
+    B = len(h2)
+    se = math.sqrt((B - 1) / B * float(np.sum((np.array(h2) - np.mean(h2)) ** 2)))
+    # AdamW ends within about lr/10 of the optimum in log s: 2% of an SE that is ~20% of h2
+    assert se == pytest.approx(se_ref, rel=0.02)
+
+
+# ------------------------------------------------------------------------------ CLI
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A small simulation, its LD store (6 windows) and a linear fit."""
+    root = tmp_path_factory.mktemp("enrich")
+    sim, ld, fit = root / "sim", root / "ld", root / "fit"
+    assert (
+        main(
+            [
+                "simulate",
+                "--out",
+                str(sim),
+                "--length-mb",
+                "3",
+                "--n-ref",
+                "150",
+                "--max-snps",
+                "600",
+                "--h2",
+                "0.05",
+                "--n-gwas",
+                "50000",
+                "--seed",
+                "4",
+                "--quiet",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "ld",
+                "--bfile",
+                str(sim / "reference"),
+                "--window-kb",
+                "500",
+                "--flank-kb",
+                "500",
+                "--out",
+                str(ld),
+                "--quiet",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "fit",
+                "--sumstats",
+                str(sim / "sumstats.tsv.gz"),
+                "--ld",
+                str(ld),
+                "--annot",
+                str(sim / "annotations.tsv.gz"),
+                "--epochs",
+                "4",
+                "--val-fraction",
+                "0",
+                "--out",
+                str(fit),
+                "--quiet",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    return sim, ld, fit
+
+
+def _one_error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err
+    assert err[0].startswith("deepwas: error: ")
+    return err[0]
+
+
+def test_enrich_end_to_end(fitted, tmp_path):
+    sim, _, fit = fitted
+    out = tmp_path / "e"
+    argv = [
+        "enrich",
+        "--fit",
+        str(fit),
+        "--annot",
+        str(sim / "annotations.tsv.gz"),
+        "--blocks",
+        "3",
+        "--refit-epochs",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+        "--threads",
+        "1",
+    ]
+    assert main(argv) == 0
+    tab = pd.read_csv(f"{out}.results", sep="\t")
+    assert list(tab.columns) == RESULTS_COLUMNS
+    assert (tab["Prop._h2_std_error"] > 0).all() and tab["Enrichment_p"].between(0, 1).all()
+    assert tab["Coefficient_std_error"].notna().all()  # every annotation is a feature
+    # Prop._h2 from the written prior (priors.tsv.gz, 6 significant digits) and the annotations
+    pri = pd.read_csv(fit / "priors.tsv.gz", sep="\t")
+    ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t").merge(pri[["SNP", "SNPVAR"]])
+    s = ann["SNPVAR"].to_numpy()
+    for _, row in tab.iterrows():
+        expect = float(ann[row["Category"]].to_numpy() @ s / s.sum())
+        assert row["Prop._h2"] == pytest.approx(expect, rel=1e-5, abs=1e-6)  # %.6g output
+    record = json.loads(open(f"{out}.enrich.json").read())
+    assert record["n_blocks"] == 3 and record["provenance"]["command"][1] == "enrich"
+
+
+def test_enrich_without_blocks_gives_point_estimates(fitted, tmp_path):
+    sim, _, fit = fitted
+    out = tmp_path / "e0"
+    argv = [
+        "enrich",
+        "--fit",
+        str(fit),
+        "--annot",
+        str(sim / "annotations.tsv.gz"),
+        "--blocks",
+        "0",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    tab = pd.read_csv(f"{out}.results", sep="\t")
+    assert tab["Prop._h2_std_error"].isna().all() and tab["Prop._h2"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--blocks", "1"], "--blocks"),
+        (["--refit-epochs", "0"], "--refit-epochs"),
+        (["--blocks", "99"], "n_blocks"),
+    ],
+)
+def test_enrich_bad_flags(fitted, tmp_path, capsys, extra, needle):
+    sim, _, fit = fitted
+    out = tmp_path / "bad"
+    argv = [
+        "enrich",
+        "--fit",
+        str(fit),
+        "--annot",
+        str(sim / "annotations.tsv.gz"),
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
+    assert main(argv) == 2
+    assert needle in _one_error_line(capsys)
+    assert not (tmp_path / "bad.results").exists()
+
+
+def test_enrich_missing_fit_and_unmatched_annotations(fitted, tmp_path, capsys):
+    sim, _, fit = fitted
+    argv = [
+        "enrich",
+        "--fit",
+        str(tmp_path / "nofit"),
+        "--annot",
+        str(sim / "annotations.tsv.gz"),
+        "--out",
+        str(tmp_path / "x"),
+        "--quiet",
+    ]
+    assert main(argv) == 2
+    assert "nofit" in _one_error_line(capsys)
+    other = tmp_path / "other.tsv"
+    pd.DataFrame({"SNP": ["rsX", "rsY"], "CHR": [9, 9], "BP": [1, 2], "a": [1, 0]}).to_csv(
+        other, sep="\t", index=False
+    )
+    argv = [
+        "enrich",
+        "--fit",
+        str(fit),
+        "--annot",
+        str(other),
+        "--out",
+        str(tmp_path / "y"),
+        "--quiet",
+    ]
+    assert main(argv) == 2
+    _one_error_line(capsys)
+    assert not (tmp_path / "y.results").exists()
+
+
+# ------------------------------------------------------------------------------ predict
+def test_predict_round_trip_and_permuted_subset(fitted, tmp_path):
+    sim, ld, fit = fitted
+    pri = pd.read_csv(fit / "priors.tsv.gz", sep="\t", dtype={"SNPVAR": str})
+    out = tmp_path / "p.tsv.gz"
+    argv = [
+        "predict",
+        "--model",
+        str(fit / "model"),
+        "--annot",
+        str(sim / "annotations.tsv.gz"),
+        "--ld",
+        str(ld),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    got = pd.read_csv(out, sep="\t", dtype={"SNPVAR": str})
+    m = got.merge(pri, on="SNP", suffixes=("", "_fit"))
+    assert len(m) == len(pri) == len(got)
+    assert (m["SNPVAR"] == m["SNPVAR_fit"]).all()  # the same text: exactly the fit's values
+    # a permuted subset without a store (frequency from the MAF column)
+    ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
+    sub = ann.sample(frac=0.5, random_state=1)
+    sub_path = tmp_path / "sub.tsv"
+    sub.to_csv(sub_path, sep="\t", index=False)
+    out2 = tmp_path / "p2.tsv"
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(fit / "model"),
+                "--annot",
+                str(sub_path),
+                "--out",
+                str(out2),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    got2 = pd.read_csv(out2, sep="\t")
+    assert got2["SNP"].tolist() == sub["SNP"].tolist()  # the file's order
+    m2 = got2.merge(pri.astype({"SNPVAR": float}), on="SNP", suffixes=("", "_fit"))
+    # the MAF column is written with limited digits: log_2pq agrees to ~1e-6 relative
+    np.testing.assert_allclose(m2["SNPVAR"], m2["SNPVAR_fit"], rtol=1e-5)
+
+
+def test_predict_missing_feature_and_missing_model(fitted, tmp_path, capsys):
+    sim, _, fit = fitted
+    ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t").drop(columns=["binary2"])
+    path = tmp_path / "lacking.tsv"
+    ann.to_csv(path, sep="\t", index=False)
+    argv = [
+        "predict",
+        "--model",
+        str(fit / "model"),
+        "--annot",
+        str(path),
+        "--out",
+        str(tmp_path / "p.tsv"),
+        "--quiet",
+    ]
+    assert main(argv) == 2
+    line = _one_error_line(capsys)
+    assert "binary2" in line and "lacking.tsv" in line
+    assert not (tmp_path / "p.tsv").exists()
+    argv[2] = str(tmp_path / "nomodel")
+    assert main(argv) == 2
+    assert "nomodel" in _one_error_line(capsys)
+
+
+def test_report_section_draws_the_results(fitted, tmp_path):
+    from deepwas.report import enrichment_results_section
+
+    tab = enrichment_table(
+        np.array([1.0, 2.0, 3.0]),
+        np.array([[1.0], [0.0], [1.0]]),
+        ["a"],
+        delete_snpvar=[np.array([1.0, 2.0, 3.5]), np.array([1.1, 2.0, 3.0])],
+    )
+    html = enrichment_results_section(tab)
+    assert "<img" in html and ">a<" in html and f"{tab.loc[0, 'Prop._h2']:.4f}" in html
