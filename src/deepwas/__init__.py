@@ -30,6 +30,9 @@ Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
 ``cv_direction_scales``, ``constant_h2_jackknife`` (h2 with a block-jackknife standard error),
 ``window_diagnostics`` (per-window fit of the constant prior, the LD-mismatch signature).
 
+Per-variant consistency of z-scores with LD (SuSiE-RSS's lambda and kriging test):
+``estimate_s_rss``, ``kriging_test``, ``ld_eigen`` / ``LDEigen``.
+
 Building blocks: the exact likelihood ``window_nll`` / ``exact_nll``, the LDSC objective
 ``ldsc_loss`` / ``window_ldsc``, ``eigen_precompute``; readers ``read_sumstats``, ``harmonize``,
 ``read_plink``, ``read_vcf``, ``read_genotypes``, ``match_annotations``, ``read_blocks``,
@@ -56,6 +59,10 @@ _LAZY = {
     "calibrate_prior": "deepwas.metrics",
     "constant_h2_jackknife": "deepwas.jackknife",
     "window_diagnostics": "deepwas.diagnostics",
+    "estimate_s_rss": "deepwas.kriging",
+    "kriging_test": "deepwas.kriging",
+    "ld_eigen": "deepwas.kriging",
+    "LDEigen": "deepwas.kriging",
     "exact_nll": "deepwas.linalg.likelihood",
     "ldsc_loss": "deepwas.linalg.likelihood",
     "window_ldsc": "deepwas.linalg.likelihood",
