@@ -33,6 +33,11 @@ Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
 Per-variant consistency of z-scores with LD (SuSiE-RSS's lambda and kriging test):
 ``estimate_s_rss``, ``kriging_test``, ``ld_eigen`` / ``LDEigen``.
 
+Functional fine-mapping (``deepwas finemap``, docs/finemap.md): ``finemap`` (sumstats + LD store
++ optional SNPVAR prior -> ``FinemapResult``), ``write_finemap``, ``finemap_z`` (one locus),
+``FinemapConfig``; the SuSiE-RSS model ``fit_susie_rss``, ``SusieConfig``, ``SusieResult``,
+``credible_sets``.
+
 Building blocks: the exact likelihood ``window_nll`` / ``exact_nll``, the LDSC objective
 ``ldsc_loss`` / ``window_ldsc``, ``eigen_precompute``; readers ``read_sumstats``, ``harmonize``,
 ``read_plink``, ``read_vcf``, ``read_genotypes``, ``match_annotations``, ``read_blocks``,
@@ -63,6 +68,15 @@ _LAZY = {
     "kriging_test": "deepwas.kriging",
     "ld_eigen": "deepwas.kriging",
     "LDEigen": "deepwas.kriging",
+    "finemap": "deepwas.finemap",
+    "finemap_z": "deepwas.finemap",
+    "FinemapConfig": "deepwas.finemap",
+    "FinemapResult": "deepwas.finemap",
+    "write_finemap": "deepwas.finemap",
+    "fit_susie_rss": "deepwas.susie",
+    "credible_sets": "deepwas.susie",
+    "SusieConfig": "deepwas.susie",
+    "SusieResult": "deepwas.susie",
     "exact_nll": "deepwas.linalg.likelihood",
     "ldsc_loss": "deepwas.linalg.likelihood",
     "window_ldsc": "deepwas.linalg.likelihood",

@@ -110,7 +110,7 @@ class SusieResult:
         a = self.alpha[self.active]
         if a.shape[0] == 0:
             return np.zeros(self.alpha.shape[1])
-        return 1.0 - np.exp(np.sum(np.log1p(-np.minimum(a, 1.0 - 1e-300)), axis=0))
+        return 1.0 - np.prod(1.0 - a, axis=0)
 
     @property
     def beta_mean(self) -> np.ndarray:
