@@ -3,7 +3,6 @@ and ``deepwas finemap`` end to end on a small LD store built here."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from pathlib import Path
@@ -248,3 +247,155 @@ def test_read_regions(tmp_path):
     bad.write_text("chr22\t300\t200\n")
     with pytest.raises(Exception, match=r"bad.bed:1.*not a BED region"):
         read_regions(str(bad))
+
+
+# ------------------------------------------------------------------------------ end to end
+M_STORE, N_GWAS = 240, 80_000
+CAUSAL = {60: 0.04, 170: -0.035}  # store indices; window 0 holds 0-119, window 1 120-239
+
+
+@pytest.fixture(scope="module")
+def fm_inputs(tmp_path_factory) -> dict:
+    """A 2-window LD store built from a simulated panel, sumstats with two strong causal
+    variants computed with that LD (in-sample), and a prior table up-weighting them."""
+    from deepwas.ld.store import write_store
+    from deepwas.ld.windows import make_windows
+
+    root = tmp_path_factory.mktemp("finemap")
+    rng = np.random.default_rng(11)
+    R = panel_ld(M_STORE, 1500, rng, rho=0.85)
+    variants = pd.DataFrame(
+        {
+            "CHR": 22,
+            "SNP": [f"rs{1000 + i}" for i in range(M_STORE)],
+            "BP": 16_000_000 + 10_000 * np.arange(M_STORE),
+            "A1": "A",
+            "A2": "G",
+        }
+    )
+    windows = make_windows(variants, window_kb=1200, flank_kb=300)
+    mats = [
+        R[w.context_first : w.context_stop, w.context_first : w.context_stop]
+        for w in windows.itertuples()
+    ]
+    write_store(
+        root / "ld",
+        variants,
+        windows,
+        mats,
+        source={"kind": "test"},
+        window_params={},
+        ld_params={},
+        progress=False,
+    )
+    z = simulate_z(R, N_GWAS, CAUSAL, rng)
+    ss = variants.assign(Z=z, N=N_GWAS)
+    ss.to_csv(root / "ss.tsv", sep="\t", index=False)
+    snpvar = np.full(M_STORE, 1e-6)
+    snpvar[list(CAUSAL)] = 1e-4
+    variants.assign(SNPVAR=snpvar).to_csv(root / "priors.tsv.gz", sep="\t", index=False)
+    return {"root": root, "z": z, "windows": windows}
+
+
+def run_cli(fm, *extra, out="fm"):
+    root = fm["root"]
+    argv = ["finemap", "--sumstats", str(root / "ss.tsv"), "--ld", str(root / "ld")]
+    return main([*argv, *extra, "--out", str(root / out), "--quiet"])
+
+
+def test_cli_end_to_end_with_a_prior(fm_inputs, capsys):
+    root = fm_inputs["root"]
+    assert len(fm_inputs["windows"]) == 2
+    assert run_cli(fm_inputs, "--prior", str(root / "priors.tsv.gz"), out="prior") == 0
+    table = pd.read_csv(root / "prior.finemap.tsv.gz", sep="\t")
+    assert list(table.columns) == VARIANT_COLUMNS
+    assert len(table) == M_STORE  # both windows are loci, every scored variant once
+    assert table["SNP"].is_unique
+    for j in CAUSAL:
+        row = table.loc[table["SNP"] == f"rs{1000 + j}"].iloc[0]
+        assert row["PIP"] > 0.9 and row["CREDIBLE_SET"] >= 1
+        assert np.sign(row["BETA_MEAN"]) == np.sign(CAUSAL[j])
+    np.testing.assert_allclose(table["Z"], fm_inputs["z"], rtol=1e-5)
+    # prior weights are SNPVAR normalised per locus
+    for _, grp in table.groupby("LOCUS"):
+        assert grp["PRIOR_WEIGHT"].sum() == pytest.approx(1.0, abs=1e-5)
+    cs = pd.read_csv(root / "prior.cs.tsv", sep="\t")
+    assert list(cs.columns) == CS_COLUMNS
+    assert set(cs["LEAD_SNP"]) >= {f"rs{1000 + j}" for j in CAUSAL}
+    assert (cs["PURITY"] >= 0.5).all() and (cs["COVERAGE"] >= 0.95).all()
+    summary = json.loads((root / "prior.finemap.json").read_text())
+    assert summary["n_loci"] == 2 and summary["settings"]["prior_weights"] == "SNPVAR"
+    assert summary["provenance"]["inputs"]["prior"]["sha256"]
+    assert "credible sets" in capsys.readouterr().out
+
+
+def test_cli_uniform_prior_and_regions(fm_inputs):
+    root = fm_inputs["root"]
+    assert run_cli(fm_inputs, "--regions", "chr22:16500000-17200000", out="reg") == 0
+    table = pd.read_csv(root / "reg.finemap.tsv.gz", sep="\t")
+    assert table["BP"].between(16_500_000, 17_200_000).all()
+    assert table["LOCUS"].unique().tolist() == ["chr22:16500000-17200000"]
+    assert table["PRIOR_WEIGHT"].nunique() == 1  # uniform
+    assert table.loc[table["SNP"] == "rs1060", "PIP"].iloc[0] > 0.9
+
+
+def test_no_significant_locus_writes_empty_well_formed_outputs(fm_inputs, capsys):
+    root = fm_inputs["root"]
+    assert run_cli(fm_inputs, "--p-threshold", "1e-300", out="none") == 0
+    assert "no locus to fine-map" in capsys.readouterr().out
+    table = pd.read_csv(root / "none.finemap.tsv.gz", sep="\t")
+    assert list(table.columns) == VARIANT_COLUMNS and len(table) == 0
+    cs = pd.read_csv(root / "none.cs.tsv", sep="\t")
+    assert list(cs.columns) == CS_COLUMNS and len(cs) == 0
+    assert json.loads((root / "none.finemap.json").read_text())["n_loci"] == 0
+
+
+def bad_prior(root: Path, name: str, frame: pd.DataFrame) -> str:
+    path = root / name
+    frame.to_csv(path, sep="\t", index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("region", "option --regions: unknown region format 'chr22:abc'"),
+        ("region_outside", "not inside one LD window's context"),
+        ("prior_other_variants", "no variant of the prior is in the LD store"),
+        ("prior_negative", "bad_neg.tsv:3, column 'SNPVAR': SNPVAR must be a finite number"),
+        ("prior_alleles", "have other alleles than the LD store"),
+        ("prior_partial", "the prior has no SNPVAR for 20 variants of locus chr22:16000000"),
+        ("prior_columns", "the prior needs columns SNP and SNPVAR"),
+    ],
+)
+def test_bad_inputs_give_one_line_and_exit_2(fm_inputs, capsys, case, message):
+    root = fm_inputs["root"]
+    variants = pd.read_csv(root / "ss.tsv", sep="\t")[["CHR", "SNP", "BP", "A1", "A2"]]
+    snpvar = variants.assign(SNPVAR=1e-5)
+    extra = {
+        "region": ["--regions", "chr22:abc"],
+        "region_outside": ["--regions", "chr22:16000000-18400000"],
+        "prior_other_variants": [
+            "--prior",
+            bad_prior(root, "bad_other.tsv", snpvar.assign(SNP=snpvar["SNP"] + "x")),
+        ],
+        "prior_negative": [
+            "--prior",
+            bad_prior(root, "bad_neg.tsv", snpvar.assign(SNPVAR=[1e-5, -1.0] + [1e-5] * 238)),
+        ],
+        "prior_alleles": [
+            "--prior",
+            bad_prior(root, "bad_al.tsv", snpvar.assign(A2="C")),
+        ],
+        "prior_partial": ["--prior", bad_prior(root, "bad_part.tsv", snpvar.iloc[20:])],
+        "prior_columns": [
+            "--prior",
+            bad_prior(root, "bad_col.tsv", snpvar.rename(columns={"SNPVAR": "H2"})),
+        ],
+    }[case]
+    out = f"bad_{case}"
+    assert run_cli(fm_inputs, *extra, out=out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("deepwas: error:")
+    assert message in err[0]
+    assert not list(root.glob(f"{out}.*"))  # nothing written
