@@ -627,7 +627,7 @@ def _locus_tables(store, locus, z, weights, res):
             parts.append(
                 f"{n_flip + n_out - sum('allele_flip' in f and 'ld_outlier' in f for f in flags)}"
                 f" variants inconsistent with the panel's LD ({n_flip} allele-flip signatures, "
-                f"{n_out} kriging outliers; lambda {res['s']:.3g})"
+                f"{n_out} kriging outliers; s = {res['s']:.3g}, lambda used {res['lam']:.3g})"
             )
             if res["dropped"].any():
                 parts.append(f"{int(res['dropped'].sum())} dropped and the locus re-fitted")
