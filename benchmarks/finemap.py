@@ -8,7 +8,7 @@ effects itself: per LD block of ``--block-kb``, ``1 + Poisson(--extra-causal)`` 
 chosen with probability proportional to SNPVAR (so the true prior is informative), effects
 beta ~ N(0, (--z-sd)^2 / N) on the standardised scale, and z ~ N(sqrt(N) R_pop b, R_pop) with
 R_pop the cohort's LD. Every block with a variant at P < 5e-8 is fine-mapped with
-:func:`deepwas.finemap.finemap_z` (lambda auto, the mismatch check on, ``--L`` effects) under
+:func:`deepwas.finemapping.finemap_z` (lambda auto, the mismatch check on, ``--L`` effects) under
 four settings: LD from the cohort (in-sample) or the reference panel, and uniform prior weights
 or the true prior's SNPVAR. One JSON line per setting (stdout):
 
@@ -68,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from deepwas.cli import main as cli
-    from deepwas.finemap import FinemapConfig, finemap_z
+    from deepwas.finemapping import FinemapConfig, finemap_z
 
     tmp = None
     sim = args.sim

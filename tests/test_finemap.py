@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from deepwas.cli import main
-from deepwas.finemap import CS_COLUMNS, VARIANT_COLUMNS, FinemapConfig, finemap_z, read_regions
+from deepwas.finemapping import CS_COLUMNS, VARIANT_COLUMNS, FinemapConfig, finemap_z, read_regions
 from deepwas.kriging import adjust_z
 from deepwas.susie import SusieConfig, SusieResult, credible_sets, fit_susie_rss
 
@@ -399,3 +399,10 @@ def test_bad_inputs_give_one_line_and_exit_2(fm_inputs, capsys, case, message):
     assert len(err) == 1 and err[0].startswith("deepwas: error:")
     assert message in err[0]
     assert not list(root.glob(f"{out}.*"))  # nothing written
+
+
+def test_public_api_names_the_function_not_the_module():
+    import deepwas
+    import deepwas.finemapping  # importing the module must not shadow deepwas.finemap
+
+    assert deepwas.finemap is deepwas.finemapping.finemap

@@ -1,7 +1,7 @@
 """SuSiE-RSS: the Sum of Single Effects model on summary statistics (z, R, N), in numpy float64.
 
 This module owns the fitting algorithm and the credible sets, for one locus held in memory; the
-loci, files and LD-mismatch checks are :mod:`deepwas.finemap`'s. It re-derives the
+loci, files and LD-mismatch checks are :mod:`deepwas.finemapping`'s. It re-derives the
 sufficient-statistics form of Wang et al. (2020, JRSS-B) and Zou et al. (2022, PLoS Genetics)
 as susieR 0.12 runs it for ``susie_rss(z, R, n)``:
 

@@ -40,7 +40,7 @@ def _lambda(text: str) -> float | str:
 
 
 def _cmd_finemap(args: argparse.Namespace) -> int:
-    from deepwas.finemap import FinemapConfig, finemap, write_finemap
+    from deepwas.finemapping import FinemapConfig, finemap, write_finemap
     from deepwas.provenance import provenance
 
     cfg = FinemapConfig(
