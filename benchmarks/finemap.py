@@ -23,6 +23,7 @@ Usage: ``python benchmarks/finemap.py [--sim DIR] [--reps 10]`` (without ``--sim
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import tempfile
@@ -76,7 +77,8 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory()
         sim = Path(tmp.name) / "sim"
         t0 = time.perf_counter()
-        assert cli(["simulate", *SIM_ARGS, "--seed", str(args.seed), "--out", str(sim)]) == 0
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON lines only
+            assert cli(["simulate", *SIM_ARGS, "--seed", str(args.seed), "--out", str(sim)]) == 0
         log(f"simulated in {time.perf_counter() - t0:.0f} s")
     n_gwas = 300_000.0
     X_pop, bim = standardised(sim / "insample")
