@@ -34,6 +34,14 @@ Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
 ``cv_direction_scales``, ``constant_h2_jackknife`` (h2 with a block-jackknife standard error),
 ``window_diagnostics`` (per-window fit of the constant prior, the LD-mismatch signature).
 
+Per-variant consistency of z-scores with LD (SuSiE-RSS's lambda and kriging test):
+``estimate_s_rss``, ``kriging_test``, ``ld_eigen`` / ``LDEigen``.
+
+Functional fine-mapping (``deepwas finemap``, docs/finemap.md): ``finemap`` (sumstats + LD store
++ optional SNPVAR prior -> ``FinemapResult``), ``write_finemap``, ``finemap_z`` (one locus),
+``FinemapConfig``; the SuSiE-RSS model ``fit_susie_rss``, ``SusieConfig``, ``SusieResult``,
+``credible_sets``.
+
 Building blocks: the exact likelihood ``window_nll`` / ``exact_nll``, the LDSC objective
 ``ldsc_loss`` / ``window_ldsc``, ``eigen_precompute``; readers ``read_sumstats``, ``harmonize``,
 ``read_plink``, ``read_vcf``, ``read_genotypes``, ``match_annotations``, ``read_blocks``,
@@ -60,6 +68,19 @@ _LAZY = {
     "calibrate_prior": "deepwas.metrics",
     "constant_h2_jackknife": "deepwas.jackknife",
     "window_diagnostics": "deepwas.diagnostics",
+    "estimate_s_rss": "deepwas.kriging",
+    "kriging_test": "deepwas.kriging",
+    "ld_eigen": "deepwas.kriging",
+    "LDEigen": "deepwas.kriging",
+    "finemap": "deepwas.finemapping",
+    "finemap_z": "deepwas.finemapping",
+    "FinemapConfig": "deepwas.finemapping",
+    "FinemapResult": "deepwas.finemapping",
+    "write_finemap": "deepwas.finemapping",
+    "fit_susie_rss": "deepwas.susie",
+    "credible_sets": "deepwas.susie",
+    "SusieConfig": "deepwas.susie",
+    "SusieResult": "deepwas.susie",
     "exact_nll": "deepwas.linalg.likelihood",
     "ldsc_loss": "deepwas.linalg.likelihood",
     "window_ldsc": "deepwas.linalg.likelihood",
