@@ -63,6 +63,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
+import pickle  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -169,7 +170,7 @@ def population_setup(args: argparse.Namespace, out: Path):
     from dataclasses import replace
 
     from deepwas.io.genotypes import write_plink
-    from deepwas.simulate import SimConfig, run_simulation, simulate_genotypes
+    from deepwas.simulate import BandedLD, SimConfig, run_simulation, simulate_genotypes
 
     cfg = SimConfig(
         n_ref=args.n_ref,
@@ -183,20 +184,39 @@ def population_setup(args: argparse.Namespace, out: Path):
         seed=args.genotype_seed,
     )
     t0 = time.perf_counter()
-    genotypes = simulate_genotypes(cfg, progress=False)
+    cache = out / "genotypes.pkl"  # the genotypes of a previous run with the same settings
+    key = repr(cfg)
+    genotypes = None
+    if cache.is_file():
+        with cache.open("rb") as fh:
+            cached_key, cached = pickle.load(fh)
+        genotypes = cached if cached_key == key else None
+    if genotypes is None:
+        genotypes = simulate_genotypes(cfg, progress=False)
+        for panel_ in genotypes:
+            panel_.dosages()  # in memory before pickling
+        with open(cache.with_suffix(".tmp"), "wb") as fh:
+            pickle.dump((key, genotypes), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        cache.with_suffix(".tmp").replace(cache)
     reference = genotypes[0]
     log(
-        f"simulated {reference.n_variants:,} variants for {args.n_pop:,} + {args.n_ref} people "
+        f"{reference.n_variants:,} variants for {args.n_pop:,} + {args.n_ref} people "
         f"in {time.perf_counter() - t0:.0f} s"
     )
     panel = out / "panel"
     panel.mkdir(parents=True, exist_ok=True)
+    before = (panel / "reference.bed").read_bytes() if (panel / "reference.bed").is_file() else b""
     columns = ["CHR", "SNP", "BP", "A1", "A2", "CM"]
     write_plink(
         panel / "reference", reference.dosages(), reference.variants[columns], reference.samples
     )
     ld_dir = out / "ld"
-    build_ld(panel / "reference", None, args.flank_kb, ld_dir, window_kb=args.window_kb)
+    same_panel = before == (panel / "reference.bed").read_bytes()
+    if not (same_panel and (ld_dir / "manifest.json").is_file()):  # else the store is this panel's
+        build_ld(panel / "reference", None, args.flank_kb, ld_dir, window_kb=args.window_kb)
+    t0 = time.perf_counter()
+    banded = BandedLD.from_genotypes(genotypes[1], 1e3 * cfg.ld_band_kb)  # once for all seeds
+    log(f"population LD banded at {cfg.ld_band_kb:g} kb in {time.perf_counter() - t0:.0f} s")
 
     def trait(seed: int, sim_dir: Path) -> dict:
         return run_simulation(
@@ -205,6 +225,7 @@ def population_setup(args: argparse.Namespace, out: Path):
             progress=False,
             genotypes=genotypes,
             write_panels=False,
+            banded_ld=banded,
         )
 
     what = (

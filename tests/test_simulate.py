@@ -630,6 +630,37 @@ def test_run_simulation_reuses_given_genotypes(
     assert other["n_snps"] == summary["n_snps"] and other["mean_chi2"] != summary["mean_chi2"]
 
 
+def test_banded_ld_formed_once_gives_the_same_z() -> None:
+    """BandedLD (sparse R_band formed once) draws the z of band_bp, up to rounding, for arrays
+    and for a panel of two chromosomes, and refuses other genotypes."""
+    from deepwas.simulate import BandedLD
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 40))
+    X = (X - X.mean(0)) / X.std(0)
+    pos = np.sort(rng.choice(10_000, 40, replace=False)).astype(float)
+    s = rng.uniform(0.001, 0.01, 40)
+    dense = (X.T @ X / 60) * (np.abs(pos[:, None] - pos[None, :]) < 1_500)
+    banded = BandedLD.from_genotypes(X, 1_500, positions=pos)
+    np.testing.assert_allclose(banded.blocks[0][1].toarray(), dense, atol=1e-14)
+    for draws in (None, 3):
+        a = simulate_sumstats(X, s, n_gwas=5e3, rng=1, positions=pos, band_bp=1_500, n_draws=draws)
+        b = simulate_sumstats(X, s, n_gwas=5e3, rng=1, banded_ld=banded, n_draws=draws)
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    genotypes = simulate_genotypes(SimConfig(**{**SMALL, "chroms": 2}), progress=False)
+    ref = genotypes[0]
+    s = np.full(ref.n_variants, 1e-3)
+    banded = BandedLD.from_genotypes(ref, 1e6)
+    assert len(banded.blocks) == 2
+    a = simulate_sumstats(ref, s, n_gwas=1e4, rng=2, band_bp=1e6)
+    b = simulate_sumstats(ref, s, n_gwas=1e4, rng=2, banded_ld=banded)
+    np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-11)
+    with pytest.raises(ValueError, match="other genotypes"):
+        simulate_sumstats(
+            ref.subset(np.arange(1, ref.n_variants)), s[1:], n_gwas=1e4, banded_ld=banded
+        )
+
+
 def test_run_simulation_bad_annotations_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     config = SimConfig(**{**SMALL, "annotations": str(tmp_path / "missing.tsv")})

@@ -63,7 +63,7 @@ from deepwas.simulate.annotations import synthetic_annotations, true_prior
 from deepwas.simulate.config import SimConfig
 from deepwas.simulate.genotypes import ooa_ceu_demography, read_genetic_map, simulate_genotypes
 from deepwas.simulate.run import run_simulation
-from deepwas.simulate.sumstats import simulate_sumstats
+from deepwas.simulate.sumstats import BandedLD, simulate_sumstats
 
 __all__ = [
     "SimConfig",
@@ -73,5 +73,6 @@ __all__ = [
     "synthetic_annotations",
     "true_prior",
     "simulate_sumstats",
+    "BandedLD",
     "run_simulation",
 ]

@@ -24,7 +24,7 @@ from deepwas.provenance import provenance
 from deepwas.simulate.annotations import given_annotations, synthetic_annotations, true_prior
 from deepwas.simulate.config import SimConfig
 from deepwas.simulate.genotypes import simulate_genotypes
-from deepwas.simulate.sumstats import simulate_sumstats
+from deepwas.simulate.sumstats import BandedLD, simulate_sumstats
 
 __all__ = ["run_simulation"]
 
@@ -79,6 +79,7 @@ def run_simulation(
     progress: bool = True,
     genotypes: tuple[GenotypePanel, GenotypePanel | None] | None = None,
     write_panels: bool = True,
+    banded_ld: BandedLD | None = None,
 ) -> dict[str, Any]:
     """Simulate a GWAS with known truth and write it, atomically, to the folder ``out``.
 
@@ -96,6 +97,10 @@ def run_simulation(
         ``(reference, insample)`` as :func:`simulate_genotypes` returns them, to draw several
         traits (seeds) on the same genotypes; default: simulated from ``config``. The
         annotations, the true prior and the z-scores are drawn from ``config.seed`` either way.
+    banded_ld:
+        The banded LD of the cohort whose LD generates z (the in-sample cohort, else the
+        panel), formed once with ``BandedLD.from_genotypes(cohort, 1e3 * config.ld_band_kb)``
+        for many seeds on the same ``genotypes``: the same z up to rounding, faster.
     write_panels:
         Write the genotypes (``reference.*`` and ``insample.*``); False skips them, e.g. when
         the same genotypes are reused across many seeds.
@@ -158,6 +163,7 @@ def run_simulation(
         sigma=config.sigma,
         rng=rngs["sumstats"],
         band_bp=None if config.ld_band_kb is None else 1e3 * config.ld_band_kb,
+        banded_ld=banded_ld,
     )
 
     variants = reference.variants
