@@ -106,6 +106,30 @@ def test_loglik_writes_its_result(store, sim, tmp_path, capsys):
     assert "exact log-likelihood" in capsys.readouterr().out
 
 
+def test_loglik_flags_a_flipped_allele(store, sim, tmp_path, capsys):
+    """The kriging test names a variant whose alleles were swapped in the sumstats (its z
+    negated), and only it has the allele-flip signature there."""
+    ss = pd.read_csv(sim / "sumstats.tsv.gz", sep="\t")
+    clean = tmp_path / "clean.json"
+    argv = ["loglik", "--ld", str(store), "--quiet"]
+    assert main([*argv, "--sumstats", str(sim / "sumstats.tsv.gz"), "--out", str(clean)]) == 0
+    before = json.loads(clean.read_text())
+    assert before["n_variants_tested"] == 900
+    i = int(np.argmax(np.abs(ss["Z"].to_numpy())))
+    ss.loc[i, ["A1", "A2"]] = ss.loc[i, ["A2", "A1"]].to_numpy()  # a strand/allele error
+    bad = tmp_path / "bad.tsv"
+    ss.to_csv(bad, sep="\t", index=False)
+    res = tmp_path / "bad.json"
+    capsys.readouterr()
+    assert main([*argv, "--sumstats", str(bad), "--out", str(res)]) == 0
+    got = json.loads(res.read_text())
+    flips = [v["SNP"] for v in got["flagged_variants"] if v["FLAG"] == "allele_flip"]
+    assert ss.loc[i, "SNP"] in flips
+    assert ss.loc[i, "SNP"] not in [v["SNP"] for v in before["flagged_variants"]]
+    assert got["n_allele_flip"] == len(flips) >= 1
+    assert "allele-flip signature" in capsys.readouterr().out
+
+
 def test_fit_provenance_hashes_every_annot_file(store, sim, tmp_path):
     from deepwas.provenance import file_sha256
 

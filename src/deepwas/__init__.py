@@ -32,7 +32,8 @@ with jackknife SEs from warm-started refits: ``jackknife_refits``, ``enrichment_
 
 Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
 ``cv_direction_scales``, ``constant_h2_jackknife`` (h2 with a block-jackknife standard error),
-``window_diagnostics`` (per-window fit of the constant prior, the LD-mismatch signature).
+``window_diagnostics`` (per-window fit of the constant prior, the LD-mismatch signature),
+``variant_diagnostics`` (the per-variant kriging test: allele flips and LD outliers).
 
 Per-variant consistency of z-scores with LD (SuSiE-RSS's lambda and kriging test):
 ``estimate_s_rss``, ``kriging_test``, ``ld_eigen`` / ``LDEigen``.
@@ -68,6 +69,7 @@ _LAZY = {
     "calibrate_prior": "deepwas.metrics",
     "constant_h2_jackknife": "deepwas.jackknife",
     "window_diagnostics": "deepwas.diagnostics",
+    "variant_diagnostics": "deepwas.diagnostics",
     "estimate_s_rss": "deepwas.kriging",
     "kriging_test": "deepwas.kriging",
     "ld_eigen": "deepwas.kriging",

@@ -13,6 +13,14 @@ mean of y_k^2 / Sigma_kk in the upper and lower halves of the spectrum; :func:`m
 turns the table into the warning a user reads, :func:`outlier_lines` names the worst windows.
 A constant prior does not fit windows with strong loci either, so a small p alone is not a
 mismatch; the excess of the low-variance half over the high-variance half is.
+
+Per variant, :func:`variant_diagnostics` runs the kriging test of SuSiE-RSS (a DENTIST-style
+check, :func:`deepwas.kriging.kriging_test`) on each window's scored z-scores: every z_i against
+its conditional given its LD neighbours under (1 - s) R + s I, with s fitted per window
+(:func:`deepwas.kriging.estimate_s_rss`). Variants whose z is opposite in sign to what their
+neighbours predict (``FLIP``: allele or strand errors) or far from it (``OUTLIER``, Bonferroni
+over the variants tested: mismatched LD, a strong locus the panel's LD does not explain, or a bad
+variant) are listed by :func:`variant_lines`.
 """
 
 from __future__ import annotations
@@ -22,7 +30,15 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["window_diagnostics", "mismatch_warnings", "outlier_lines", "DIAGNOSTIC_COLUMNS"]
+__all__ = [
+    "window_diagnostics",
+    "mismatch_warnings",
+    "outlier_lines",
+    "variant_diagnostics",
+    "variant_lines",
+    "flagged_variants",
+    "DIAGNOSTIC_COLUMNS",
+]
 
 DIAGNOSTIC_COLUMNS = [
     "window",
@@ -127,3 +143,87 @@ def outlier_lines(table: pd.DataFrame, *, alpha: float = 0.001, n_show: int = 3)
         f"{len(bad)} of {n} LD windows fit the constant prior poorly (p < {alpha:g}/{n}): {where}; "
         "expected where strong loci are, else check alleles and strand there"
     ]
+
+
+def variant_diagnostics(trait, store, *, alpha: float = 0.05) -> pd.DataFrame:
+    """The kriging (DENTIST-style) test of every measured scored variant against its window's LD.
+
+    Parameters
+    ----------
+    trait: deepwas.ld.trait.TraitData
+        Its ``z`` (oriented to the store's A1) and windows (measured scored variants).
+    store: deepwas.ld.store.LDStore
+        The panel's LD (``LDWindow.R``).
+    alpha:
+        Family-wise level: ``OUTLIER`` is ``P_RESID < alpha / m`` over the m variants tested.
+
+    Returns
+    -------
+    DataFrame, one row per tested variant in window order: ``CHR SNP BP A1 A2 WINDOW LAMBDA``
+    (the window's fitted s) and the columns of :func:`deepwas.kriging.kriging_test` (``Z
+    COND_MEAN COND_SD RESID P_RESID LOGLR_FLIP FLIP OUTLIER``).
+    """
+    from deepwas.kriging import estimate_s_rss, kriging_test
+
+    variants = store.variants
+    parts = []
+    n_tested = sum(w.n_scored for w in trait.windows if w.n_scored >= 2)
+    for w in trait.windows:
+        if w.n_scored < 2:  # nothing to condition on
+            continue
+        sic = w.scored_in_context
+        R = np.asarray(store.window(w.index).R, dtype=np.float64)[np.ix_(sic, sic)]
+        z = trait.z[w.scored]
+        s = estimate_s_rss(z, R, n=trait.n_gwas)
+        test = kriging_test(z, R, s, outlier_p=alpha / max(n_tested, 1))
+        head = variants.iloc[w.scored][["CHR", "SNP", "BP", "A1", "A2"]].reset_index(drop=True)
+        parts.append(pd.concat([head.assign(WINDOW=w.index, LAMBDA=s), test], axis=1))
+    if not parts:
+        return pd.DataFrame(columns=["CHR", "SNP", "BP", "A1", "A2", "WINDOW", "LAMBDA"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def flagged_variants(table: pd.DataFrame) -> pd.DataFrame:
+    """The variants :func:`variant_diagnostics` flags, one ``FLAG`` column (``allele_flip`` or
+    ``ld_outlier``) instead of the two booleans, strongest evidence first."""
+    if table.empty or "FLIP" not in table:
+        return pd.DataFrame(columns=[*table.columns, "FLAG"])
+    hit = table[table["FLIP"] | table["OUTLIER"]]
+    flag = np.where(hit["FLIP"], "allele_flip", "ld_outlier")
+    return (
+        hit.drop(columns=["FLIP", "OUTLIER"])
+        .assign(FLAG=flag)
+        .sort_values(["FLAG", "P_RESID"])
+        .reset_index(drop=True)
+    )
+
+
+def variant_lines(table: pd.DataFrame, *, n_show: int = 5) -> list[str]:
+    """Lines on the variants :func:`variant_diagnostics` flags: the allele-flip signature first
+    (the likeliest input errors), then the strongest outliers."""
+    if table.empty or "FLIP" not in table:
+        return []
+    lines = []
+    flips = table[table["FLIP"]].sort_values("LOGLR_FLIP", ascending=False)
+    if len(flips):
+        shown = ", ".join(
+            f"{r.SNP} (z {r.Z:+.2f}, its LD neighbours predict {r.COND_MEAN:+.2f})"
+            for r in flips.head(n_show).itertuples(index=False)
+        )
+        lines.append(
+            f"{len(flips)} of {len(table)} variants have the allele-flip signature (z opposite "
+            f"in sign to what their LD neighbours predict): {shown}; check their alleles and "
+            "strand against the panel"
+        )
+    out = table[table["OUTLIER"] & ~table["FLIP"]].sort_values("P_RESID")
+    if len(out):
+        shown = ", ".join(
+            f"{r.SNP} (z {r.Z:+.2f}, predicted {r.COND_MEAN:+.2f} +- {r.COND_SD:.2f})"
+            for r in out.head(n_show).itertuples(index=False)
+        )
+        lines.append(
+            f"{len(out)} of {len(table)} variants are far from what their LD neighbours predict "
+            f"(kriging test, Bonferroni): {shown}; expected at strong loci when the panel's LD is "
+            "not the GWAS's, else check these variants"
+        )
+    return lines

@@ -46,7 +46,14 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     say(*trait.report)
-    from deepwas.diagnostics import mismatch_warnings, outlier_lines, window_diagnostics
+    from deepwas.diagnostics import (
+        flagged_variants,
+        mismatch_warnings,
+        outlier_lines,
+        variant_diagnostics,
+        variant_lines,
+        window_diagnostics,
+    )
     from deepwas.jackknife import constant_h2_jackknife
 
     if len(trait.windows) >= 2:
@@ -56,6 +63,9 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     table = window_diagnostics(trait, fit.snpvar, fit.sigma)
     warnings_ = mismatch_warnings(table, ld_model=trait.ld_model)
     notes = outlier_lines(table)
+    variants = variant_diagnostics(trait, store)
+    notes += variant_lines(variants)
+    flagged = flagged_variants(variants)
     result = {
         "loglik": -fit.nll,
         "loglik_per_snp": -fit.nll / trait.n_scored,
@@ -71,6 +81,10 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         "mismatch_excess_high": float(table["excess_high"].median()),
         "warnings": warnings_,
         "notes": notes,
+        "n_variants_tested": int(len(variants)),
+        "n_allele_flip": int((flagged["FLAG"] == "allele_flip").sum()),
+        "n_kriging_outliers": int((flagged["FLAG"] == "ld_outlier").sum()),
+        "flagged_variants": json.loads(flagged.to_json(orient="records")),
         "provenance": provenance(
             inputs={"sumstats": args.sumstats, "ld": Path(args.ld) / "manifest.json"},
             argv=["deepwas", *args.argv],
