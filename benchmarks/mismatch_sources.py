@@ -1,0 +1,164 @@
+"""Where the small-panel model's error comes from: the noise scale rho or the signal scale t?
+
+On one simulated chromosome (msprime Out-of-Africa; a population sample of ``--n-pop`` people whose
+LD generates z, a separate panel of ``--n-ref``), each window's diagonal model (docs/mismatch.md)
+is fitted with a constant prior using rho and t from different sources:
+
+* ``cv10`` / ``cv5``: deepwas's cross-validated maps (10 folds, as stores are built; 5 folds);
+* ``extrap``: the 10- and 5-fold maps extrapolated linearly in 1 / n_train to the panel's size;
+* ``lw``: rho from Ledoit & Wolf's (2020) analytical nonlinear shrinkage of the window's panel
+  eigenvalues (estimates of u_k^T Sigma u_k for the sample eigenvectors), t from ``cv10``;
+* ``rho_true+t_cv`` / ``rho_cv+t_true``: one of the two from the population LD;
+* ``oracle_diag``: both from the population LD.
+
+Each record: relative h2 error and sigma (truth 1) averaged over ``--traits`` z draws; then per
+rank decile (largest eigenvalues first) the median log ratio of each rho / t estimate to the truth.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/mismatch_sources.py [--n-ref 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from _common import emit, log
+from deepwas.io.genotypes import standardize
+from deepwas.ld.mismatch import cv_direction_scales
+from deepwas.simulate import BandedLD, SimConfig, simulate_genotypes, simulate_sumstats
+from panel_mismatch import _spectrum, _std, _windows, constant_fit
+
+
+def lw_shrinkage(lam: np.ndarray, p: int, n: int) -> np.ndarray:
+    """Ledoit & Wolf (2020) analytical nonlinear shrinkage: the estimates of u_i^T Sigma u_i for
+    the nonzero sample eigenvalues ``lam`` of p variables from n (effective) samples, by the
+    Epanechnikov-kernel estimates of the spectral density and its Hilbert transform."""
+    lam = np.asarray(lam, dtype=np.float64)
+    h = n ** (-1.0 / 3.0)
+    width = h * lam[None, :]  # the local bandwidth of each eigenvalue's kernel (columns)
+    x = (lam[:, None] - lam[None, :]) / width
+    density = 3.0 / (4.0 * math.sqrt(5.0)) * np.mean(np.maximum(1.0 - x * x / 5.0, 0.0) / width, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(np.abs((math.sqrt(5.0) - x) / (math.sqrt(5.0) + x)))
+    log_ratio = np.where(np.isfinite(log_ratio), log_ratio, 0.0)
+    kernel_ht = (
+        -3.0 / (10.0 * math.pi) * x
+        + 3.0 / (4.0 * math.sqrt(5.0) * math.pi) * (1.0 - x * x / 5.0) * log_ratio
+    )
+    hilbert = np.mean(kernel_ht / width, axis=1)
+    c = p / n
+    if p <= n:
+        denom = (math.pi * c * lam * density) ** 2 + (1.0 - c - math.pi * c * lam * hilbert) ** 2
+    else:
+        denom = math.pi**2 * lam**2 * (density**2 + hilbert**2)
+    return lam / denom
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n-ref", type=int, default=500)
+    p.add_argument("--n-pop", type=int, default=20_000)
+    p.add_argument("--length-mb", type=float, default=20.0)
+    p.add_argument("--max-snps", type=int, default=8_600)
+    p.add_argument("--traits", type=int, default=4)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--n-gwas", type=float, default=300_000)
+    p.add_argument("--h2", type=float, default=0.004)
+    args = p.parse_args()
+    t0 = time.perf_counter()
+    cfg = SimConfig(
+        n_ref=args.n_ref,
+        n_insample=args.n_pop,
+        length_mb=args.length_mb,
+        max_snps=args.max_snps,
+        seed=args.seed,
+    )
+    ref, pop = simulate_genotypes(cfg, progress=False)
+    pos = ref.variants["BP"].to_numpy().astype(np.float64)
+    m = pos.size
+    Xp = standardize(pop.dosages())[0]
+    banded = BandedLD.from_genotypes(Xp, 1e6, positions=pos)
+    s = np.full(m, args.h2 / m)
+    zs = [
+        simulate_sumstats(Xp, s, n_gwas=args.n_gwas, rng=[args.seed, k], banded_ld=banded)
+        for k in range(args.traits)
+    ]
+    log(f"{m} variants, {args.traits} traits ({time.perf_counter() - t0:.0f} s)")
+    dos_ref = ref.dosages().astype(np.float64)
+    Xr_all = _std(dos_ref)
+    parts: dict[tuple[str, int], list] = {}
+    profile: dict[str, list] = {}
+    for sc, cx in _windows(pos, 1.5e6, 1e6):
+        sic = np.searchsorted(cx, sc)
+        Rc = Xr_all[:, cx].T @ Xr_all[:, cx] / args.n_ref
+        lam, U = np.linalg.eigh(Rc[np.ix_(sic, sic)])
+        keep = lam > 1e-6 * lam[-1]
+        lam, U = lam[keep][::-1], U[:, keep][:, ::-1]
+        r = lam.size
+        G = Rc[:, sic] @ U / np.sqrt(lam)
+        diag_k = (G * G).sum(0)
+        Wm = U / np.sqrt(lam)
+        Rp = Xp[:, cx].T @ Xp[:, cx] / Xp.shape[0]
+        Rb = Rp * (np.abs(pos[cx][:, None] - pos[cx][None, :]) < 1e6)
+        rho_true = np.einsum("ij,ik,kj->j", Wm, Rp[np.ix_(sic, sic)], Wm)
+        Gp = Rb[:, sic] @ Wm
+        t_true = (Gp * Gp).sum(0) / diag_k
+        rho10, t10 = cv_direction_scales(dos_ref[:, cx], sic, folds=10, seed=1).at(r)
+        rho5, t5 = cv_direction_scales(dos_ref[:, cx], sic, folds=5, seed=1).at(r)
+        f = (1.0 - 1.0 / 0.9) / (1.0 / 0.9 - 1.0 / 0.8)  # 1/n_train: 10 folds -> the panel
+        rho_ex = rho10 * (rho10 / rho5) ** f
+        t_ex = t10 * (t10 / t5) ** f
+        rho_lw = np.maximum(lw_shrinkage(lam, sic.size, args.n_ref - 1) / lam, 1e-3)
+        models = {
+            "cv10": (rho10, t10),
+            "cv5": (rho5, t5),
+            "extrap": (rho_ex, t_ex),
+            "lw": (rho_lw, t10),
+            "rho_true+t_cv": (rho_true, t10),
+            "rho_cv+t_true": (rho10, t_true),
+            "oracle_diag": (rho_true, t_true),
+        }
+        const = 0.5 * np.log(lam).sum()
+        for k, z in enumerate(zs):
+            y = U.T @ z[sc] / np.sqrt(lam)
+            for name, (rho, t) in models.items():
+                spectrum = _spectrum(rho, np.diag(t * diag_k), y, const)
+                parts.setdefault((name, k), []).append(spectrum)
+        q = (np.arange(r) + 0.5) / r
+        for name, est, truth in (
+            ("rho_cv10", rho10, rho_true),
+            ("rho_extrap", rho_ex, rho_true),
+            ("rho_lw", rho_lw, rho_true),
+            ("t_cv10", t10, t_true),
+        ):
+            profile.setdefault(name, []).append((q, np.log(est / np.maximum(truth, 1e-12))))
+    fits: dict[str, list] = {}
+    for (name, _), pp in parts.items():
+        fit = constant_fit(pp, args.n_gwas, m)
+        fits.setdefault(name, []).append((fit["h2"] / args.h2 - 1.0, fit["sigma"]))
+    for name, v in fits.items():
+        v = np.asarray(v)
+        emit(
+            {
+                "benchmark": "mismatch_sources",
+                "n_ref": args.n_ref,
+                "model": name,
+                "traits": args.traits,
+                "rel_err": float(v[:, 0].mean()),
+                "sigma": float(v[:, 1].mean()),
+            }
+        )
+    edges = np.linspace(0.0, 1.0, 11)
+    for name, lst in profile.items():
+        q = np.concatenate([a for a, _ in lst])
+        d = np.concatenate([b for _, b in lst])
+        deciles = [float(np.median(d[(q >= edges[i]) & (q < edges[i + 1])])) for i in range(10)]
+        emit({"benchmark": "mismatch_sources", "profile": name, "median_log_ratio": deciles})
+    log(f"done in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
