@@ -26,6 +26,11 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
 - ``write_fit(out, ...)`` writes ``priors.tsv.gz``, ``metrics.json``, ``model/`` and the report;
   ``run_fit(...)`` is all of the above, files in and a folder out.
 
+Polygenic scores (docs/prs.md): ``run_prs(sumstats, store, prior=...)`` (files in) or
+``prs_weights(trait, store, snpvar, sigma=...)`` give posterior mean effects per variant
+(``PrsResult``; ``write_weights`` writes CHR SNP BP A1 A2 BETA), ``read_prior_snpvar`` reads a
+prior table onto a store's variants, ``score_genotypes(bfile, weights)`` scores individuals.
+
 Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
 ``cv_direction_scales``, ``constant_h2_jackknife`` (h2 with a block-jackknife standard error),
 ``window_diagnostics`` (per-window fit of the constant prior, the LD-mismatch signature).
@@ -96,6 +101,13 @@ _LAZY = {
     "load_prior": "deepwas.priors",
     "SimConfig": "deepwas.simulate",
     "run_simulation": "deepwas.simulate",
+    "prs_weights": "deepwas.prs",
+    "run_prs": "deepwas.prs",
+    "PrsResult": "deepwas.prs",
+    "read_prior_snpvar": "deepwas.prs",
+    "write_weights": "deepwas.prs",
+    "score_genotypes": "deepwas.score",
+    "ScoreResult": "deepwas.score",
 }
 
 __all__ = ["__version__", "DeepwasError", "InputError", "NumericalError", "StoreError", *_LAZY]
