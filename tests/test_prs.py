@@ -167,7 +167,9 @@ def test_score_equals_dense_sum_with_flips_and_mean_imputation(tmp_path):
     swap = np.arange(m) % 3 == 1
     w.loc[swap, ["A1", "A2"]] = w.loc[swap, ["A2", "A1"]].to_numpy()  # weights for A2 there
     w.loc[4, "A2"] = "C"  # allele mismatch: unmatched
-    w = pd.concat([w, pd.DataFrame({"SNP": ["rs_absent"], "A1": ["A"], "A2": ["G"], "BETA": [9.0]})])
+    w = pd.concat(
+        [w, pd.DataFrame({"SNP": ["rs_absent"], "A1": ["A"], "A2": ["G"], "BETA": [9.0]})]
+    )
     w = w.sample(frac=1.0, random_state=1).reset_index(drop=True)  # order does not matter
     res = score_genotypes(prefix, w, chunk_variants=7, progress=False)
     # dense: the weight counts its own A1, i.e. 2 - dosage where swapped; missing -> column mean
@@ -180,9 +182,7 @@ def test_score_equals_dense_sum_with_flips_and_mean_imputation(tmp_path):
     want = g_w[:, use] @ beta[use]
     np.testing.assert_allclose(res.scores["SCORE"].to_numpy(), want, rtol=1e-12)
     assert (res.n_matched, res.n_flipped, res.n_unmatched) == (m - 1, int((swap & use).sum()), 2)
-    np.testing.assert_array_equal(
-        res.scores["N_VARIANTS"], (~np.isnan(codes[:, use])).sum(axis=1)
-    )
+    np.testing.assert_array_equal(res.scores["N_VARIANTS"], (~np.isnan(codes[:, use])).sum(axis=1))
 
 
 def test_score_without_any_match(tmp_path):

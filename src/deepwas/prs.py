@@ -478,8 +478,10 @@ def run_prs(
         cmodel = constant_prior_model(store, model)
         ctrait = trait
         if cmodel != model:
-            ctrait = trait.calibration if trait.calibration is not None else prepare_trait(
-                store, matched, ld_model=cmodel, progress=False
+            ctrait = (
+                trait.calibration
+                if trait.calibration is not None
+                else prepare_trait(store, matched, ld_model=cmodel, progress=False)
             )
         const = fit_constant(ctrait)
         s = np.full(store.n_variants, const.snpvar)

@@ -3,9 +3,10 @@
 A weights table (``CHR SNP BP A1 A2 BETA``, :mod:`deepwas.prs`) is matched to a PLINK fileset by
 SNP id and alleles: a weight whose A1/A2 are the fileset's A2/A1 is negated (the fileset counts
 its A1); a SNP whose alleles differ otherwise, or that the fileset lacks, is unmatched and
-counted. The score of individual i is sum_j BETA_j g_ij over the matched variants, g_ij the copies
-of the weight's A1 (PLINK's ``--score ... sum``); a missing genotype is replaced by the variant's mean dosage among the scored
-individuals (mean imputation, PLINK's default), so it adds the average contribution.
+counted. The score of individual i is sum_j BETA_j g_ij over the matched variants, g_ij the
+copies of the weight's A1 (PLINK's ``--score ... sum``); a missing genotype is replaced by the
+variant's mean dosage among the scored individuals (mean imputation, PLINK's default), so it adds
+the average contribution.
 """
 
 from __future__ import annotations
