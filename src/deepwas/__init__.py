@@ -29,7 +29,8 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
 Polygenic scores (docs/prs.md): ``run_prs(sumstats, store, prior=...)`` (files in) or
 ``prs_weights(trait, store, snpvar, sigma=...)`` give posterior mean effects per variant
 (``PrsResult``; ``write_weights`` writes CHR SNP BP A1 A2 BETA), ``read_prior_snpvar`` reads a
-prior table onto a store's variants, ``score_genotypes(bfile, weights)`` scores individuals (``ScoreResult``).
+prior table onto a store's variants, ``score_genotypes(bfile, weights)`` scores individuals
+(``ScoreResult``).
 
 Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
 ``cv_direction_scales``, ``constant_h2_jackknife`` (h2 with a block-jackknife standard error),
