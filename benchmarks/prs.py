@@ -15,7 +15,8 @@ R^2(beta) = beta^T R_pop beta, the realised h2. Weights are computed for each pr
 the CLI's default, LDpred-inf; the true SNPVAR; a learned prior from ``--fit``), each model of
 the z-scores (``full``, ``calibrated`` = full on the leading 90% directions, ``diagonal``,
 ``full_scaled`` = full kernel with the diagonal model's per-direction scales) and each sigma
-(maximum likelihood, or 1). One JSON line per combination.
+(maximum likelihood in the posterior's model "fit", in the diagonal model on every direction
+"diag", or 1). One JSON line per combination.
 
 ``speed``: weights for real chr22 (an LD store and the UK Biobank height sumstats), per model,
 with the time of each stage.
@@ -130,7 +131,12 @@ def cmd_accuracy(args) -> None:
         for model, (tr, _) in traits.items():
             for sig_name in args.sigmas:
                 t0 = time.perf_counter()
-                sigma = refit_sigma(tr, log_s) if sig_name == "fit" else float(sig_name)
+                if sig_name == "fit":  # maximum likelihood in the posterior's model
+                    sigma = refit_sigma(tr, log_s)
+                elif sig_name == "diag":  # ... in the diagonal model on every direction
+                    sigma = refit_sigma(diag, log_s)
+                else:
+                    sigma = float(sig_name)
                 res = prs_weights(tr, store, s, sigma=sigma, progress=False)
                 secs = time.perf_counter() - t0
                 w = np.zeros(X.shape[1])
@@ -189,10 +195,12 @@ def cmd_speed(args) -> None:
         tr = prepare_trait(store, matched, ld_model=model, progress=False)
         t_proj = time.perf_counter() - t0
         t0 = time.perf_counter()
+        # as deepwas prs without --prior: the constant prior in the diagonal model where the
+        # model is calibrated, with its sigma (deepwas.prs.run_prs)
         base = tr.calibration if tr.calibration is not None else tr
         const = fit_constant(base)
         s = np.full(store.n_variants, const.snpvar)
-        sigma = refit_sigma(tr, torch.from_numpy(np.log(s)))
+        sigma = const.sigma
         t_prior = time.perf_counter() - t0
         t0 = time.perf_counter()
         res = prs_weights(tr, store, s, sigma=sigma, progress=False)
@@ -233,7 +241,7 @@ def main() -> None:
     a.add_argument("--fit", default=None, help="a deepwas fit folder (its priors.tsv.gz)")
     a.add_argument("--viprs", default=None, help="VIPRS weights (benchmarks/prs_viprs.py)")
     a.add_argument("--models", nargs="+", default=["full", "calibrated", "diagonal", "full_scaled"])
-    a.add_argument("--sigmas", nargs="+", default=["fit", "1"])
+    a.add_argument("--sigmas", nargs="+", default=["fit", "diag", "1"])
     a.add_argument("--threads", type=int, default=1)
     a.set_defaults(func=cmd_accuracy)
     s = sub.add_parser("speed")

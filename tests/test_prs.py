@@ -309,3 +309,47 @@ def test_score_bad_weights(sim, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no BETA column" in err[0]
     assert not out.exists()
+
+
+def test_unmeasured_variants_get_their_posterior_mean(sim, store, tmp_path):
+    """Sumstats without a third of the variants: the windows are re-projected for the measured
+    scored sets, and every scored variant (measured or not) gets its posterior mean given the
+    measured z-scores, checked against dense conditioning; --measured-only drops the others."""
+    from deepwas.harmonize import harmonize
+    from deepwas.io.sumstats import read_sumstats
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import prepare_trait
+    from deepwas.prs import prs_weights
+
+    st = LDStore.open(store)
+    df, _ = read_sumstats(sim / "sumstats.tsv.gz")
+    keep = np.random.default_rng(9).random(len(df)) < 0.67
+    matched, _ = harmonize(df[keep].reset_index(drop=True), st.variants)
+    trait = prepare_trait(st, matched, ld_model="full", progress=False)
+    s = np.random.default_rng(10).gamma(0.5, 2e-4, size=st.n_variants)
+    res = prs_weights(trait, st, s, sigma=1.3, progress=False)
+    assert len(res.weights) == st.n_variants and (~res.weights["MEASURED"]).sum() > 100
+    rtol = st.manifest["eigen"]["eig_rtol"]
+    for tw in trait.windows:
+        win = st.window(tw.index)
+        R = np.asarray(win.R, np.float64)
+        eig = eigen_precompute(R, tw.scored_in_context, eig_rtol=rtol)
+        X = np.sqrt(trait.n_gwas) * eig.U.T @ R[tw.scored_in_context]
+        S = np.diag(s[win.context])
+        K = X @ S @ X.T + 1.3 * np.diag(eig.lam)  # U^T (sigma R_WW) U
+        post = S @ X.T @ np.linalg.solve(K, eig.U.T @ trait.z[tw.scored])
+        got = res.beta_std[win.scored]
+        want = post[win.scored_in_context]
+        # both float64 from the same float32 R: agreement to round-off of a condition-~1e6 solve
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9 * np.abs(want).max())
+    only = prs_weights(trait, st, s, sigma=1.3, measured_only=True, progress=False)
+    assert only.weights["MEASURED"].all() and len(only.weights) == int(keep.sum())
+
+
+def test_default_model_is_calibrated_with_direction_scales(sim, store, tmp_path):
+    out = tmp_path / "w.tsv.gz"
+    argv = ["prs", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(store)]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    meta = json.loads((tmp_path / "w.tsv.gz.json").read_text())
+    assert meta["ld_model"] == "calibrated"
+    assert meta["n_variants"] == len(_read_weights(out))

@@ -443,8 +443,9 @@ def run_prs(
     ld_model:
         "auto", "full", "calibrated" or "diagonal" (:data:`PRS_LD_MODELS`).
     sigma:
-        The noise scale; None (default) fits it by maximum likelihood for the prior in the
-        posterior's model (:func:`deepwas.exact.refit_sigma`).
+        The noise scale; None (default) fits it by maximum likelihood for the prior
+        (:func:`deepwas.exact.refit_sigma`) in the posterior's model, or for "calibrated" in the
+        diagonal model on every direction (where a calibrated fit gets its sigma).
     freq, measured_only:
         As for :func:`prs_weights`.
     fill_missing_prior:
@@ -474,6 +475,11 @@ def run_prs(
     if "AF1" in matched.columns:
         af_ss = np.full(store.n_variants, np.nan)
         af_ss[matched["ref_index"].to_numpy(np.int64)] = matched["AF1"].to_numpy(np.float64)
+    # sigma is fitted where the prior's scale is: for "calibrated", as stage 2 of a calibrated
+    # fit, in the diagonal model on every direction (trait.calibration); the ML sigma of the
+    # leading directions alone can collapse towards 0 (docs/decisions_prs.md)
+    sigma_trait = trait.calibration if model == "calibrated" else trait
+    sigma_model = "diagonal" if model == "calibrated" else model
     if prior is None:
         cmodel = constant_prior_model(store, model)
         ctrait = trait
@@ -489,8 +495,9 @@ def run_prs(
             f"prior: the best constant prior ({cmodel} model): h2 = {const.h2:.4f}, "
             f"sigma = {const.sigma:.4f} (LDpred-inf)"
         )
-        if sigma is None and cmodel == model:
+        if sigma is None and cmodel == sigma_model:
             sigma = const.sigma
+            report.append(f"sigma: {sigma:.4f} (the constant prior's, {cmodel} model)")
     elif isinstance(prior, np.ndarray):
         s = np.asarray(prior, dtype=np.float64)
         report.append(f"prior: given, h2 = {float(s.sum()):.4f}")
@@ -498,10 +505,11 @@ def run_prs(
         s = read_prior_snpvar(prior, store.variants, fill_missing=fill_missing_prior)
         report.append(f"prior: {prior}, h2 = {float(s.sum()):.4f}")
     if sigma is None:
-        with np.errstate(divide="ignore"):
-            log_s = torch.from_numpy(np.log(np.maximum(s, 1e-300)))
-        sigma = refit_sigma(trait, log_s)
-        report.append(f"sigma: {sigma:.4f} (maximum likelihood for this prior, {model} model)")
+        log_s = torch.from_numpy(np.log(np.maximum(s, 1e-300)))
+        sigma = refit_sigma(sigma_trait, log_s)
+        report.append(
+            f"sigma: {sigma:.4f} (maximum likelihood for this prior, {sigma_model} model)"
+        )
     result = prs_weights(
         trait,
         store,
