@@ -13,8 +13,8 @@ in the population is
 total variance 1: Cov(x^T w, pheno) = w^T R_pop beta, Var(x^T w) = w^T R_pop w); its ceiling is
 R^2(beta) = beta^T R_pop beta, the realised h2. Weights are computed for each prior (constant:
 the CLI's default, LDpred-inf; the true SNPVAR; a learned prior from ``--fit``), each model of
-the z-scores (``full``, ``calibrated`` = full on the leading 90% directions, ``diagonal``,
-``full_scaled`` = full kernel with the diagonal model's per-direction scales) and each sigma
+the z-scores (``full``; ``scaled`` = the full kernel with the diagonal model's per-direction
+scales; ``calibrated`` = full on the leading 90% directions; ``diagonal``) and each sigma
 (maximum likelihood in the posterior's model "fit", in the diagonal model on every direction
 "diag", or 1). One JSON line per combination.
 
@@ -29,7 +29,6 @@ Run (docs/bench_prs.md has the commands and figures):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import time
@@ -90,17 +89,13 @@ def _true_beta(sim: Path, store) -> tuple:
 
 
 def _traits(store, matched, models):
+    """model -> (projected trait, posterior kernel): "scaled" is the full kernel on the
+    diagonal model's projection (as deepwas.prs.run_prs does)."""
     out = {}
     for model in models:
-        base = "diagonal" if model == "full_scaled" else model
-        t0 = time.perf_counter()
+        base = "diagonal" if model == "scaled" else model
         tr = prepare_trait(store, matched, ld_model=base, progress=False)
-        if (
-            model == "full_scaled"
-        ):  # the full kernel on G' = G diag(sqrt(t / rho)), y' = y / rho^1/2
-            tr.windows = [dataclasses.replace(w, G=w.G * w.scale, scale=None) for w in tr.windows]
-            tr.ld_model = "full_scaled"
-        out[model] = (tr, time.perf_counter() - t0)
+        out[model] = (tr, "full" if model == "scaled" else None)
     return out
 
 
@@ -128,7 +123,7 @@ def cmd_accuracy(args) -> None:
     runs, W = [], []
     for pname, s in priors.items():
         log_s = torch.from_numpy(np.log(np.maximum(s, 1e-300)))
-        for model, (tr, _) in traits.items():
+        for model, (tr, kernel) in traits.items():
             for sig_name in args.sigmas:
                 t0 = time.perf_counter()
                 if sig_name == "fit":  # maximum likelihood in the posterior's model
@@ -137,7 +132,7 @@ def cmd_accuracy(args) -> None:
                     sigma = refit_sigma(diag, log_s)
                 else:
                     sigma = float(sig_name)
-                res = prs_weights(tr, store, s, sigma=sigma, progress=False)
+                res = prs_weights(tr, store, s, sigma=sigma, kernel=kernel, progress=False)
                 secs = time.perf_counter() - t0
                 w = np.zeros(X.shape[1])
                 w[idx] = res.beta_std
@@ -192,18 +187,18 @@ def cmd_speed(args) -> None:
     log(f"read + harmonise: {t_read:.1f} s")
     for model in args.models:
         t0 = time.perf_counter()
-        tr = prepare_trait(store, matched, ld_model=model, progress=False)
+        ((tr, kernel),) = _traits(store, matched, [model]).values()
         t_proj = time.perf_counter() - t0
         t0 = time.perf_counter()
         # as deepwas prs without --prior: the constant prior in the diagonal model where the
-        # model is calibrated, with its sigma (deepwas.prs.run_prs)
+        # model is calibrated or scaled, with its sigma (deepwas.prs.run_prs)
         base = tr.calibration if tr.calibration is not None else tr
         const = fit_constant(base)
         s = np.full(store.n_variants, const.snpvar)
         sigma = const.sigma
         t_prior = time.perf_counter() - t0
         t0 = time.perf_counter()
-        res = prs_weights(tr, store, s, sigma=sigma, progress=False)
+        res = prs_weights(tr, store, s, sigma=sigma, kernel=kernel, progress=False)
         t_post = time.perf_counter() - t0
         ranks = [w.rank for w in tr.windows]
         ctx = [w.n_context for w in tr.windows]
@@ -240,14 +235,14 @@ def main() -> None:
     a.add_argument("--ld", required=True)
     a.add_argument("--fit", default=None, help="a deepwas fit folder (its priors.tsv.gz)")
     a.add_argument("--viprs", default=None, help="VIPRS weights (benchmarks/prs_viprs.py)")
-    a.add_argument("--models", nargs="+", default=["full", "calibrated", "diagonal", "full_scaled"])
+    a.add_argument("--models", nargs="+", default=["full", "scaled", "calibrated", "diagonal"])
     a.add_argument("--sigmas", nargs="+", default=["fit", "diag", "1"])
     a.add_argument("--threads", type=int, default=1)
     a.set_defaults(func=cmd_accuracy)
     s = sub.add_parser("speed")
     s.add_argument("--ld", required=True)
     s.add_argument("--sumstats", required=True)
-    s.add_argument("--models", nargs="+", default=["full", "calibrated", "diagonal"])
+    s.add_argument("--models", nargs="+", default=["full", "scaled", "calibrated", "diagonal"])
     s.add_argument("--threads", type=int, default=2)
     s.set_defaults(func=cmd_speed)
     args = p.parse_args()

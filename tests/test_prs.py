@@ -91,6 +91,9 @@ def test_diagonal_model_is_the_full_model_when_sigma_is_diagonal():
     diag = posterior_mean_window(G, y, s, n_gwas, sigma, scale=scale)
     full = posterior_mean_window(G * scale, y, s, n_gwas, sigma)
     np.testing.assert_allclose(diag, full, rtol=1e-12, atol=1e-14)
+    # the "scaled" model: the full kernel with the scales applied to G
+    scaled = posterior_mean_window(G, y, s, n_gwas, sigma, scale=scale, diagonal=False)
+    np.testing.assert_allclose(scaled, full, rtol=1e-12, atol=1e-14)
     # and with a non-constant prior they differ (the test can fail)
     s2 = rng.gamma(0.5, 4e-4, size=C)
     assert not np.allclose(
@@ -346,10 +349,19 @@ def test_unmeasured_variants_get_their_posterior_mean(sim, store, tmp_path):
     assert only.weights["MEASURED"].all() and len(only.weights) == int(keep.sum())
 
 
-def test_default_model_is_calibrated_with_direction_scales(sim, store, tmp_path):
+@pytest.mark.parametrize("ld_model", ["auto", "calibrated"])
+def test_models_of_a_small_panel(sim, store, tmp_path, ld_model):
+    """auto is "scaled" on a store with direction scales; its sigma, and the calibrated
+    model's, is the diagonal model's (the constant prior's own when no prior is given)."""
+    from deepwas.exact import fit_constant
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import load_trait
+
     out = tmp_path / "w.tsv.gz"
     argv = ["prs", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(store)]
-    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    assert main([*argv, "--ld-model", ld_model, "--out", str(out), "--quiet"]) == 0
     meta = json.loads((tmp_path / "w.tsv.gz.json").read_text())
-    assert meta["ld_model"] == "calibrated"
+    assert meta["ld_model"] == ("scaled" if ld_model == "auto" else ld_model)
     assert meta["n_variants"] == len(_read_weights(out))
+    diag = load_trait(sim / "sumstats.tsv.gz", LDStore.open(store), ld_model="diagonal")
+    assert meta["sigma"] == pytest.approx(fit_constant(diag).sigma, rel=1e-9)

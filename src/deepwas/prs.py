@@ -45,17 +45,22 @@ __all__ = [
     "read_prior_snpvar",
     "write_weights",
     "resolve_prs_ld_model",
+    "PRS_LD_MODEL_CHOICES",
     "run_prs",
 ]
 
 #: the models of the projected z-scores under which prs computes posterior means
 PRS_LD_MODELS = {
     "full": "full model on every eigen-direction of the panel's LD (DESIGN 2.1)",
+    "scaled": "full model on every eigen-direction with the panel's cross-validated noise and "
+    "signal scales per direction (small reference panel; docs/decisions_prs.md)",
     "calibrated": "full model on each window's leading eigen-directions (90% of its LD variance, "
     "or --var-explained)",
     "diagonal": "diagonal model with the panel's cross-validated direction scales "
     "(docs/mismatch.md): a closed form per eigen-direction",
 }
+#: ld_model values a user can give to prs
+PRS_LD_MODEL_CHOICES = ("auto", *PRS_LD_MODELS)
 #: the columns of a weights file (effect per copy of A1, phenotype standard deviations)
 WEIGHT_COLUMNS = ["CHR", "SNP", "BP", "A1", "A2", "BETA"]
 
@@ -63,13 +68,24 @@ WEIGHT_COLUMNS = ["CHR", "SNP", "BP", "A1", "A2", "BETA"]
 def resolve_prs_ld_model(store, ld_model: str = "auto") -> str:
     """The model in which ``deepwas prs`` computes posterior means.
 
-    "auto" is "calibrated" (full model on the leading directions) when the store has the panel's
-    direction scales (a panel of a few hundred samples), else "full" (docs/decisions_prs.md:
-    the choice measured by benchmarks/prs.py). "diagonal" and "calibrated" need the scales only
-    in so far as :func:`deepwas.ld.trait.resolve_ld_model` does.
+    "auto" is "scaled" when the store has the panel's direction scales (a panel of a few
+    hundred to a few thousand samples), else "full": the most accurate in benchmarks/prs.py
+    (docs/decisions_prs.md). "scaled", "diagonal" and "calibrated" need the scales as
+    :func:`deepwas.ld.trait.resolve_ld_model` says.
     """
     from deepwas.ld.trait import resolve_ld_model
 
+    if ld_model not in PRS_LD_MODEL_CHOICES:
+        raise InputError(
+            f"unknown LD model {ld_model!r}",
+            column="--ld-model",
+            fix=f"use one of {', '.join(PRS_LD_MODEL_CHOICES)}",
+        )
+    if ld_model == "auto":
+        return "scaled" if store.has_scales else "full"
+    if ld_model == "scaled":
+        resolve_ld_model(store, "diagonal")  # the same scales: the same error without them
+        return "scaled"
     return resolve_ld_model(store, ld_model)
 
 
@@ -107,6 +123,7 @@ def posterior_mean_window(
     sigma: float,
     *,
     scale: np.ndarray | None = None,
+    diagonal: bool | None = None,
 ) -> np.ndarray:
     """E[beta_C | y] for one window, on the standardised scale.
 
@@ -123,8 +140,12 @@ def posterior_mean_window(
     sigma:
         Noise scale (> 0).
     scale: (rank,) float64, optional
-        None: the full model, Sigma = sigma I + G^T diag(N s) G. Else the diagonal model of a
-        small panel with G' = G diag(scale): Sigma = diag(sigma + sum_c N s_c g'_ck^2).
+        Per-direction scales of G's columns (a small panel's sqrt(t / rho), docs/mismatch.md):
+        G' = G diag(scale); None for G' = G.
+    diagonal:
+        False: the full model, Sigma = sigma I + G'^T diag(N s) G'. True: the diagonal model,
+        Sigma = diag(sigma + sum_c N s_c g'_ck^2). Default: diagonal when ``scale`` is given
+        (as a :class:`deepwas.ld.trait.TraitWindow` of the diagonal model has it).
 
     Returns
     -------
@@ -138,7 +159,9 @@ def posterior_mean_window(
     if scale is not None:
         G = G * torch.as_tensor(np.asarray(scale, dtype=np.float64))
     F = n_gwas * s
-    if scale is not None:
+    if diagonal is None:
+        diagonal = scale is not None
+    if diagonal:
         v = sigma + (G * G).T @ F  # (r,)
         alpha = y / v
     else:
@@ -276,6 +299,7 @@ def prs_weights(
     af_sumstats: np.ndarray | None = None,
     freq: str = "panel",
     measured_only: bool = False,
+    kernel: str | None = None,
     progress: bool = True,
 ) -> PrsResult:
     """Posterior mean effects of every variant scored in a window of ``trait``.
@@ -298,6 +322,10 @@ def prs_weights(
         "panel" (default; the sumstats' where the panel has none) or "sumstats".
     measured_only:
         Weight only variants with a z-score (default: every scored variant of a used window).
+    kernel:
+        None: the trait's own model (full, or diagonal where its windows have scales).
+        "full" on a trait of the diagonal model: the "scaled" model, the full kernel with the
+        windows' direction scales (G' = G diag(scale), no copy of the store's G is kept).
     progress:
         Show a progress bar.
 
@@ -321,12 +349,20 @@ def prs_weights(
         raise InputError(f"sigma must be > 0, got {sigma}", column="--sigma")
     if freq not in ("panel", "sumstats"):
         raise InputError(f"unknown frequency source {freq!r}", column="--freq")
+    if kernel not in (None, "full"):
+        raise InputError(f"unknown kernel {kernel!r}", fix="use None or 'full'")
+    ld_model = trait.ld_model
+    if kernel == "full" and trait.ld_model == "diagonal":
+        ld_model = "scaled"
     beta = np.zeros(M)
     weighted = np.zeros(M, dtype=bool)
     N = trait.n_gwas
     for tw in tqdm(trait.windows, desc="posterior means", disable=not progress):
         sw = store.window(tw.index)
-        b = posterior_mean_window(tw.G, tw.y, s[tw.context], N, sigma, scale=tw.scale)
+        diag = None if kernel is None else False
+        b = posterior_mean_window(
+            tw.G, tw.y, s[tw.context], N, sigma, scale=tw.scale, diagonal=diag
+        )
         own = np.arange(sw.scored.start, sw.scored.stop)
         beta[own] = b[own - sw.context.start]
         weighted[own] = True
@@ -363,7 +399,7 @@ def prs_weights(
     return PrsResult(
         weights=weights,
         beta_std=beta,
-        ld_model=trait.ld_model,
+        ld_model=ld_model,
         sigma=float(sigma),
         n_gwas=float(N),
         report=report,
@@ -441,11 +477,13 @@ def run_prs(
     n_gwas, keep_ambiguous, min_info, min_maf, var_explained:
         As for :func:`deepwas.load_trait`.
     ld_model:
-        "auto", "full", "calibrated" or "diagonal" (:data:`PRS_LD_MODELS`).
+        "auto", "full", "scaled", "calibrated" or "diagonal" (:data:`PRS_LD_MODELS`,
+        :func:`resolve_prs_ld_model`).
     sigma:
         The noise scale; None (default) fits it by maximum likelihood for the prior
-        (:func:`deepwas.exact.refit_sigma`) in the posterior's model, or for "calibrated" in the
-        diagonal model on every direction (where a calibrated fit gets its sigma).
+        (:func:`deepwas.exact.refit_sigma`) in the posterior's model, or for "scaled" and
+        "calibrated" in the diagonal model on every direction (where a calibrated fit gets its
+        sigma).
     freq, measured_only:
         As for :func:`prs_weights`.
     fill_missing_prior:
@@ -467,23 +505,28 @@ def run_prs(
         sumstats, n_gwas=n_gwas, keep_ambiguous=keep_ambiguous, min_info=min_info, min_maf=min_maf
     )
     matched, hrep = harmonize(df, store.variants, file=str(sumstats))
+    # "scaled" is the full kernel on the diagonal model's projection (y / sqrt(rho), G and the
+    # direction scales)
+    base_model = "diagonal" if model == "scaled" else model
     trait = prepare_trait(
-        store, matched, var_explained=var_explained, ld_model=model, progress=progress
+        store, matched, var_explained=var_explained, ld_model=base_model, progress=progress
     )
-    report = [*qc.lines(), *hrep.lines(), *trait.report]
+    report = [*qc.lines(), *hrep.lines(), *trait.report[:-1]]
+    report.append(f"posterior means: {PRS_LD_MODELS[model]}")
     af_ss = None
     if "AF1" in matched.columns:
         af_ss = np.full(store.n_variants, np.nan)
         af_ss[matched["ref_index"].to_numpy(np.int64)] = matched["AF1"].to_numpy(np.float64)
     # sigma is fitted where the prior's scale is: for "calibrated", as stage 2 of a calibrated
-    # fit, in the diagonal model on every direction (trait.calibration); the ML sigma of the
-    # leading directions alone can collapse towards 0 (docs/decisions_prs.md)
+    # fit, in the diagonal model on every direction (trait.calibration; the ML sigma of the
+    # leading directions alone can collapse towards 0), for "scaled" in the diagonal model
+    # too (the same y; docs/decisions_prs.md)
     sigma_trait = trait.calibration if model == "calibrated" else trait
-    sigma_model = "diagonal" if model == "calibrated" else model
+    sigma_model = "diagonal" if model in ("calibrated", "scaled") else model
     if prior is None:
-        cmodel = constant_prior_model(store, model)
+        cmodel = constant_prior_model(store, base_model)
         ctrait = trait
-        if cmodel != model:
+        if cmodel != base_model:
             ctrait = (
                 trait.calibration
                 if trait.calibration is not None
@@ -518,6 +561,7 @@ def run_prs(
         af_sumstats=af_ss,
         freq=freq,
         measured_only=measured_only,
+        kernel="full" if model == "scaled" else None,
         progress=progress,
     )
     result.report = [*report, *result.report]

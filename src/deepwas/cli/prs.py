@@ -72,7 +72,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's verbs to the ``deepwas`` parser."""
-    from deepwas.ld.trait import LD_MODEL_CHOICES
+    from deepwas.prs import PRS_LD_MODEL_CHOICES
 
     p = sub.add_parser(
         "prs",
@@ -101,13 +101,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_var_explained(p, TRAIT_CONSTRAINTS)
     p.add_argument(
         "--ld-model",
-        choices=LD_MODEL_CHOICES,
+        choices=PRS_LD_MODEL_CHOICES,
         default="auto",
         help="model of the z-scores for the posterior (docs/prs.md): 'full' (every "
-        "eigen-direction; in-sample or biobank-sized LD), 'calibrated' (full model on each "
-        "window's leading directions, 90%% of its LD variance), 'diagonal' (the small-panel "
-        "model of docs/mismatch.md), 'auto' (calibrated when the LD store has direction "
-        "scales, else full)",
+        "eigen-direction; in-sample or biobank-sized LD), 'scaled' (the full model with the "
+        "panel's cross-validated noise and signal scales per direction), 'calibrated' (full "
+        "model on each window's leading directions, 90%% of its LD variance), 'diagonal' (the "
+        "small-panel model of docs/mismatch.md), 'auto' (scaled when the LD store has "
+        "direction scales, else full)",
     )
     p.add_argument(
         "--sigma",
