@@ -512,7 +512,7 @@ def run_prs(
         store, matched, var_explained=var_explained, ld_model=base_model, progress=progress
     )
     report = [*qc.lines(), *hrep.lines(), *trait.report[:-1]]
-    report.append(f"posterior means: {PRS_LD_MODELS[model]}")
+    report.append(f"model: {PRS_LD_MODELS[model]}")
     af_ss = None
     if "AF1" in matched.columns:
         af_ss = np.full(store.n_variants, np.nan)

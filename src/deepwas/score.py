@@ -181,7 +181,8 @@ def score_genotypes(
     n_unmatched = int((~use).sum())
     report = [
         f"weights: {len(w):,}; matched to {panel.source}: {int(use.sum()):,} "
-        f"({int(swap.sum()):,} with swapped alleles, sign flipped); unmatched: {n_unmatched:,} "
+        f"({int(swap.sum()):,} with swapped alleles, scored as 2 - dosage); "
+        f"unmatched: {n_unmatched:,} "
         f"({int((~found).sum()):,} ids absent, {int((found & ~use).sum()):,} allele mismatches)",
         f"scored {n:,} individuals; missing genotypes mean-imputed",
     ]
