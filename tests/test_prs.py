@@ -365,3 +365,25 @@ def test_models_of_a_small_panel(sim, store, tmp_path, ld_model):
     assert meta["n_variants"] == len(_read_weights(out))
     diag = load_trait(sim / "sumstats.tsv.gz", LDStore.open(store), ld_model="diagonal")
     assert meta["sigma"] == pytest.approx(fit_constant(diag).sigma, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--chunk-variants", "0"],
+            "option --chunk-variants: invalid value 0 (give an integer >= 1)",
+        ),
+        (["--bfile", "NOPE"], "PLINK file not found"),
+    ],
+)
+def test_score_bad_flags(sim, tmp_path, capsys, extra, message):
+    out = tmp_path / "s.tsv"
+    w = tmp_path / "w.tsv"
+    w.write_text("SNP A1 A2 BETA\nrs1 A G 0.1\n")
+    argv = ["score", "--bfile", str(sim / "reference"), "--weights", str(w), "--out", str(out)]
+    argv = [*argv, *[e.replace("NOPE", str(tmp_path / "nope")) for e in extra]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()
