@@ -387,3 +387,23 @@ def test_score_bad_flags(sim, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not out.exists()
+
+
+def test_python_api_of_docs_prs(sim, store, tmp_path):
+    """The Python example of docs/prs.md: run_prs -> write_weights -> score_genotypes."""
+    import deepwas
+
+    st = deepwas.LDStore.open(store)
+    truth = deepwas.truth_table(sim / "truth.tsv.gz", st.variants)
+    res = deepwas.run_prs(sim / "sumstats.tsv.gz", st, prior=truth, progress=False)
+    assert res.ld_model == "scaled" and res.sigma > 0
+    assert list(res.weights.columns[:6]) == ["CHR", "SNP", "BP", "A1", "A2", "BETA"]
+    # per-allele = standardised / sqrt(2 p (1 - p)) with the panel's p
+    af = res.weights["AF1"].to_numpy()
+    np.testing.assert_allclose(
+        res.weights["BETA"], res.weights["BETA_STD"] / np.sqrt(2 * af * (1 - af)), rtol=1e-12
+    )
+    deepwas.write_weights(res, tmp_path / "W.tsv.gz")
+    scores = deepwas.score_genotypes(sim / "reference", tmp_path / "W.tsv.gz", progress=False)
+    assert scores.n_matched == len(res.weights) and scores.n_unmatched == 0
+    assert np.isfinite(scores.scores["SCORE"]).all()
