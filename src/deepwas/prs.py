@@ -15,7 +15,9 @@ S X^T (X S X^T + sigma R_WW)^-1 z_W with X = sqrt(N) R_WC). The cost is the like
 r x r Cholesky factor and one solve per window, on the store's eigen precomputation. Under the
 diagonal model of a small reference panel (docs/mismatch.md: y'_k independent with variance
 sigma + sum_c F_c g'_ck^2, G' = G diag(sqrt(t / rho))) Sigma is diagonal and the posterior mean
-has a closed form per direction: sqrt(N) s_c sum_k g'_ck y'_k / (sigma + v_k).
+has a closed form per direction: sqrt(N) s_c sum_k g'_ck y'_k / (sigma + v_k). The "scaled"
+model (the default with a small panel, the most accurate in benchmarks/prs.py) is the full
+formula on the diagonal model's y' and G'.
 
 Each store variant takes its weight from the window in which it is scored; the weights of the
 window's scored variants that the GWAS did not measure are their posterior means too (the best
