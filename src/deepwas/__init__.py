@@ -29,6 +29,11 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
 Delivering from a fit: ``enrichment(fit, annot)`` (the S-LDSC ``.results`` table of any prior,
 with jackknife SEs from warm-started refits: ``jackknife_refits``, ``enrichment_table``,
 ``EnrichmentResult``); ``predict_prior(prior, annotations)`` (a saved prior on new variants).
+Polygenic scores (docs/prs.md): ``run_prs(sumstats, store, prior=...)`` (files in) or
+``prs_weights(trait, store, snpvar, sigma=...)`` give posterior mean effects per variant
+(``PrsResult``; ``write_weights`` writes CHR SNP BP A1 A2 BETA), ``read_prior_snpvar`` reads a
+prior table onto a store's variants, ``score_genotypes(bfile, weights)`` scores individuals
+(``ScoreResult``).
 
 Small reference panels (docs/mismatch.md): ``LD_MODELS``, ``diagonal_nll``,
 ``cv_direction_scales``, ``constant_h2_jackknife`` (h2 with a block-jackknife standard error),
@@ -128,6 +133,13 @@ _LAZY = {
     "load_prior": "deepwas.priors",
     "SimConfig": "deepwas.simulate",
     "run_simulation": "deepwas.simulate",
+    "prs_weights": "deepwas.prs",
+    "run_prs": "deepwas.prs",
+    "PrsResult": "deepwas.prs",
+    "read_prior_snpvar": "deepwas.prs",
+    "write_weights": "deepwas.prs",
+    "score_genotypes": "deepwas.score",
+    "ScoreResult": "deepwas.score",
 }
 
 __all__ = ["__version__", "DeepwasError", "InputError", "NumericalError", "StoreError", *_LAZY]
