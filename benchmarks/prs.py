@@ -43,10 +43,11 @@ from deepwas.data import truth_table
 from deepwas.exact import fit_constant, refit_sigma
 from deepwas.harmonize import harmonize
 from deepwas.io.genotypes import read_plink, standardize
+from deepwas.io.priors import read_prior_snpvar
 from deepwas.io.sumstats import read_sumstats
 from deepwas.ld.store import LDStore
 from deepwas.ld.trait import prepare_trait
-from deepwas.prs import prs_weights, read_prior_snpvar
+from deepwas.prs import prs_weights
 from deepwas.simulate import SimConfig
 
 

@@ -14,8 +14,9 @@ import pytest
 from deepwas.cli import main
 from deepwas.errors import InputError
 from deepwas.io.genotypes import write_plink
+from deepwas.io.priors import read_prior_snpvar
 from deepwas.linalg.eigen import eigen_precompute, project_z
-from deepwas.prs import posterior_mean_window, read_prior_snpvar
+from deepwas.prs import posterior_mean_window
 from deepwas.score import score_genotypes
 
 
@@ -124,11 +125,16 @@ def test_prior_file_matches_by_snp_and_unordered_alleles(tmp_path):
 
 def test_prior_file_missing_variants(tmp_path):
     p = tmp_path / "p.tsv"
-    p.write_text("CHR SNP BP A1 A2 SNPVAR\n1 rs1 1 A G 1e-5\n1 rs2 2 C A 2e-5\n1 rs3 3 G T 3e-5\n")
+    p.write_text("CHR SNP BP A1 A2 SNPVAR\n1 rs1 1 A G 1e-5\n1 rs3 3 G T 3e-5\n")
     with pytest.raises(InputError, match="1 of 3 LD-store variants have no SNPVAR"):
-        read_prior_snpvar(p, _variants())  # rs2's alleles differ
+        read_prior_snpvar(p, _variants())  # rs2 is missing
     filled = read_prior_snpvar(p, _variants(), fill_missing="median")
     np.testing.assert_array_equal(filled, [1e-5, 2e-5, 3e-5])
+    left = read_prior_snpvar(p, _variants(), fill_missing="nan")
+    assert np.isnan(left[1]) and left[0] == 1e-5
+    p.write_text("CHR SNP BP A1 A2 SNPVAR\n1 rs1 1 A G 1e-5\n1 rs2 2 C A 2e-5\n1 rs3 3 G T 3e-5\n")
+    with pytest.raises(InputError, match="1 variants of the prior have other alleles"):
+        read_prior_snpvar(p, _variants())  # rs2's alleles differ
 
 
 def test_prior_file_bad_values(tmp_path):
@@ -137,7 +143,7 @@ def test_prior_file_bad_values(tmp_path):
     with pytest.raises(InputError, match=r"p.tsv:3, column .SNPVAR.*-1"):
         read_prior_snpvar(p, _variants())
     p.write_text("SNP VAR\nrs1 1e-5\n")
-    with pytest.raises(InputError, match="no SNPVAR column"):
+    with pytest.raises(InputError, match="needs columns SNP and SNPVAR"):
         read_prior_snpvar(p, _variants())
 
 
@@ -290,7 +296,7 @@ def test_prs_with_a_prior_file_and_the_diagonal_model(sim, store, tmp_path):
     [
         (["--prior", "MISSING"], "MISSING"),
         (["--sigma", "0"], "--sigma"),
-        (["--prior", "SIM/annotations.tsv.gz"], "no SNPVAR column"),
+        (["--prior", "SIM/annotations.tsv.gz"], "needs columns SNP and SNPVAR"),
     ],
 )
 def test_prs_bad_inputs(sim, store, tmp_path, capsys, extra, message):

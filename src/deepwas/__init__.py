@@ -136,7 +136,7 @@ _LAZY = {
     "prs_weights": "deepwas.prs",
     "run_prs": "deepwas.prs",
     "PrsResult": "deepwas.prs",
-    "read_prior_snpvar": "deepwas.prs",
+    "read_prior_snpvar": "deepwas.io.priors",
     "write_weights": "deepwas.prs",
     "score_genotypes": "deepwas.score",
     "ScoreResult": "deepwas.score",

@@ -31,6 +31,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from deepwas.errors import InputError
+from deepwas.io.priors import read_prior_snpvar
 from deepwas.io.variants import chrom_code, chrom_label
 from deepwas.kriging import estimate_s_rss, kriging_test
 from deepwas.susie import SusieConfig, credible_sets, fit_susie_rss
@@ -41,7 +42,6 @@ __all__ = [
     "finemap",
     "finemap_z",
     "read_regions",
-    "read_prior_snpvar",
     "write_finemap",
     "VARIANT_COLUMNS",
     "CS_COLUMNS",
@@ -324,71 +324,6 @@ def read_regions(spec: str) -> list[tuple[int, int, int, str]]:
     return out
 
 
-def read_prior_snpvar(path, variants: pd.DataFrame) -> np.ndarray:
-    """SNPVAR of each store variant from a prior table (CHR SNP BP A1 A2 SNPVAR), by SNP.
-
-    Parameters
-    ----------
-    path:
-        A ``priors.tsv.gz`` of ``deepwas fit`` (or any table with SNP and SNPVAR columns; when it
-        has A1 and A2 they must be the store's alleles in either order).
-    variants: DataFrame, (n_store, >=5)
-        The LD store's variant table.
-
-    Returns
-    -------
-    (n_store,) float64
-        SNPVAR, NaN for store variants the prior does not have.
-
-    Raises
-    ------
-    InputError
-        When the file cannot be read, lacks the columns, has a negative or non-numeric SNPVAR,
-        or shares no variant (or no allele pair) with the store.
-    """
-    from deepwas._files import open_text
-
-    fix = "pass the priors.tsv.gz written by 'deepwas fit' on this LD store"
-    try:
-        with open_text(path) as fh:
-            prior = pd.read_csv(fh, sep=r"\s+", dtype={"SNP": str, "A1": str, "A2": str})
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the prior ({exc})", file=path, fix=fix) from None
-    if not {"SNP", "SNPVAR"} <= set(prior.columns):
-        raise InputError("the prior needs columns SNP and SNPVAR", file=path, fix=fix)
-    snpvar = pd.to_numeric(prior["SNPVAR"], errors="coerce").to_numpy(np.float64)
-    bad = np.flatnonzero(~np.isfinite(snpvar) | (snpvar < 0))
-    if bad.size:
-        raise InputError(
-            f"SNPVAR must be a finite number >= 0, got {prior['SNPVAR'].iloc[bad[0]]!r}",
-            file=path,
-            row=int(bad[0]) + 2,
-            column="SNPVAR",
-            fix=fix,
-        )
-    prior = prior.assign(SNPVAR=snpvar).drop_duplicates("SNP")
-    merged = variants[["SNP", "A1", "A2"]].merge(
-        prior, on="SNP", how="left", suffixes=("", "_prior")
-    )
-    if merged["SNPVAR"].notna().sum() == 0:
-        raise InputError("no variant of the prior is in the LD store", file=path, fix=fix)
-    if {"A1_prior", "A2_prior"} <= set(merged.columns):
-        have = merged["SNPVAR"].notna()
-        same = (merged["A1"] == merged["A1_prior"]) & (merged["A2"] == merged["A2_prior"])
-        swap = (merged["A1"] == merged["A2_prior"]) & (merged["A2"] == merged["A1_prior"])
-        wrong = have & ~(same | swap)
-        if wrong.any():
-            first = merged.loc[wrong].iloc[0]
-            raise InputError(
-                f"{int(wrong.sum())} variants of the prior have other alleles than the LD store "
-                f"(first {first['SNP']}: {first['A1_prior']}/{first['A2_prior']} vs "
-                f"{first['A1']}/{first['A2']})",
-                file=path,
-                fix=fix,
-            )
-    return merged["SNPVAR"].to_numpy(np.float64)
-
-
 def _locus_name(chrom: int, start: int, stop: int) -> str:
     return f"chr{chrom_label(chrom)}:{start}-{stop}"
 
@@ -496,7 +431,7 @@ def finemap(
     z = np.full(store.n_variants, np.nan)
     z[matched["ref_index"].to_numpy(np.int64)] = matched["Z"].to_numpy(np.float64)
     n = float(n_gwas) if n_gwas is not None else float(np.median(matched["N"]))
-    snpvar = read_prior_snpvar(prior, store.variants) if prior is not None else None
+    snpvar = None if prior is None else read_prior_snpvar(prior, store.variants, fill_missing="nan")
     if region_list is None:
         loci = _loci_from_windows(store, z, cfg.p_threshold)
     else:

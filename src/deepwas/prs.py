@@ -38,13 +38,13 @@ import torch
 from tqdm.auto import tqdm
 
 from deepwas.errors import InputError, NumericalError
+from deepwas.io.priors import read_prior_snpvar
 
 __all__ = [
     "PRS_LD_MODELS",
     "PrsResult",
     "posterior_mean_window",
     "prs_weights",
-    "read_prior_snpvar",
     "write_weights",
     "resolve_prs_ld_model",
     "PRS_LD_MODEL_CHOICES",
@@ -178,101 +178,6 @@ def posterior_mean_window(
             )
         alpha = torch.cholesky_solve(y.unsqueeze(-1), L).squeeze(-1)
     return (math.sqrt(n_gwas) * s * (G @ alpha)).numpy()
-
-
-def read_prior_snpvar(path, variants: pd.DataFrame, *, fill_missing: str = "error") -> np.ndarray:
-    """SNPVAR of every store variant from a prior file (``CHR SNP BP A1 A2 SNPVAR``).
-
-    Variants are matched by SNP id and the unordered allele pair (a prior is a variance: the
-    orientation of the alleles does not matter; a file without A1/A2 is matched by SNP only).
-
-    Parameters
-    ----------
-    path:
-        The prior file (a fit's ``priors.tsv.gz``, or any PolyFun-style SNPVAR table).
-    variants: pandas.DataFrame
-        The store's variant table (``SNP A1 A2``).
-    fill_missing:
-        "error": a store variant without a prior value is an error; "median": it gets the
-        median SNPVAR of the matched variants.
-
-    Returns
-    -------
-    snpvar: (n_store_variants,) float64
-    """
-    from deepwas._files import open_text
-
-    with open_text(path) as fh:
-        try:
-            df = pd.read_csv(fh, sep=r"\s+", dtype={"SNP": str, "A1": str, "A2": str})
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise InputError(
-                f"cannot read the prior table: {' '.join(str(exc).split())}",
-                file=path,
-                fix="give a whitespace-separated table with columns CHR SNP BP A1 A2 SNPVAR",
-            ) from None
-    for col in ("SNP", "SNPVAR"):
-        if col not in df.columns:
-            raise InputError(
-                f"the prior table has no {col} column",
-                file=path,
-                column=col,
-                fix="give a fit's priors.tsv.gz (columns CHR SNP BP A1 A2 SNPVAR)",
-            )
-    s = pd.to_numeric(df["SNPVAR"], errors="coerce").to_numpy(np.float64)
-    bad = ~np.isfinite(s) | (s < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"SNPVAR is not a finite non-negative number: {df['SNPVAR'].astype(str).iloc[row]}",
-            file=path,
-            row=row + 2,
-            column="SNPVAR",
-            fix="a prior variance is >= 0",
-        )
-    with_alleles = {"A1", "A2"} <= set(df.columns)
-
-    def key(snp, a1, a2):
-        if not with_alleles:
-            return pd.Series(snp, dtype=str).to_numpy(dtype=object)
-        a1 = pd.Series(a1, dtype=str).str.upper().to_numpy(dtype=object)
-        a2 = pd.Series(a2, dtype=str).str.upper().to_numpy(dtype=object)
-        lo = np.where(a1 <= a2, a1, a2)
-        hi = np.where(a1 <= a2, a2, a1)
-        return pd.Series(snp, dtype=str).to_numpy(dtype=object) + ":" + lo + ":" + hi
-
-    pk = key(df["SNP"], df.get("A1"), df.get("A2"))
-    dup = pd.Series(pk).duplicated()
-    if dup.any():
-        row = int(np.flatnonzero(dup.to_numpy())[0])
-        raise InputError(
-            f"variant {df['SNP'].iloc[row]} appears twice in the prior table",
-            file=path,
-            row=row + 2,
-            fix="give one SNPVAR per variant",
-        )
-    table = pd.Series(s, index=pk)
-    out = np.array(table.reindex(key(variants["SNP"], variants["A1"], variants["A2"])), np.float64)
-    missing = ~np.isfinite(out)
-    if missing.all():
-        raise InputError(
-            "no variant of the LD store is in the prior table (matched by SNP and alleles)",
-            file=path,
-            fix="give the priors.tsv.gz of a fit on this LD store's variants",
-        )
-    if missing.any():
-        if fill_missing == "median":
-            out[missing] = float(np.median(out[~missing]))
-        else:
-            first = variants["SNP"].iloc[int(np.flatnonzero(missing)[0])]
-            raise InputError(
-                f"{int(missing.sum()):,} of {len(out):,} LD-store variants have no SNPVAR in "
-                f"the prior table (the first: {first})",
-                file=path,
-                fix="give the priors.tsv.gz of a fit on this LD store, or --fill-missing-prior "
-                "median to give them the median SNPVAR",
-            )
-    return out
 
 
 def _allele_frequency(store, af_sumstats: np.ndarray | None, freq: str) -> np.ndarray:
