@@ -392,15 +392,9 @@ def enrichment_results_section(results: pd.DataFrame) -> str:
     str
         An HTML fragment (figure and table) for ``report.html``.
     """
-    cols = [
-        "Category",
-        "Prop._SNPs",
-        "Prop._h2",
-        "Prop._h2_std_error",
-        "Enrichment",
-        "Enrichment_std_error",
-        "Enrichment_p",
-    ]
+    from deepwas.enrich import RESULTS_COLUMNS
+
+    cols = RESULTS_COLUMNS[:7]  # without the linear prior's coefficients
     _check_columns(results, cols, "results")
     if len(results) == 0:
         return _note("No annotations: enrichment cannot be shown.")

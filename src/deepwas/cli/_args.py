@@ -121,6 +121,17 @@ def add_min_maf(sp: argparse.ArgumentParser, table: dict) -> None:
     constrain(sp, {"min_maf": table["min_maf"]})
 
 
+def sumstats_qc(args: argparse.Namespace) -> dict:
+    """The flags of :func:`add_sumstats_qc` (and ``--n-gwas``) as the keyword arguments of the
+    sumstats readers (``load_trait``, ``run_prs``, ``finemap``)."""
+    return {
+        "n_gwas": args.n_gwas,
+        "keep_ambiguous": args.keep_ambiguous,
+        "min_info": args.min_info,
+        "min_maf": args.min_maf,
+    }
+
+
 def add_sumstats_qc(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--keep-ambiguous", action="store_true", help="keep A/T and C/G SNPs")
     sp.add_argument(

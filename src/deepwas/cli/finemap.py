@@ -16,6 +16,7 @@ from deepwas.cli._args import (
     add_sumstats_qc,
     constrain,
     say,
+    sumstats_qc,
 )
 
 FINEMAP_CONSTRAINTS = {
@@ -57,12 +58,9 @@ def _cmd_finemap(args: argparse.Namespace) -> int:
         args.sumstats,
         args.ld,
         prior=args.prior,
-        n_gwas=args.n_gwas,
         regions=args.regions,
         config=cfg,
-        keep_ambiguous=args.keep_ambiguous,
-        min_info=args.min_info,
-        min_maf=args.min_maf,
+        **sumstats_qc(args),
         progress=not args.quiet,
     )
     inputs = {"sumstats": args.sumstats, "ld": Path(args.ld) / "manifest.json"}

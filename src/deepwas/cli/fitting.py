@@ -21,6 +21,7 @@ from deepwas.cli._args import (
     chrom_list,
     constrain,
     say,
+    sumstats_qc,
 )
 
 
@@ -36,10 +37,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     trait = load_trait(
         args.sumstats,
         store,
-        n_gwas=args.n_gwas,
-        keep_ambiguous=args.keep_ambiguous,
-        min_info=args.min_info,
-        min_maf=args.min_maf,
+        **sumstats_qc(args),
         var_explained=args.var_explained,
         # the best constant prior's h2: with a small panel, the diagonal model (docs/mismatch.md)
         ld_model=constant_prior_model(store, args.ld_model),

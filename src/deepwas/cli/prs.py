@@ -17,6 +17,7 @@ from deepwas.cli._args import (
     add_var_explained,
     constrain,
     say,
+    sumstats_qc,
 )
 
 PRS_CONSTRAINTS = {"sigma": [Interval(Real, 0, None, closed="neither"), None]}
@@ -33,10 +34,7 @@ def _cmd_prs(args: argparse.Namespace) -> int:
         args.sumstats,
         store,
         prior=args.prior,
-        n_gwas=args.n_gwas,
-        keep_ambiguous=args.keep_ambiguous,
-        min_info=args.min_info,
-        min_maf=args.min_maf,
+        **sumstats_qc(args),
         ld_model=args.ld_model,
         var_explained=args.var_explained,
         sigma=args.sigma,
