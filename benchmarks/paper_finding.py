@@ -155,6 +155,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument(
+        "--summarize",
+        nargs="+",
+        default=None,
+        metavar="FITS_JSONL",
+        help="no fits: the summary of the fit records of earlier runs (their OUT/fits.jsonl, "
+        "e.g. seeds run in two parts), written to OUT/summary.md",
+    )
     args = p.parse_args(argv)
     population = args.setup == "population"
     if args.h2 is None:
@@ -503,8 +511,39 @@ def write_markdown(path: Path, summaries, contrasts, sims, args, wall, records) 
     path.write_text("\n".join(lines) + "\n")
 
 
+def summarize_files(args: argparse.Namespace) -> None:
+    """Summary, contrasts and OUT/summary.md from the fit records of earlier runs."""
+    records = [json.loads(line) for f in args.summarize for line in open(f) if line.strip()]
+    args.seeds = sorted({r["seed"] for r in records})
+    present = {r["label"] for r in records}
+    args.models = [m for m in args.models if m in present] or sorted(present)
+    args.objectives = [o for o in args.objectives if o in {r["objective"] for r in records}]
+    if args.setup == "population":
+        args.what = (
+            f"msprime Out-of-Africa, {args.chroms} x {args.length_mb:g} Mb; z from the LD of "
+            f"{args.n_pop:,} CEU people, LD store from a separate {args.n_ref}-person panel "
+            f"({args.window_kb:g} kb windows, {args.flank_kb:g} kb flanks)"
+        )
+    else:
+        args.what = "1000 Genomes EUR chr22 panel (378 samples) generating z with its own LD"
+    sims = {r["seed"]: {"mean_chi2": r["sim_mean_chi2"]} for r in records}
+    ok = [r for r in records if "error" not in r]
+    summaries, contrasts = summarize(ok, args), contrast(ok, args)
+    for record in (*summaries, *contrasts):
+        emit(record)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    wall = sum(r.get("seconds", 0.0) for r in records)
+    write_markdown(out / "summary.md", summaries, contrasts, sims, args, wall, records)
+    log(f"wrote {out / 'summary.md'} from {len(records)} fit records")
+
+
 def main(argv: list[str] | None = None) -> int:
-    run(parse_args(argv))
+    args = parse_args(argv)
+    if args.summarize:
+        summarize_files(args)
+    else:
+        run(args)
     return 0
 
 
