@@ -21,7 +21,7 @@ scales; ``calibrated`` = full on the leading 90% directions; ``diagonal``) and e
 ``speed``: weights for real chr22 (an LD store and the UK Biobank height sumstats), per model,
 with the time of each stage.
 
-Run (docs/bench_prs.md has the commands and figures):
+Run (BENCHMARKS.md section 11 has the commands and figures):
   OPENBLAS_NUM_THREADS=1 python benchmarks/prs.py accuracy --sim SIM --ld STORE --fit FIT
   OPENBLAS_NUM_THREADS=1 python benchmarks/prs.py speed --ld /work/exp/st22b --sumstats HEIGHT
 """

@@ -10,7 +10,7 @@ Within a window with context C and scored set W, deepwas models the projected z-
 
     E[beta_C | y] = sqrt(N) diag(s_C) G Sigma^-1 y,    Sigma = sigma I_r + G^T diag(N s_C) G
 
-(docs/decisions_prs.md derives it and shows it equals the dense conditioning formula
+(docs/decisions.md derives it and shows it equals the dense conditioning formula
 S X^T (X S X^T + sigma R_WW)^-1 z_W with X = sqrt(N) R_WC). The cost is the likelihood's: one
 r x r Cholesky factor and one solve per window, on the store's eigen precomputation. Under the
 diagonal model of a small reference panel (docs/mismatch.md: y'_k independent with variance
@@ -55,7 +55,7 @@ __all__ = [
 PRS_LD_MODELS = {
     "full": "full model on every eigen-direction of the panel's LD (DESIGN 2.1)",
     "scaled": "full model on every eigen-direction with the panel's cross-validated noise and "
-    "signal scales per direction (small reference panel; docs/decisions_prs.md)",
+    "signal scales per direction (small reference panel; docs/decisions.md)",
     "calibrated": "full model on each window's leading eigen-directions (90% of its LD variance, "
     "or --var-explained)",
     "diagonal": "diagonal model with the panel's cross-validated direction scales "
@@ -72,7 +72,7 @@ def resolve_prs_ld_model(store, ld_model: str = "auto") -> str:
 
     "auto" is "scaled" when the store has the panel's direction scales (a panel of a few
     hundred to a few thousand samples), else "full": the most accurate in benchmarks/prs.py
-    (docs/decisions_prs.md). "scaled", "diagonal" and "calibrated" need the scales as
+    (docs/decisions.md). "scaled", "diagonal" and "calibrated" need the scales as
     :func:`deepwas.ld.trait.resolve_ld_model` says.
     """
     from deepwas.ld.trait import resolve_ld_model
@@ -427,7 +427,7 @@ def run_prs(
     # sigma is fitted where the prior's scale is: for "calibrated", as stage 2 of a calibrated
     # fit, in the diagonal model on every direction (trait.calibration; the ML sigma of the
     # leading directions alone can collapse towards 0), for "scaled" in the diagonal model
-    # too (the same y; docs/decisions_prs.md)
+    # too (the same y; docs/decisions.md)
     sigma_trait = trait.calibration if model == "calibrated" else trait
     sigma_model = "diagonal" if model in ("calibrated", "scaled") else model
     if prior is None:
