@@ -541,7 +541,7 @@ def test_run_simulation_files_and_columns(small_run: tuple[Path, dict]) -> None:
     ss = _read(out / "sumstats.tsv.gz")
     assert list(ss.columns) == ["CHR", "SNP", "BP", "A1", "A2", "Z", "N", "AF1", "BETA", "SE", "P"]
     truth = _read(out / "truth.tsv.gz")
-    assert list(truth.columns) == ["CHR", "SNP", "BP", "A1", "A2", "SNPVAR"]
+    assert list(truth.columns) == ["CHR", "SNP", "BP", "A1", "A2", "SNPVAR", "BETA"]
     ann = _read(out / "annotations.tsv.gz")
     assert list(ann.columns[:5]) == ["CHR", "SNP", "BP", "A1", "A2"] and ann.columns[-1] == "MAF"
     assert ann.shape[1] == 5 + 6 + 4 + 1
@@ -659,6 +659,25 @@ def test_banded_ld_formed_once_gives_the_same_z() -> None:
         simulate_sumstats(
             ref.subset(np.arange(1, ref.n_variants)), s[1:], n_gwas=1e4, banded_ld=banded
         )
+
+
+def test_simulate_sumstats_returns_the_effects_behind_z() -> None:
+    """return_effects gives the same z and the beta it was drawn from: with a negligible noise
+    term, z = sqrt(N) R_band beta exactly."""
+    from deepwas.simulate import BandedLD
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((80, 30))
+    X = (X - X.mean(0)) / X.std(0)
+    pos = np.arange(30) * 100.0
+    s = rng.uniform(0.001, 0.01, 30)
+    kw = dict(n_gwas=1e4, rng=3, positions=pos, band_bp=450.0)
+    z, beta = simulate_sumstats(X, s, return_effects=True, **kw)
+    np.testing.assert_array_equal(z, simulate_sumstats(X, s, **kw))
+    z0, beta0 = simulate_sumstats(X, s, sigma=1e-30, return_effects=True, **kw)
+    np.testing.assert_array_equal(beta0, beta)
+    banded = BandedLD.from_genotypes(X, 450.0, positions=pos)
+    np.testing.assert_allclose(z0, np.sqrt(1e4) * banded.times(beta), rtol=1e-10, atol=1e-12)
 
 
 def test_run_simulation_bad_annotations_leaves_nothing(tmp_path: Path) -> None:

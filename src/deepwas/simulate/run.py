@@ -122,7 +122,8 @@ def run_simulation(
       frequency in the cohort whose LD generated Z (in-sample cohort, else reference panel).
     - ``annotations.tsv.gz``: ``CHR SNP BP A1 A2``, the annotation columns, then ``MAF``
       (reference panel).
-    - ``truth.tsv.gz``: ``CHR SNP BP A1 A2 SNPVAR``, summing to ``h2``.
+    - ``truth.tsv.gz``: ``CHR SNP BP A1 A2 SNPVAR BETA``: SNPVAR sums to ``h2``; BETA is the
+      standardised effect of A1 (drawn from N(0, SNPVAR)) that generated Z.
     - ``reference.{bed,bim,fam}`` and, with ``n_insample``, ``insample.{bed,bim,fam}`` (unless
       ``write_panels`` is False).
     - ``simulation.json``: ``config``, ``provenance``, ``summary``.
@@ -156,7 +157,7 @@ def run_simulation(
     maf = np.minimum(af_ref, 1.0 - af_ref)
     snpvar = true_prior(values, maf, kind=config.prior, h2=config.h2, rng=rngs["prior"])
     gwas = insample if insample is not None else reference
-    z = simulate_sumstats(
+    z, beta = simulate_sumstats(
         gwas,
         snpvar,
         n_gwas=config.n_gwas,
@@ -164,6 +165,7 @@ def run_simulation(
         rng=rngs["sumstats"],
         band_bp=None if config.ld_band_kb is None else 1e3 * config.ld_band_kb,
         banded_ld=banded_ld,
+        return_effects=True,
     )
 
     variants = reference.variants
@@ -180,7 +182,7 @@ def run_simulation(
     annotations = pd.concat(
         [base, pd.DataFrame(values, columns=names), pd.DataFrame({"MAF": maf})], axis=1
     )
-    truth = base.assign(SNPVAR=snpvar)
+    truth = base.assign(SNPVAR=snpvar, BETA=beta)
 
     chi2 = z**2
     chrom = variants["CHR"].to_numpy()

@@ -75,6 +75,14 @@ class BandedLD:
         )
         return cls(band_bp=float(band_bp), blocks=blocks)
 
+    def times(self, v: np.ndarray) -> np.ndarray:
+        """``v @ R_band`` for ``v`` of shape (m,) or (d, m) over all the variants."""
+        v = np.asarray(v, dtype=np.float64)
+        out = np.zeros_like(v)
+        for idx, R_band in self.blocks:
+            out[..., idx] = np.asarray((R_band @ v[..., idx].T).T)
+        return out
+
 
 def simulate_sumstats(
     genotypes: np.ndarray | GenotypePanel,
@@ -87,7 +95,8 @@ def simulate_sumstats(
     positions: np.ndarray | None = None,
     band_bp: float | None = None,
     banded_ld: BandedLD | None = None,
-) -> np.ndarray:
+    return_effects: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Draw z-scores from ``z ~ N(0, N R S R + sigma R)`` with ``R = X^T X / n``, exactly.
 
     Parameters
@@ -122,9 +131,13 @@ def simulate_sumstats(
         genotypes: the same z as with ``band_bp`` (up to rounding; ``band_bp`` is then taken
         from it), faster.
 
+    return_effects:
+        Also return the standardised effects beta that generated z.
+
     Returns
     -------
     z: (m,) or (n_draws, m) float64
+    beta: like z, only with ``return_effects``
 
     Notes
     -----
@@ -153,6 +166,7 @@ def simulate_sumstats(
             raise ValueError("band_bp needs one position per variant")
         positions = np.asarray(positions, dtype=np.float64)
     z = np.empty((d, s.size))
+    effects = np.empty((d, s.size))
     for b, (idx, X) in enumerate(blocks):
         n = X.shape[0]
         beta = np.sqrt(s[idx]) * gen.standard_normal((d, idx.size))  # (d, m_c)
@@ -167,7 +181,10 @@ def simulate_sumstats(
         else:
             signal = _banded_ld_times(X, beta, positions[idx], band_bp)
         z[:, idx] = math.sqrt(n_gwas) * signal + math.sqrt(sigma / n) * (g @ X)
-    return z[0] if n_draws is None else z
+        effects[:, idx] = beta
+    if n_draws is None:
+        z, effects = z[0], effects[0]
+    return (z, effects) if return_effects else z
 
 
 def _banded_ld_times(
