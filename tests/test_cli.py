@@ -156,6 +156,14 @@ def test_demo_quick_fits_every_model_and_objective(tmp_path, capsys):
         assert Path(r["report"]).exists()
     out = capsys.readouterr().out
     assert "held-out gain" in out and "report:" in out
+    # what the linear prior delivers: enrichment with SEs, credible sets, PRS accuracy
+    got = summary["deliverables"]
+    assert {r["Category"] for r in got["enrichment"]} >= {"binary1", "continuous1"}
+    assert all(np.isfinite(r["Prop._h2_std_error"]) for r in got["enrichment"])
+    assert set(got["finemap"]) == {"uniform", "learned"}
+    r2 = {r["prior"]: r["r2"] for r in got["prs"]}
+    assert all(0 < v <= got["prs"][0]["ceiling"] * 1.0001 for v in r2.values())
+    assert "enrichment (linear prior" in out and "PRS, constant (LDpred-inf)" in out
 
 
 def _one_error_line(capsys) -> str:
