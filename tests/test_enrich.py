@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -252,6 +253,8 @@ def test_enrich_end_to_end(fitted, tmp_path):
         assert row["Prop._h2"] == pytest.approx(expect, rel=1e-5, abs=1e-6)  # %.6g output
     record = json.loads(open(f"{out}.enrich.json").read())
     assert record["n_blocks"] == 3 and record["provenance"]["command"][1] == "enrich"
+    page = Path(f"{out}.html").read_text()  # the forest plot with 95% intervals and the table
+    assert "data:image/png;base64," in page and tab["Category"].iloc[0] in page
 
 
 def test_enrich_without_blocks_gives_point_estimates(fitted, tmp_path):

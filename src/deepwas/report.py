@@ -37,7 +37,7 @@ import pandas as pd
 from deepwas._files import atomic_file
 from deepwas.errors import InputError
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "write_page", "enrichment_results_section"]
 
 _HEXBIN_ABOVE = 5_000  # points; above this the truth scatter becomes a hexbin
 _DPI = 100
@@ -554,6 +554,13 @@ def write_report(
     if truth is not None:
         sections.append(("Learned vs true SNPVAR", _truth_section(truth)))
 
+    write_page(path, title, sections)
+
+
+def write_page(
+    path: str | os.PathLike[str], title: str, sections: Sequence[tuple[str, str]]
+) -> None:
+    """A self-contained HTML page of (heading, HTML fragment) sections, written atomically."""
     body = "\n".join(
         f"<section><h2>{_esc(h)}</h2>\n{content}\n</section>" for h, content in sections
     )

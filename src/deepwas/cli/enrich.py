@@ -63,11 +63,18 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         res.table.to_csv(tmp, sep="\t", index=False, float_format="%.6g", na_rep="NA")
     with atomic_file(f"{args.out}.enrich.json") as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str, allow_nan=True) + "\n")
+    from deepwas.report import enrichment_results_section, write_page
+
+    write_page(
+        f"{args.out}.html",
+        f"deepwas enrich: {args.fit}",
+        [("Heritability enrichment (95% intervals)", enrichment_results_section(res.table))],
+    )
     se = "" if res.n_blocks == 0 else f" (SE {res.h2_se:.4g}, {res.n_blocks} jackknife blocks)"
     say(
         *[line for line in res.report if line.startswith("warning:")],
         f"h2 of the prior over {res.n_variants:,} variants: {res.h2:.4g}{se}",
-        f"wrote {results} and {args.out}.enrich.json",
+        f"wrote {results}, {args.out}.enrich.json and {args.out}.html",
     )
     return 0
 
