@@ -20,6 +20,7 @@ from deepwas.data import FitData
 from deepwas.enrich import RESULTS_COLUMNS, coefficients, enrichment_table, jackknife_refits
 from deepwas.fit import TrainConfig
 from deepwas.jackknife import constant_h2_jackknife
+from deepwas.optimum import Objective, fit_to_optimum
 from deepwas.priors import PriorConfig, build_prior
 
 
@@ -127,13 +128,165 @@ def test_constant_prior_jackknife_agrees_with_constant_h2_jackknife():
     h2 = [
         float(torch.exp(p.bias.detach())) * offset
         for _, p in jackknife_refits(
-            data, prior, cfg, sigma=fit.sigma, n_blocks=4, epochs=300, progress=False
+            data,
+            prior,
+            cfg,
+            sigma=fit.sigma,
+            n_blocks=4,
+            method="adamw",
+            epochs=300,
+            progress=False,
         )
     ]
     B = len(h2)
     se = math.sqrt((B - 1) / B * float(np.sum((np.array(h2) - np.mean(h2)) ** 2)))
     # AdamW ends within about lr/10 of the optimum in log s: 2% of an SE that is ~20% of h2
     assert se == pytest.approx(se_ref, rel=0.02)
+
+
+def _linear_diagonal_data(seed: int = 7, n_windows: int = 8, n_gwas: float = 5000.0):
+    """Diagonal-model windows drawn from a log-linear prior on 2 features (one binary)."""
+    rng = np.random.default_rng(seed)
+    windows, feats, offset = [], [], 0
+    for i in range(n_windows):
+        C, r = 60, 30
+        x = np.column_stack([rng.random(C) < 0.3, rng.normal(size=C)]).astype(float)
+        s = 1e-4 * np.exp(1.0 * x[:, 0] - 0.5 * x[:, 1])
+        G, scale = rng.normal(size=(C, r)) * 0.3, rng.uniform(0.5, 2.0, size=r)
+        v = 1.1 + n_gwas * ((G * scale) ** 2 * s[:, None]).sum(0)
+        windows.append(diagonal_window(i, offset, G, scale, rng.normal(size=r) * np.sqrt(v)))
+        feats.append(x)
+        offset += C
+    trait = diagonal_trait(windows, offset, n_gwas)
+    X = np.vstack(feats)
+    return FitData(trait, X, ["bin", "cont"], list(range(n_windows)), [], [])
+
+
+def _dense_objective(data, theta: np.ndarray, windows) -> float:
+    """numpy float64 reference of the training objective of a linear prior on the diagonal
+    model: theta = (bias, w_bin, w_cont, log sigma) on the standardised features."""
+    X = data.features
+    Z = (X - X.mean(0)) / X.std(0)
+    log_s = theta[0] + Z @ theta[1:3]
+    sigma, N = math.exp(theta[3]), data.trait.n_gwas
+    total, n = 0.0, 0
+    for i in windows:
+        w = data.trait.windows[i]
+        Gt = (w.G * w.scale).T  # (r, C)
+        v = sigma + N * (Gt**2) @ np.exp(log_s[w.context])
+        total += 0.5 * float(np.sum(np.log(v) + w.y**2 / v)) + w.const
+        n += w.n_scored
+    return total / n
+
+
+def _linear_prior(data, bias=-8.0, weight=(0.0, 0.0)):
+    X = data.features
+    cfg = PriorConfig(
+        "linear", tuple(data.feature_names), tuple(X.mean(0)), tuple(X.std(0)), init_log_snpvar=bias
+    )
+    prior = build_prior(cfg)
+    with torch.no_grad():
+        prior.weight.copy_(torch.tensor(weight, dtype=torch.float64))
+    return prior
+
+
+def _theta(prior, sigma: float) -> np.ndarray:
+    w = prior.weight.detach().numpy()
+    return np.array([float(prior.bias.detach()), w[0], w[1], math.log(sigma)])
+
+
+def test_fit_to_optimum_reaches_the_optimum_of_the_dense_objective():
+    """The L-BFGS refit of a linear prior ends where the gradient of an independent numpy
+    objective (central differences) vanishes, and from two different starts at the same point."""
+    data = _linear_diagonal_data()
+    obj = Objective(data)
+    windows = data.train
+    start = _linear_prior(data, bias=-7.0, weight=(0.3, 0.1))
+    theta0 = _theta(start, 2.0)
+    # the objective is the dense reference's
+    sig = torch.tensor(math.log(2.0), dtype=torch.float64)
+    assert float(obj(start, sig, windows)) == pytest.approx(
+        _dense_objective(data, theta0, windows), rel=1e-12
+    )
+    a = fit_to_optimum(obj, start, 2.0, windows, tol=1e-8)
+    assert a.converged and a.grad_norm <= 1e-8
+    theta = _theta(a.prior, a.sigma)
+    h = 1e-5
+    grad = [
+        (
+            _dense_objective(data, theta + h * e, windows)
+            - _dense_objective(data, theta - h * e, windows)
+        )
+        / (2 * h)
+        for e in np.eye(4)
+    ]
+    assert np.abs(grad).max() < 1e-7
+    # the start is not at the optimum, and the refit moved it
+    assert np.abs(theta - theta0).max() > 0.1
+    b = fit_to_optimum(obj, _linear_prior(data, bias=-9.0, weight=(-0.5, 0.4)), 0.8, windows)
+    assert b.converged
+    np.testing.assert_allclose(_theta(b.prior, b.sigma), theta, atol=1e-5)
+    assert b.objective == pytest.approx(a.objective, rel=1e-12, abs=1e-12)
+    # the starting prior was not changed
+    np.testing.assert_array_equal(_theta(start, 2.0), theta0)
+
+
+def test_optimum_jackknife_refits_equal_from_scratch_fits_on_the_reduced_data():
+    """Each delete-one refit (warm start at the full-data optimum) is the optimum of the kept
+    windows from a cold start; and the refits differ from each other (the jackknife sees data)."""
+    data = _linear_diagonal_data()
+    obj = Objective(data)
+    full = fit_to_optimum(obj, _linear_prior(data), 1.0, data.train)
+    refits = list(
+        jackknife_refits(
+            data,
+            full.prior,
+            TrainConfig(model="linear"),
+            sigma=full.sigma,
+            n_blocks=4,
+            objective=obj,
+            progress=False,
+        )
+    )
+    assert len(refits) == 4
+    thetas = []
+    for b, prior in refits:
+        kept = [w for w in data.train if w not in (2 * b, 2 * b + 1)]
+        cold = fit_to_optimum(obj, _linear_prior(data), 1.0, kept)
+        np.testing.assert_allclose(
+            prior.weight.detach().numpy(), cold.prior.weight.detach().numpy(), atol=1e-5
+        )
+        assert float(prior.bias.detach()) == pytest.approx(
+            float(cold.prior.bias.detach()), abs=1e-5
+        )
+        thetas.append(prior.weight.detach().numpy())
+    assert np.std(np.array(thetas), axis=0).min() > 1e-3
+
+
+def test_optimum_jackknife_of_the_constant_prior_equals_constant_h2_jackknife():
+    """With refits to the optimum the constant prior's delete-one h2 are constant_h2_jackknife's
+    L-BFGS delete-one values: the same SE to optimiser precision."""
+    rng = np.random.default_rng(5)
+    windows, offset = [], 0
+    for i in range(8):
+        G, scale = rng.normal(size=(60, 30)) * 0.3, rng.uniform(0.5, 2.0, size=30)
+        e = ((G * scale) ** 2).sum(0)
+        y = rng.normal(size=30) * np.sqrt(1.2 + 1000.0 * 5e-4 * e)
+        windows.append(diagonal_window(i, offset, G, scale, y))
+        offset += 60
+    trait = diagonal_trait(windows, offset, 1000.0)
+    fit, se_ref = constant_h2_jackknife(trait, n_blocks=4)
+    prior = build_prior(PriorConfig("constant", (), (), (), init_log_snpvar=math.log(fit.snpvar)))
+    data = FitData(trait, np.zeros((offset, 0)), [], list(range(8)), [], [])
+    h2 = [
+        float(torch.exp(p.bias.detach())) * offset
+        for _, p in jackknife_refits(
+            data, prior, TrainConfig(model="constant"), sigma=fit.sigma, n_blocks=4, progress=False
+        )
+    ]
+    B = len(h2)
+    se = math.sqrt((B - 1) / B * float(np.sum((np.array(h2) - np.mean(h2)) ** 2)))
+    assert se == pytest.approx(se_ref, rel=1e-4)
 
 
 # ------------------------------------------------------------------------------ CLI

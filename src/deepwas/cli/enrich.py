@@ -37,6 +37,7 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         fit_annot=args.fit_annot,
         bim=args.bim,
         n_blocks=args.blocks,
+        refit=args.refit,
         refit_epochs=args.refit_epochs,
         progress=not args.quiet,
         say=say,
@@ -46,7 +47,8 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         "h2_se": res.h2_se,
         "n_variants": res.n_variants,
         "n_blocks": res.n_blocks,
-        "refit_epochs": res.refit_epochs,
+        "refit": args.refit,
+        "refit_epochs": res.refit_epochs if args.refit == "adamw" else None,
         "drift_in_se": None if res.drift is None else res.drift.to_dict(),
         "report": res.report,
         "provenance": provenance(
@@ -93,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "enrich",
         help="heritability enrichment of annotations under a fitted prior, with SEs",
         description="Prop._h2 and enrichment of each annotation under a fitted prior (any "
-        "family), with delete-one-block jackknife standard errors from warm-started refits; "
+        "family), with delete-one-block jackknife standard errors from refits to the optimum; "
         "writes OUT.results (S-LDSC columns) and OUT.enrich.json (docs/enrich.md).",
     )
     e.add_argument("--fit", required=True, help="folder written by deepwas fit")
@@ -113,7 +115,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="jackknife blocks (default: min(200, training windows); 0: no SEs)",
     )
-    e.add_argument("--refit-epochs", type=int, default=5, help="epochs of each warm-started refit")
+    e.add_argument(
+        "--refit",
+        choices=("optimum", "adamw"),
+        default="optimum",
+        help="optimum (default): the prior and every delete-one refit by full-batch L-BFGS to "
+        "the optimum of the likelihood; adamw: the saved prior and --refit-epochs epochs of the "
+        "fit's optimiser per refit (the first version: SEs too small)",
+    )
+    e.add_argument(
+        "--refit-epochs", type=int, default=5, help="epochs of each adamw refit (--refit adamw)"
+    )
     e.add_argument(
         "--out",
         required=True,
