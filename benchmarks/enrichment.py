@@ -50,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=None)
     p.add_argument("--refit", default="optimum", choices=["optimum", "adamw"])
     p.add_argument("--refit-epochs", type=int, default=5, help="epochs of an adamw refit")
+    p.add_argument("--prior-sd", type=float, default=1.0, help="0: unpenalised optimum")
     p.add_argument(
         "--compare-adamw",
         action="store_true",
@@ -154,6 +155,7 @@ def replicate(args, env, r: int, model: str) -> dict:
         n_blocks=args.blocks,
         refit=args.refit,
         refit_epochs=args.refit_epochs,
+        prior_sd=args.prior_sd or None,
         progress=False,
     )
     t_enrich = time.perf_counter() - t0 - t_fit
@@ -164,6 +166,7 @@ def replicate(args, env, r: int, model: str) -> dict:
         "model": model,
         "replicate": r,
         "refit": args.refit,
+        "prior_sd": args.prior_sd,
         "insample_ld": bool(args.insample_ld),
         "annotations": names,
         "prop_h2_true": true_prop.tolist(),

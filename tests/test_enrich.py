@@ -162,8 +162,8 @@ def _linear_diagonal_data(seed: int = 7, n_windows: int = 8, n_gwas: float = 500
     return FitData(trait, X, ["bin", "cont"], list(range(n_windows)), [], [])
 
 
-def _dense_objective(data, theta: np.ndarray, windows) -> float:
-    """numpy float64 reference of the training objective of a linear prior on the diagonal
+def _dense_objective(data, theta: np.ndarray, windows, prior_sd: float | None = 1.0) -> float:
+    """numpy float64 reference of the penalised objective of a linear prior on the diagonal
     model: theta = (bias, w_bin, w_cont, log sigma) on the standardised features."""
     X = data.features
     Z = (X - X.mean(0)) / X.std(0)
@@ -176,6 +176,8 @@ def _dense_objective(data, theta: np.ndarray, windows) -> float:
         v = sigma + N * (Gt**2) @ np.exp(log_s[w.context])
         total += 0.5 * float(np.sum(np.log(v) + w.y**2 / v)) + w.const
         n += w.n_scored
+    if prior_sd is not None:
+        total += float(theta[1:3] @ theta[1:3]) / (2 * prior_sd**2)
     return total / n
 
 
@@ -206,7 +208,7 @@ def test_fit_to_optimum_reaches_the_optimum_of_the_dense_objective():
     # the objective is the dense reference's
     sig = torch.tensor(math.log(2.0), dtype=torch.float64)
     assert float(obj(start, sig, windows)) == pytest.approx(
-        _dense_objective(data, theta0, windows), rel=1e-12
+        _dense_objective(data, theta0, windows, prior_sd=None), rel=1e-12
     )
     a = fit_to_optimum(obj, start, 2.0, windows, tol=1e-8)
     assert a.converged and a.grad_norm <= 1e-8

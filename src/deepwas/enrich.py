@@ -217,6 +217,7 @@ def jackknife_refits(
     method: str = "optimum",
     epochs: int = 5,
     tol: float = 1e-7,
+    prior_sd: float | None = 1.0,
     objective=None,
     progress: bool = True,
 ) -> Iterator[tuple[int, Any]]:
@@ -248,6 +249,8 @@ def jackknife_refits(
         Epochs of each ``"adamw"`` refit.
     tol:
         Gradient-norm tolerance of each ``"optimum"`` refit.
+    prior_sd:
+        The Gaussian penalty of the ``"optimum"`` refits (:func:`deepwas.fit_to_optimum`).
     objective: deepwas.optimum.Objective, optional
         The packed objective of ``data`` (built here when not given).
 
@@ -278,7 +281,7 @@ def jackknife_refits(
         kept = [w for w in windows if w not in dropped]
         if method == "optimum":
             s0 = sigma if sigma is not None else fit_constant(data.subset(kept)).sigma
-            yield b, fit_to_optimum(objective, prior, s0, kept, tol=tol).prior
+            yield b, fit_to_optimum(objective, prior, s0, kept, tol=tol, prior_sd=prior_sd).prior
         else:
             sub = replace(data, train=kept, val=[], test=[])
             result = train_prior(sub, cfg, init=prior, init_sigma=sigma, progress=False)
@@ -480,6 +483,7 @@ def enrichment(
     refit: str = "optimum",
     refit_epochs: int = 5,
     tol: float = 1e-7,
+    prior_sd: float | None = 1.0,
     progress: bool = True,
     say=None,
 ) -> EnrichmentResult:
@@ -513,6 +517,12 @@ def enrichment(
         Epochs of each ``"adamw"`` refit.
     tol:
         Gradient-norm tolerance of the ``"optimum"`` refits.
+    prior_sd:
+        The ``"optimum"`` refits maximise the likelihood plus a Gaussian N(0, prior_sd^2) prior
+        on the prior's parameters other than its output bias (for a linear prior, the
+        log-enrichment per standard deviation of each feature); None for the plain likelihood,
+        whose optimum can be a log-enrichment of -inf with a standard error of 0
+        (docs/decisions_enrich.md).
     progress:
         Show a progress bar.
     say:
@@ -606,7 +616,7 @@ def enrichment(
             from deepwas.fit import fit_constant
 
             sigma = fit_constant(data.subset(windows)).sigma
-        opt = fit_to_optimum(objective, prior, sigma, windows, tol=tol)
+        opt = fit_to_optimum(objective, prior, sigma, windows, tol=tol, prior_sd=prior_sd)
         report = [
             *report,
             f"the prior refitted to the optimum of its {len(windows)} windows: gradient norm "
@@ -642,6 +652,7 @@ def enrichment(
         method=refit,
         epochs=refit_epochs,
         tol=tol,
+        prior_sd=prior_sd,
         objective=objective,
         progress=progress,
     ):

@@ -33,7 +33,8 @@ class OptimumFit:
     sigma: float
         The refitted intercept.
     objective: float
-        The training objective at the optimum (NLL per scored variant of the windows).
+        The objective at the optimum (NLL per scored variant of the windows, plus the penalty of
+        ``prior_sd``).
     grad_norm: float
         Euclidean norm of the objective's gradient in (the prior's parameters, log sigma) at the
         returned point.
@@ -93,6 +94,7 @@ def fit_to_optimum(
     tol: float = 1e-7,
     max_iter: int = 500,
     learn_sigma: bool = True,
+    prior_sd: float | None = 1.0,
 ) -> OptimumFit:
     """Refit a prior (and log sigma) to the optimum of the training objective over ``windows``.
 
@@ -112,6 +114,12 @@ def fit_to_optimum(
         The most L-BFGS iterations.
     learn_sigma:
         Refit sigma too (else it stays at ``sigma``).
+    prior_sd:
+        A Gaussian prior N(0, prior_sd^2) on every parameter of the prior except its output
+        bias (for a linear prior: the log-enrichments per standard deviation of each feature):
+        the objective is (NLL + sum theta^2 / (2 prior_sd^2)) / n with n the windows' scored
+        variants, a penalised (MAP) optimum. None: the plain likelihood, whose optimum can lie
+        at infinity (a log-enrichment of -inf for an annotation without signal).
 
     Returns
     -------
@@ -135,11 +143,20 @@ def fit_to_optimum(
     if learn_sigma:
         params.append(log_sigma)
     windows = list(windows)
+    penalised = [p for name, p in model.named_parameters() if name != "bias"]
+    n_scored = sum(int(objective.tensors["n_scored"][i]) for i in windows)
+
+    def value_of():
+        value = objective(model, log_sigma, windows)
+        if prior_sd is not None and penalised:
+            ridge = sum((p**2).sum() for p in penalised)
+            value = value + ridge / (2.0 * prior_sd**2 * max(n_scored, 1))
+        return value
 
     def closure():
         for p in params:
             p.grad = None
-        value = objective(model, log_sigma, windows)
+        value = value_of()
         value.backward()
         return value
 
@@ -171,7 +188,7 @@ def fit_to_optimum(
             break
         g = g_new
     with torch.no_grad():
-        value = float(objective(model, log_sigma, windows))
+        value = float(value_of())
     for p in params:
         p.grad = None
     return OptimumFit(
