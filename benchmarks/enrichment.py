@@ -48,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=2)
     p.add_argument("--blocks", type=int, default=None)
-    p.add_argument("--refit", default="optimum", choices=["optimum", "adamw"])
+    p.add_argument("--refit", default="optimum", choices=["optimum", "scratch", "adamw"])
     p.add_argument("--refit-epochs", type=int, default=5, help="epochs of an adamw refit")
     p.add_argument("--prior-sd", type=float, default=1.0, help="0: unpenalised optimum")
     p.add_argument(

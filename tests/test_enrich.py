@@ -374,7 +374,8 @@ def _one_error_line(capsys) -> str:
     return err[0]
 
 
-def test_enrich_end_to_end(fitted, tmp_path):
+@pytest.mark.parametrize("refit", ["optimum", "scratch", "adamw"])
+def test_enrich_end_to_end(fitted, tmp_path, refit):
     sim, _, fit = fitted
     out = tmp_path / "e"
     argv = [
@@ -385,6 +386,8 @@ def test_enrich_end_to_end(fitted, tmp_path):
         str(sim / "annotations.tsv.gz"),
         "--blocks",
         "3",
+        "--refit",
+        refit,
         "--refit-epochs",
         "1",
         "--out",
@@ -398,15 +401,21 @@ def test_enrich_end_to_end(fitted, tmp_path):
     assert list(tab.columns) == RESULTS_COLUMNS
     assert (tab["Prop._h2_std_error"] > 0).all() and tab["Enrichment_p"].between(0, 1).all()
     assert tab["Coefficient_std_error"].notna().all()  # every annotation is a feature
-    # Prop._h2 from the written prior (priors.tsv.gz, 6 significant digits) and the annotations
+    record = json.loads(open(f"{out}.enrich.json").read())
+    assert record["n_blocks"] == 3 and record["provenance"]["command"][1] == "enrich"
+    assert record["refit"] == refit
+    # Prop._h2 from the written prior (priors.tsv.gz, 6 significant digits) and the annotations;
+    # with --refit optimum the table is the optimum's, which is drift_in_se SEs away
     pri = pd.read_csv(fit / "priors.tsv.gz", sep="\t")
     ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t").merge(pri[["SNP", "SNPVAR"]])
     s = ann["SNPVAR"].to_numpy()
     for _, row in tab.iterrows():
         expect = float(ann[row["Category"]].to_numpy() @ s / s.sum())
-        assert row["Prop._h2"] == pytest.approx(expect, rel=1e-5, abs=1e-6)  # %.6g output
-    record = json.loads(open(f"{out}.enrich.json").read())
-    assert record["n_blocks"] == 3 and record["provenance"]["command"][1] == "enrich"
+        if refit == "optimum":
+            expect += record["drift_in_se"][row["Category"]] * row["Prop._h2_std_error"]
+        assert row["Prop._h2"] == pytest.approx(expect, rel=1e-4, abs=1e-5)  # %.6g output
+    if refit == "optimum":  # a 4-epoch fit is not at the optimum
+        assert max(abs(v) for v in record["drift_in_se"].values()) > 0.01
 
 
 def test_enrich_without_blocks_gives_point_estimates(fitted, tmp_path):

@@ -71,6 +71,8 @@ RESULTS_COLUMNS = [
     "Coefficient",
     "Coefficient_std_error",
 ]
+#: How each delete-one estimate is refitted (:func:`jackknife_refits`)
+REFIT_METHODS = ("optimum", "scratch", "adamw")
 #: S-LDSC's number of jackknife blocks, the default when there are at least that many windows
 DEFAULT_BLOCKS = 200
 
@@ -244,7 +246,10 @@ def jackknife_refits(
         ``"optimum"``: full-batch L-BFGS to the optimum of the kept windows' objective
         (gradient norm <= ``tol``; :func:`deepwas.fit_to_optimum`); ``"adamw"``: ``epochs``
         epochs of the fit's own optimiser (the first version; under-dispersed, see
-        docs/decisions_enrich.md).
+        docs/decisions_enrich.md); ``"scratch"``: the fit's whole training procedure
+        (``config``: its initialisation seed, epochs, optimiser, early stopping on the kept
+        validation windows) rerun on the kept windows, for priors such as the MLP whose
+        estimate is defined by the procedure rather than by an optimum.
     epochs:
         Epochs of each ``"adamw"`` refit.
     tol:
@@ -266,8 +271,10 @@ def jackknife_refits(
     from deepwas.jackknife import _groups
     from deepwas.optimum import Objective, fit_to_optimum
 
-    if method not in ("optimum", "adamw"):
-        raise InputError(f"unknown refit method {method!r}", fix="use optimum or adamw")
+    if method not in REFIT_METHODS:
+        raise InputError(
+            f"unknown refit method {method!r}", fix=f"use one of {', '.join(REFIT_METHODS)}"
+        )
     windows = sorted([*data.train, *data.val])
     if n_blocks is None:
         n_blocks = min(DEFAULT_BLOCKS, len(windows))
@@ -279,7 +286,17 @@ def jackknife_refits(
     for b, drop in enumerate(bar):
         dropped = {windows[i] for i in drop}
         kept = [w for w in windows if w not in dropped]
-        if method == "optimum":
+        if method == "scratch":
+            # the fit's whole procedure on the kept windows: same initialisation seed, epochs,
+            # optimiser and early stopping on the kept validation windows
+            sub = replace(
+                data,
+                train=[w for w in data.train if w not in dropped],
+                val=[w for w in data.val if w not in dropped],
+                test=[],
+            )
+            yield b, train_prior(sub, replace(config, device="cpu"), progress=False).prior
+        elif method == "optimum":
             s0 = sigma if sigma is not None else fit_constant(data.subset(kept)).sigma
             yield b, fit_to_optimum(objective, prior, s0, kept, tol=tol, prior_sd=prior_sd).prior
         else:
@@ -512,7 +529,9 @@ def enrichment(
         the table is that optimum's) and every delete-one refit runs to the optimum of the kept
         windows from it. ``"adamw"``: the table is the saved prior's and each refit is
         ``refit_epochs`` epochs of the fit's optimiser (the first version, whose standard
-        errors are too small; docs/decisions_enrich.md).
+        errors are too small; docs/decisions_enrich.md). ``"scratch"``: the table is the saved
+        prior's and each delete-one estimate reruns the fit's training on the kept windows (the
+        MLP's choice: its estimate is its training procedure's, not an optimum's).
     refit_epochs:
         Epochs of each ``"adamw"`` refit.
     tol:
@@ -608,6 +627,12 @@ def enrichment(
     sigma = settings.sigma
     objective = None
     moved = None  # the optimum's Prop._h2 minus the saved prior's
+    if refit not in REFIT_METHODS:
+        raise InputError(
+            f"unknown refit method {refit!r}",
+            column="--refit",
+            fix=f"use one of {', '.join(REFIT_METHODS)}",
+        )
     if refit == "optimum":
         from deepwas.optimum import Objective, fit_to_optimum
 
@@ -636,6 +661,8 @@ def enrichment(
         coef = coefficients(prior, test.names)
         h2_full = float(snpvar.sum())
         how = "refits to the optimum of the kept windows (L-BFGS)"
+    elif refit == "scratch":
+        how = "the fit's training rerun on the kept windows"
     else:
         how = f"warm-started refits of {refit_epochs} AdamW epoch(s) each"
     say(
@@ -664,6 +691,8 @@ def enrichment(
     rel = np.array([s.sum() for s in delete_s])
     h2_se = jackknife_se(rel / rel.mean()) * h2_full
     se = table["Prop._h2_std_error"].to_numpy()
+    if refit == "scratch":
+        moved = np.zeros(len(test.names))  # the table is the saved prior's
     if moved is None:
         # the refit procedure without deleting anything: a check that the fit had converged
         from deepwas.fit import train_prior

@@ -184,9 +184,10 @@ def fit_to_optimum(
         opt.step(closure)
         iterations += int(opt.state[opt._params[0]].get("n_iter", 0))
         g_new = grad_norm()
-        if not g_new < g:  # no progress
-            break
+        progressed = g_new < g
         g = g_new
+        if not progressed:
+            break
     with torch.no_grad():
         value = float(value_of())
     for p in params:
