@@ -20,7 +20,7 @@ from deepwas.data import FitData
 from deepwas.enrich import RESULTS_COLUMNS, coefficients, enrichment_table, jackknife_refits
 from deepwas.fit import TrainConfig
 from deepwas.jackknife import constant_h2_jackknife
-from deepwas.optimum import Objective, fit_to_optimum
+from deepwas.optimum import TrainingObjective, fit_to_optimum
 from deepwas.priors import PriorConfig, build_prior
 
 
@@ -201,7 +201,7 @@ def test_fit_to_optimum_reaches_the_optimum_of_the_dense_objective():
     """The L-BFGS refit of a linear prior ends where the gradient of an independent numpy
     objective (central differences) vanishes, and from two different starts at the same point."""
     data = _linear_diagonal_data()
-    obj = Objective(data)
+    obj = TrainingObjective(data)
     windows = data.train
     start = _linear_prior(data, bias=-7.0, weight=(0.3, 0.1))
     theta0 = _theta(start, 2.0)
@@ -237,7 +237,7 @@ def test_optimum_jackknife_refits_equal_from_scratch_fits_on_the_reduced_data():
     """Each delete-one refit (warm start at the full-data optimum) is the optimum of the kept
     windows from a cold start; and the refits differ from each other (the jackknife sees data)."""
     data = _linear_diagonal_data()
-    obj = Objective(data)
+    obj = TrainingObjective(data)
     full = fit_to_optimum(obj, _linear_prior(data), 1.0, data.train)
     refits = list(
         jackknife_refits(

@@ -14,9 +14,13 @@ calibration of :func:`deepwas.calibrate_prior`) has the same table.
 
 Standard errors come from the delete-one-block jackknife over LD windows, as in S-LDSC (which uses
 200 blocks of SNPs): the training windows of the fit are cut into B contiguous groups; for each
-group the prior is refitted without it, starting from the fitted prior (a warm start: a few epochs
-of the fit's own optimiser, :func:`deepwas.train_prior` with ``init``), and every statistic is
-recomputed from the refitted prior on the same M variants. With delete-one values t_b,
+group the prior is refitted without it and every statistic is recomputed from the refitted prior
+on the same M variants. A delete-one estimate must be the *estimator* applied to the reduced data:
+for linear (and constant) priors the estimator is the optimum of the penalised likelihood, so the
+fitted prior is first refitted to that optimum (:func:`deepwas.fit_to_optimum`, full-batch
+L-BFGS) and each refit runs from it to the optimum of the kept windows; an MLP's estimate is
+its training procedure's, which ``refit="scratch"`` reruns on the kept windows. With delete-one
+values t_b,
 
     SE = sqrt((B - 1) / B * sum_b (t_b - mean t)^2)          (deepwas.jackknife.jackknife_se)
 
@@ -256,7 +260,7 @@ def jackknife_refits(
         Gradient-norm tolerance of each ``"optimum"`` refit.
     prior_sd:
         The Gaussian penalty of the ``"optimum"`` refits (:func:`deepwas.fit_to_optimum`).
-    objective: deepwas.optimum.Objective, optional
+    objective: deepwas.optimum.TrainingObjective, optional
         The packed objective of ``data`` (built here when not given).
 
     Yields
@@ -269,7 +273,7 @@ def jackknife_refits(
 
     from deepwas.fit import fit_constant, train_prior
     from deepwas.jackknife import _groups
-    from deepwas.optimum import Objective, fit_to_optimum
+    from deepwas.optimum import TrainingObjective, fit_to_optimum
 
     if method not in REFIT_METHODS:
         raise InputError(
@@ -281,7 +285,7 @@ def jackknife_refits(
     groups = _groups(len(windows), n_blocks)
     cfg = replace(config, epochs=int(epochs), patience=int(epochs) + 1, device="cpu")
     if method == "optimum" and objective is None:
-        objective = Objective(data)
+        objective = TrainingObjective(data)
     bar = tqdm(groups, desc="jackknife refits", disable=not progress)
     for b, drop in enumerate(bar):
         dropped = {windows[i] for i in drop}
@@ -464,9 +468,10 @@ class EnrichmentResult:
         Jackknife blocks (0: no standard errors).
     refit_epochs: int
     drift: pandas.Series or None
-        Per annotation, (Prop._h2 of a warm-started refit on *all* the windows minus the
-        fitted prior's) / Prop._h2_std_error: how far the refit procedure moves the estimate
-        without deleting anything (large values: the fit had not converged).
+        Per annotation, in units of Prop._h2_std_error: with ``refit="optimum"`` the optimum's
+        Prop._h2 minus the saved prior's; with ``"adamw"`` how far a warm-started refit on
+        *all* the windows moves it; 0 with ``"scratch"`` (large values: the fit had not
+        converged).
     report: list[str]
     """
 
@@ -634,9 +639,9 @@ def enrichment(
             fix=f"use one of {', '.join(REFIT_METHODS)}",
         )
     if refit == "optimum":
-        from deepwas.optimum import Objective, fit_to_optimum
+        from deepwas.optimum import TrainingObjective, fit_to_optimum
 
-        objective = Objective(data)
+        objective = TrainingObjective(data)
         if sigma is None:
             from deepwas.fit import fit_constant
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OptimumFit", "Objective", "fit_to_optimum"]
+__all__ = ["OptimumFit", "TrainingObjective", "fit_to_optimum"]
 
 
 @dataclass
@@ -52,7 +52,7 @@ class OptimumFit:
     converged: bool
 
 
-class Objective:
+class TrainingObjective:
     """The training objective of a trait's windows, packed once for many refits.
 
     Parameters
@@ -86,7 +86,7 @@ class Objective:
 
 
 def fit_to_optimum(
-    objective: Objective,
+    objective: TrainingObjective,
     prior,
     sigma: float,
     windows: list[int],
@@ -100,8 +100,8 @@ def fit_to_optimum(
 
     Parameters
     ----------
-    objective: Objective
-        The trait's objective (:class:`Objective`), shared by many refits.
+    objective: TrainingObjective
+        The trait's objective (:class:`TrainingObjective`), shared by many refits.
     prior: deepwas.priors.Prior
         The warm start (not changed): its family, standardisation and parameters.
     sigma:
