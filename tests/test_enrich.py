@@ -176,9 +176,8 @@ def _dense_objective(data, theta: np.ndarray, windows, prior_sd: float | None = 
         v = sigma + N * (Gt**2) @ np.exp(log_s[w.context])
         total += 0.5 * float(np.sum(np.log(v) + w.y**2 / v)) + w.const
         n += w.n_scored
-    if prior_sd is not None:  # on the binary feature's log fold change, the other's per SD
-        w = theta[1:3] / np.array([X[:, 0].std(), 1.0])
-        total += float(w @ w) / (2 * prior_sd**2)
+    if prior_sd is not None:
+        total += float(theta[1:3] @ theta[1:3]) / (2 * prior_sd**2)
     return total / n
 
 

@@ -75,11 +75,6 @@ class TrainingObjective:
         }
         # exact engine, float64: the objective and its gradient without sampling noise
         self.cfg = TrainConfig(engine="exact", precision="float64")
-        X = np.asarray(data.features)
-        #: per feature: takes only the values 0 and 1 (a binary annotation)
-        self.binary = (
-            np.all((X == 0.0) | (X == 1.0), axis=0) if X.size else np.zeros(X.shape[1], bool)
-        )
 
     def __call__(self, model, log_sigma, windows: list[int]):
         """The objective (a 0-d float64 tensor, differentiable) over ``windows``."""
@@ -121,12 +116,10 @@ def fit_to_optimum(
         Refit sigma too (else it stays at ``sigma``).
     prior_sd:
         A Gaussian prior N(0, prior_sd^2) on every parameter of the prior except its output
-        bias; for a linear prior, on the log fold change of SNPVAR of each binary feature
-        (``w_k / scale_k``) and on the change of log SNPVAR per standard deviation of each
-        other feature (``w_k``). The objective is (NLL + sum (theta / prior_sd)^2 / 2) / n with
-        n the windows' scored variants, a penalised (MAP) optimum. None: the plain likelihood,
-        whose optimum can lie at infinity (a log fold change of -inf for an annotation without
-        signal).
+        bias (for a linear prior: the log-enrichments per standard deviation of each feature):
+        the objective is (NLL + sum theta^2 / (2 prior_sd^2)) / n with n the windows' scored
+        variants, a penalised (MAP) optimum. None: the plain likelihood, whose optimum can lie
+        at infinity (a log-enrichment of -inf for an annotation without signal).
 
     Returns
     -------
@@ -152,22 +145,11 @@ def fit_to_optimum(
     windows = list(windows)
     penalised = [p for name, p in model.named_parameters() if name != "bias"]
     n_scored = sum(int(objective.tensors["n_scored"][i]) for i in windows)
-    # the linear prior's weights act per SD of each feature: a binary feature's log fold change
-    # is weight / scale
-    unit = torch.ones(0, dtype=torch.float64)
-    if prior.config.model == "linear" and len(objective.binary) == prior.config.n_features:
-        scale = torch.tensor(prior.config.feature_scale, dtype=torch.float64)
-        unit = torch.where(torch.from_numpy(objective.binary), scale, torch.ones_like(scale))
 
     def value_of():
         value = objective(model, log_sigma, windows)
         if prior_sd is not None and penalised:
-            ridge = sum(
-                ((p / unit) ** 2).sum()
-                if p is getattr(model, "weight", None) and unit.numel()
-                else (p**2).sum()
-                for p in penalised
-            )
+            ridge = sum((p**2).sum() for p in penalised)
             value = value + ridge / (2.0 * prior_sd**2 * max(n_scored, 1))
         return value
 
