@@ -34,6 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="work folder")
     p.add_argument("--replicates", type=int, default=50)
+    p.add_argument("--start", type=int, default=0, help="first replicate (to extend a run)")
     p.add_argument("--models", default="linear,mlp")
     p.add_argument("--length-mb", type=float, default=6.0)
     p.add_argument("--max-snps", type=int, default=2500)
@@ -297,7 +298,7 @@ def main(argv=None) -> int:
     log(f"setup in {time.perf_counter() - t0:.0f} s")
     models = args.models.split(",")
     records = {m: [] for m in models}
-    for r in range(args.replicates):
+    for r in range(args.start, args.replicates):
         if time.perf_counter() - t0 > args.max_seconds:
             log(f"time limit: stopped after {r} replicates")
             break
