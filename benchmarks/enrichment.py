@@ -34,6 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="work folder")
     p.add_argument("--replicates", type=int, default=50)
+    p.add_argument("--start", type=int, default=0, help="first replicate (to extend a run)")
     p.add_argument("--models", default="linear,mlp")
     p.add_argument("--length-mb", type=float, default=6.0)
     p.add_argument("--max-snps", type=int, default=2500)
@@ -48,7 +49,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=2)
     p.add_argument("--blocks", type=int, default=None)
-    p.add_argument("--refit-epochs", type=int, default=5)
+    p.add_argument("--refit", default="optimum", choices=["optimum", "scratch", "adamw"])
+    p.add_argument("--refit-epochs", type=int, default=5, help="epochs of an adamw refit")
+    p.add_argument("--prior-sd", type=float, default=1.0, help="0: unpenalised optimum")
+    p.add_argument(
+        "--compare-adamw",
+        action="store_true",
+        help="also run the first version's 5-epoch AdamW refits on the same fit (diagnosis)",
+    )
+    p.add_argument(
+        "--insample-ld",
+        action="store_true",
+        help="no panel mismatch: z-scores from the reference panel's own LD, the full LD model",
+    )
     p.add_argument("--sldsc", type=int, default=0, help="replicates also run with S-LDSC")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-seconds", type=float, default=math.inf, help="stop starting replicates")
@@ -65,7 +78,7 @@ def setup(args) -> dict:
     if not (base / "simulation.json").exists():
         cfg = SimConfig(
             n_ref=args.n_ref,
-            n_insample=args.n_insample,
+            n_insample=None if args.insample_ld else args.n_insample,
             n_gwas=args.n_gwas,
             h2=args.h2,
             length_mb=args.length_mb,
@@ -87,7 +100,7 @@ def setup(args) -> dict:
         "store": store,
         "annot": annot,
         "names": names,
-        "insample": read_plink(base / "insample"),
+        "insample": read_plink(base / ("reference" if args.insample_ld else "insample")),
     }
 
 
@@ -132,6 +145,7 @@ def replicate(args, env, r: int, model: str) -> dict:
         out=str(fit),
         config=cfg,
         val_fraction=0.0,
+        ld_model="full" if args.insample_ld else "auto",
         progress=False,
         say=lambda *a: None,
     )
@@ -140,15 +154,21 @@ def replicate(args, env, r: int, model: str) -> dict:
         fit,
         str(env["base"] / "annotations.tsv.gz"),
         n_blocks=args.blocks,
+        refit=args.refit,
         refit_epochs=args.refit_epochs,
+        prior_sd=args.prior_sd or None,
         progress=False,
     )
+    t_enrich = time.perf_counter() - t0 - t_fit
     tab = res.table
     est, se = tab["Prop._h2"].to_numpy(), tab["Prop._h2_std_error"].to_numpy()
     covered = np.abs(est - true_prop) <= 1.96 * se
-    return {
+    rec = {
         "model": model,
         "replicate": r,
+        "refit": args.refit,
+        "prior_sd": args.prior_sd,
+        "insample_ld": bool(args.insample_ld),
         "annotations": names,
         "prop_h2_true": true_prop.tolist(),
         "prop_h2": est.tolist(),
@@ -158,11 +178,24 @@ def replicate(args, env, r: int, model: str) -> dict:
         "coef": tab["Coefficient"].tolist(),
         "coef_se": tab["Coefficient_std_error"].tolist(),
         "max_abs_drift": float(np.nanmax(np.abs(res.drift))) if res.drift is not None else None,
+        "report": res.report,
         "n_blocks": res.n_blocks,
         "seconds_fit": t_fit,
-        "seconds_enrich": time.perf_counter() - t0 - t_fit,
+        "seconds_enrich": t_enrich,
         "fit": str(fit),
     }
+    if args.compare_adamw:
+        old = enrichment(
+            fit,
+            str(env["base"] / "annotations.tsv.gz"),
+            n_blocks=args.blocks,
+            refit="adamw",
+            refit_epochs=args.refit_epochs,
+            progress=False,
+        ).table
+        rec["adamw_prop_h2"] = old["Prop._h2"].tolist()
+        rec["adamw_prop_h2_se"] = old["Prop._h2_std_error"].tolist()
+    return rec
 
 
 def sldsc(args, env, r: int) -> dict:
@@ -220,6 +253,41 @@ def sldsc(args, env, r: int) -> dict:
     }
 
 
+def diagnosis(recs: list[dict], prefix: str = "") -> dict:
+    """Bias against SE error over replicates, per annotation and pooled by kind.
+
+    bias = mean(est - true); sd = sd(est - true) across replicates (the real error of the
+    estimator); mean_se = the mean jackknife SE (what it claims); coverage with 1.96 and with
+    the t quantile of B - 1 degrees of freedom."""
+    from scipy import stats
+
+    names = recs[0]["annotations"]
+    est = np.array([r[prefix + "prop_h2"] for r in recs], dtype=float)
+    se = np.array([r[prefix + "prop_h2_se"] for r in recs], dtype=float)
+    true = np.array([r["prop_h2_true"] for r in recs], dtype=float)
+    err = est - true
+    q = stats.t.ppf(0.975, df=recs[0]["n_blocks"] - 1)
+    binary = np.array([n.startswith("binary") for n in names])
+    cov = np.abs(err) <= 1.96 * se
+    cov_t = np.abs(err) <= q * se
+    return {
+        "coverage": float(cov.mean()),
+        "coverage_binary": float(cov[:, binary].mean()),
+        "coverage_continuous": float(cov[:, ~binary].mean()),
+        "coverage_t": float(cov_t.mean()),
+        "per_annotation": {
+            n: {
+                "bias": float(err[:, j].mean()),
+                "sd_error": float(err[:, j].std(ddof=1)) if len(recs) > 1 else math.nan,
+                "mean_se": float(se[:, j].mean()),
+                "rms_se": float(np.sqrt((se[:, j] ** 2).mean())),
+                "coverage": float(cov[:, j].mean()),
+            }
+            for j, n in enumerate(names)
+        },
+    }
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -230,7 +298,7 @@ def main(argv=None) -> int:
     log(f"setup in {time.perf_counter() - t0:.0f} s")
     models = args.models.split(",")
     records = {m: [] for m in models}
-    for r in range(args.replicates):
+    for r in range(args.start, args.replicates):
         if time.perf_counter() - t0 > args.max_seconds:
             log(f"time limit: stopped after {r} replicates")
             break
@@ -263,6 +331,8 @@ def main(argv=None) -> int:
         by_annot = np.array([rec["covered"] for rec in recs], dtype=float).mean(0)
         summary = {
             "summary": model,
+            "refit": args.refit,
+            "insample_ld": bool(args.insample_ld),
             "replicates": len(recs),
             "coverage_95": float(cov.mean()),
             "coverage_by_annotation": dict(
@@ -271,7 +341,10 @@ def main(argv=None) -> int:
             "z_error_mean": float(np.nanmean(ze)),
             "z_error_sd": float(np.nanstd(ze)),
             "seconds": time.perf_counter() - t0,
+            **diagnosis(recs),
         }
+        if args.compare_adamw:
+            summary["adamw"] = diagnosis(recs, prefix="adamw_")
         if model == "linear":
             agree = [a for rec in recs for a in rec.get("sldsc_within_2se", [])]
             summary["sldsc_within_2se"] = float(np.mean(agree)) if agree else None

@@ -21,6 +21,7 @@ from deepwas.data import FitData
 from deepwas.enrich import RESULTS_COLUMNS, coefficients, enrichment_table, jackknife_refits
 from deepwas.fit import TrainConfig
 from deepwas.jackknife import constant_h2_jackknife
+from deepwas.optimum import TrainingObjective, fit_to_optimum
 from deepwas.priors import PriorConfig, build_prior
 
 
@@ -128,13 +129,167 @@ def test_constant_prior_jackknife_agrees_with_constant_h2_jackknife():
     h2 = [
         float(torch.exp(p.bias.detach())) * offset
         for _, p in jackknife_refits(
-            data, prior, cfg, sigma=fit.sigma, n_blocks=4, epochs=300, progress=False
+            data,
+            prior,
+            cfg,
+            sigma=fit.sigma,
+            n_blocks=4,
+            method="adamw",
+            epochs=300,
+            progress=False,
         )
     ]
     B = len(h2)
     se = math.sqrt((B - 1) / B * float(np.sum((np.array(h2) - np.mean(h2)) ** 2)))
     # AdamW ends within about lr/10 of the optimum in log s: 2% of an SE that is ~20% of h2
     assert se == pytest.approx(se_ref, rel=0.02)
+
+
+def _linear_diagonal_data(seed: int = 7, n_windows: int = 8, n_gwas: float = 5000.0):
+    """Diagonal-model windows drawn from a log-linear prior on 2 features (one binary)."""
+    rng = np.random.default_rng(seed)
+    windows, feats, offset = [], [], 0
+    for i in range(n_windows):
+        C, r = 60, 30
+        x = np.column_stack([rng.random(C) < 0.3, rng.normal(size=C)]).astype(float)
+        s = 1e-4 * np.exp(1.0 * x[:, 0] - 0.5 * x[:, 1])
+        G, scale = rng.normal(size=(C, r)) * 0.3, rng.uniform(0.5, 2.0, size=r)
+        v = 1.1 + n_gwas * ((G * scale) ** 2 * s[:, None]).sum(0)
+        windows.append(diagonal_window(i, offset, G, scale, rng.normal(size=r) * np.sqrt(v)))
+        feats.append(x)
+        offset += C
+    trait = diagonal_trait(windows, offset, n_gwas)
+    X = np.vstack(feats)
+    return FitData(trait, X, ["bin", "cont"], list(range(n_windows)), [], [])
+
+
+def _dense_objective(data, theta: np.ndarray, windows, prior_sd: float | None = 1.0) -> float:
+    """numpy float64 reference of the penalised objective of a linear prior on the diagonal
+    model: theta = (bias, w_bin, w_cont, log sigma) on the standardised features."""
+    X = data.features
+    Z = (X - X.mean(0)) / X.std(0)
+    log_s = theta[0] + Z @ theta[1:3]
+    sigma, N = math.exp(theta[3]), data.trait.n_gwas
+    total, n = 0.0, 0
+    for i in windows:
+        w = data.trait.windows[i]
+        Gt = (w.G * w.scale).T  # (r, C)
+        v = sigma + N * (Gt**2) @ np.exp(log_s[w.context])
+        total += 0.5 * float(np.sum(np.log(v) + w.y**2 / v)) + w.const
+        n += w.n_scored
+    if prior_sd is not None:
+        total += float(theta[1:3] @ theta[1:3]) / (2 * prior_sd**2)
+    return total / n
+
+
+def _linear_prior(data, bias=-8.0, weight=(0.0, 0.0)):
+    X = data.features
+    cfg = PriorConfig(
+        "linear", tuple(data.feature_names), tuple(X.mean(0)), tuple(X.std(0)), init_log_snpvar=bias
+    )
+    prior = build_prior(cfg)
+    with torch.no_grad():
+        prior.weight.copy_(torch.tensor(weight, dtype=torch.float64))
+    return prior
+
+
+def _theta(prior, sigma: float) -> np.ndarray:
+    w = prior.weight.detach().numpy()
+    return np.array([float(prior.bias.detach()), w[0], w[1], math.log(sigma)])
+
+
+def test_fit_to_optimum_reaches_the_optimum_of_the_dense_objective():
+    """The L-BFGS refit of a linear prior ends where the gradient of an independent numpy
+    objective (central differences) vanishes, and from two different starts at the same point."""
+    data = _linear_diagonal_data()
+    obj = TrainingObjective(data)
+    windows = data.train
+    start = _linear_prior(data, bias=-7.0, weight=(0.3, 0.1))
+    theta0 = _theta(start, 2.0)
+    # the objective is the dense reference's
+    sig = torch.tensor(math.log(2.0), dtype=torch.float64)
+    assert float(obj(start, sig, windows)) == pytest.approx(
+        _dense_objective(data, theta0, windows, prior_sd=None), rel=1e-12
+    )
+    a = fit_to_optimum(obj, start, 2.0, windows, tol=1e-8)
+    assert a.converged and a.grad_norm <= 1e-8
+    theta = _theta(a.prior, a.sigma)
+    h = 1e-5
+    grad = [
+        (
+            _dense_objective(data, theta + h * e, windows)
+            - _dense_objective(data, theta - h * e, windows)
+        )
+        / (2 * h)
+        for e in np.eye(4)
+    ]
+    assert np.abs(grad).max() < 1e-7
+    # the start is not at the optimum, and the refit moved it
+    assert np.abs(theta - theta0).max() > 0.1
+    b = fit_to_optimum(obj, _linear_prior(data, bias=-9.0, weight=(-0.5, 0.4)), 0.8, windows)
+    assert b.converged
+    np.testing.assert_allclose(_theta(b.prior, b.sigma), theta, atol=1e-5)
+    assert b.objective == pytest.approx(a.objective, rel=1e-12, abs=1e-12)
+    # the starting prior was not changed
+    np.testing.assert_array_equal(_theta(start, 2.0), theta0)
+
+
+def test_optimum_jackknife_refits_equal_from_scratch_fits_on_the_reduced_data():
+    """Each delete-one refit (warm start at the full-data optimum) is the optimum of the kept
+    windows from a cold start; and the refits differ from each other (the jackknife sees data)."""
+    data = _linear_diagonal_data()
+    obj = TrainingObjective(data)
+    full = fit_to_optimum(obj, _linear_prior(data), 1.0, data.train)
+    refits = list(
+        jackknife_refits(
+            data,
+            full.prior,
+            TrainConfig(model="linear"),
+            sigma=full.sigma,
+            n_blocks=4,
+            objective=obj,
+            progress=False,
+        )
+    )
+    assert len(refits) == 4
+    thetas = []
+    for b, prior in refits:
+        kept = [w for w in data.train if w not in (2 * b, 2 * b + 1)]
+        cold = fit_to_optimum(obj, _linear_prior(data), 1.0, kept)
+        np.testing.assert_allclose(
+            prior.weight.detach().numpy(), cold.prior.weight.detach().numpy(), atol=1e-5
+        )
+        assert float(prior.bias.detach()) == pytest.approx(
+            float(cold.prior.bias.detach()), abs=1e-5
+        )
+        thetas.append(prior.weight.detach().numpy())
+    assert np.std(np.array(thetas), axis=0).min() > 1e-3
+
+
+def test_optimum_jackknife_of_the_constant_prior_equals_constant_h2_jackknife():
+    """With refits to the optimum the constant prior's delete-one h2 are constant_h2_jackknife's
+    L-BFGS delete-one values: the same SE to optimiser precision."""
+    rng = np.random.default_rng(5)
+    windows, offset = [], 0
+    for i in range(8):
+        G, scale = rng.normal(size=(60, 30)) * 0.3, rng.uniform(0.5, 2.0, size=30)
+        e = ((G * scale) ** 2).sum(0)
+        y = rng.normal(size=30) * np.sqrt(1.2 + 1000.0 * 5e-4 * e)
+        windows.append(diagonal_window(i, offset, G, scale, y))
+        offset += 60
+    trait = diagonal_trait(windows, offset, 1000.0)
+    fit, se_ref = constant_h2_jackknife(trait, n_blocks=4)
+    prior = build_prior(PriorConfig("constant", (), (), (), init_log_snpvar=math.log(fit.snpvar)))
+    data = FitData(trait, np.zeros((offset, 0)), [], list(range(8)), [], [])
+    h2 = [
+        float(torch.exp(p.bias.detach())) * offset
+        for _, p in jackknife_refits(
+            data, prior, TrainConfig(model="constant"), sigma=fit.sigma, n_blocks=4, progress=False
+        )
+    ]
+    B = len(h2)
+    se = math.sqrt((B - 1) / B * float(np.sum((np.array(h2) - np.mean(h2)) ** 2)))
+    assert se == pytest.approx(se_ref, rel=1e-4)
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -220,7 +375,8 @@ def _one_error_line(capsys) -> str:
     return err[0]
 
 
-def test_enrich_end_to_end(fitted, tmp_path):
+@pytest.mark.parametrize("refit", ["optimum", "scratch", "adamw"])
+def test_enrich_end_to_end(fitted, tmp_path, refit):
     sim, _, fit = fitted
     out = tmp_path / "e"
     argv = [
@@ -231,6 +387,8 @@ def test_enrich_end_to_end(fitted, tmp_path):
         str(sim / "annotations.tsv.gz"),
         "--blocks",
         "3",
+        "--refit",
+        refit,
         "--refit-epochs",
         "1",
         "--out",
@@ -244,15 +402,21 @@ def test_enrich_end_to_end(fitted, tmp_path):
     assert list(tab.columns) == RESULTS_COLUMNS
     assert (tab["Prop._h2_std_error"] > 0).all() and tab["Enrichment_p"].between(0, 1).all()
     assert tab["Coefficient_std_error"].notna().all()  # every annotation is a feature
-    # Prop._h2 from the written prior (priors.tsv.gz, 6 significant digits) and the annotations
+    record = json.loads(open(f"{out}.enrich.json").read())
+    assert record["n_blocks"] == 3 and record["provenance"]["command"][1] == "enrich"
+    assert record["refit"] == refit
+    # Prop._h2 from the written prior (priors.tsv.gz, 6 significant digits) and the annotations;
+    # with --refit optimum the table is the optimum's, which is drift_in_se SEs away
     pri = pd.read_csv(fit / "priors.tsv.gz", sep="\t")
     ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t").merge(pri[["SNP", "SNPVAR"]])
     s = ann["SNPVAR"].to_numpy()
     for _, row in tab.iterrows():
         expect = float(ann[row["Category"]].to_numpy() @ s / s.sum())
-        assert row["Prop._h2"] == pytest.approx(expect, rel=1e-5, abs=1e-6)  # %.6g output
-    record = json.loads(open(f"{out}.enrich.json").read())
-    assert record["n_blocks"] == 3 and record["provenance"]["command"][1] == "enrich"
+        if refit == "optimum":
+            expect += record["drift_in_se"][row["Category"]] * row["Prop._h2_std_error"]
+        assert row["Prop._h2"] == pytest.approx(expect, rel=1e-4, abs=1e-5)  # %.6g output
+    if refit == "optimum":  # a 4-epoch fit is not at the optimum
+        assert max(abs(v) for v in record["drift_in_se"].values()) > 0.01
     page = Path(f"{out}.html").read_text()  # the forest plot with 95% intervals and the table
     assert "data:image/png;base64," in page and tab["Category"].iloc[0] in page
 

@@ -27,7 +27,8 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
   ``run_fit(...)`` is all of the above, files in and a folder out.
 
 Delivering from a fit: ``enrichment(fit, annot)`` (the S-LDSC ``.results`` table of any prior,
-with jackknife SEs from warm-started refits: ``jackknife_refits``, ``enrichment_table``,
+with jackknife SEs from refits to the optimum (``fit_to_optimum``, ``TrainingObjective``,
+``OptimumFit``) or reruns of the fit: ``jackknife_refits``, ``enrichment_table``,
 ``EnrichmentResult``); ``predict_prior(prior, annotations)`` (a saved prior on new variants).
 Polygenic scores (docs/prs.md): ``run_prs(sumstats, store, prior=...)`` (files in) or
 ``prs_weights(trait, store, snpvar, sigma=...)`` give posterior mean effects per variant
@@ -123,6 +124,9 @@ _LAZY = {
     "enrichment_table": "deepwas.enrich",
     "jackknife_refits": "deepwas.enrich",
     "EnrichmentResult": "deepwas.enrich",
+    "fit_to_optimum": "deepwas.optimum",
+    "OptimumFit": "deepwas.optimum",
+    "TrainingObjective": "deepwas.optimum",
     "predict_prior": "deepwas.predict",
     "PRIOR_FAMILIES": "deepwas.priors",
     "PriorFamily": "deepwas.priors",

@@ -14,9 +14,13 @@ calibration of :func:`deepwas.calibrate_prior`) has the same table.
 
 Standard errors come from the delete-one-block jackknife over LD windows, as in S-LDSC (which uses
 200 blocks of SNPs): the training windows of the fit are cut into B contiguous groups; for each
-group the prior is refitted without it, starting from the fitted prior (a warm start: a few epochs
-of the fit's own optimiser, :func:`deepwas.train_prior` with ``init``), and every statistic is
-recomputed from the refitted prior on the same M variants. With delete-one values t_b,
+group the prior is refitted without it and every statistic is recomputed from the refitted prior
+on the same M variants. A delete-one estimate must be the *estimator* applied to the reduced data:
+for linear (and constant) priors the estimator is the optimum of the penalised likelihood, so the
+fitted prior is first refitted to that optimum (:func:`deepwas.fit_to_optimum`, full-batch
+L-BFGS) and each refit runs from it to the optimum of the kept windows; an MLP's estimate is
+its training procedure's, which ``refit="scratch"`` reruns on the kept windows. With delete-one
+values t_b,
 
     SE = sqrt((B - 1) / B * sum_b (t_b - mean t)^2)          (deepwas.jackknife.jackknife_se)
 
@@ -71,6 +75,8 @@ RESULTS_COLUMNS = [
     "Coefficient",
     "Coefficient_std_error",
 ]
+#: How each delete-one estimate is refitted (:func:`jackknife_refits`)
+REFIT_METHODS = ("optimum", "scratch", "adamw")
 #: S-LDSC's number of jackknife blocks, the default when there are at least that many windows
 DEFAULT_BLOCKS = 200
 
@@ -214,7 +220,11 @@ def jackknife_refits(
     *,
     sigma: float | None = None,
     n_blocks: int | None = None,
+    method: str = "optimum",
     epochs: int = 5,
+    tol: float = 1e-7,
+    prior_sd: float | None = 1.0,
+    objective=None,
     progress: bool = True,
 ) -> Iterator[tuple[int, Any]]:
     """Delete-one-block refits of a prior, warm-started from it.
@@ -226,16 +236,32 @@ def jackknife_refits(
         (the windows the prior was fitted to), in store order.
     prior: deepwas.priors.Prior
         The fitted prior, in its training state (for a calibrated fit, the bias before the
-        calibration shift): every refit starts from a copy of it.
+        calibration shift): every refit starts from a copy of it. With ``method="optimum"`` it
+        should itself be the optimum on all the windows (:func:`deepwas.fit_to_optimum`).
     config: deepwas.TrainConfig
-        The fit's settings (optimiser, batch, seed); ``epochs`` replaces its epochs and early
-        stopping is off (no validation windows: the refit keeps its best training epoch).
+        The fit's settings (optimiser, batch, seed), for ``method="adamw"``: ``epochs``
+        replaces its epochs and early stopping is off (the refit keeps its best training
+        epoch).
     sigma:
         The starting intercept (default: the best constant prior's of the kept windows).
     n_blocks:
         Number of contiguous groups of windows (default ``min(200, n_windows)``).
+    method:
+        ``"optimum"``: full-batch L-BFGS to the optimum of the kept windows' objective
+        (gradient norm <= ``tol``; :func:`deepwas.fit_to_optimum`); ``"adamw"``: ``epochs``
+        epochs of the fit's own optimiser (the first version; under-dispersed, see
+        docs/decisions_enrich.md); ``"scratch"``: the fit's whole training procedure
+        (``config``: its initialisation seed, epochs, optimiser, early stopping on the kept
+        validation windows) rerun on the kept windows, for priors such as the MLP whose
+        estimate is defined by the procedure rather than by an optimum.
     epochs:
-        Epochs of each refit over the kept windows.
+        Epochs of each ``"adamw"`` refit.
+    tol:
+        Gradient-norm tolerance of each ``"optimum"`` refit.
+    prior_sd:
+        The Gaussian penalty of the ``"optimum"`` refits (:func:`deepwas.fit_to_optimum`).
+    objective: deepwas.optimum.TrainingObjective, optional
+        The packed objective of ``data`` (built here when not given).
 
     Yields
     ------
@@ -245,20 +271,42 @@ def jackknife_refits(
     """
     from tqdm.auto import tqdm
 
-    from deepwas.fit import train_prior
+    from deepwas.fit import fit_constant, train_prior
     from deepwas.jackknife import _groups
+    from deepwas.optimum import TrainingObjective, fit_to_optimum
 
+    if method not in REFIT_METHODS:
+        raise InputError(
+            f"unknown refit method {method!r}", fix=f"use one of {', '.join(REFIT_METHODS)}"
+        )
     windows = sorted([*data.train, *data.val])
     if n_blocks is None:
         n_blocks = min(DEFAULT_BLOCKS, len(windows))
     groups = _groups(len(windows), n_blocks)
     cfg = replace(config, epochs=int(epochs), patience=int(epochs) + 1, device="cpu")
+    if method == "optimum" and objective is None:
+        objective = TrainingObjective(data)
     bar = tqdm(groups, desc="jackknife refits", disable=not progress)
     for b, drop in enumerate(bar):
         dropped = {windows[i] for i in drop}
-        sub = replace(data, train=[w for w in windows if w not in dropped], val=[], test=[])
-        result = train_prior(sub, cfg, init=prior, init_sigma=sigma, progress=False)
-        yield b, result.prior
+        kept = [w for w in windows if w not in dropped]
+        if method == "scratch":
+            # the fit's whole procedure on the kept windows: same initialisation seed, epochs,
+            # optimiser and early stopping on the kept validation windows
+            sub = replace(
+                data,
+                train=[w for w in data.train if w not in dropped],
+                val=[w for w in data.val if w not in dropped],
+                test=[],
+            )
+            yield b, train_prior(sub, replace(config, device="cpu"), progress=False).prior
+        elif method == "optimum":
+            s0 = sigma if sigma is not None else fit_constant(data.subset(kept)).sigma
+            yield b, fit_to_optimum(objective, prior, s0, kept, tol=tol, prior_sd=prior_sd).prior
+        else:
+            sub = replace(data, train=kept, val=[], test=[])
+            result = train_prior(sub, cfg, init=prior, init_sigma=sigma, progress=False)
+            yield b, result.prior
 
 
 # ------------------------------------------------------------------------------ fit folders
@@ -420,9 +468,10 @@ class EnrichmentResult:
         Jackknife blocks (0: no standard errors).
     refit_epochs: int
     drift: pandas.Series or None
-        Per annotation, (Prop._h2 of a warm-started refit on *all* the windows minus the
-        fitted prior's) / Prop._h2_std_error: how far the refit procedure moves the estimate
-        without deleting anything (large values: the fit had not converged).
+        Per annotation, in units of Prop._h2_std_error: with ``refit="optimum"`` the optimum's
+        Prop._h2 minus the saved prior's; with ``"adamw"`` how far a warm-started refit on
+        *all* the windows moves it; 0 with ``"scratch"`` (large values: the fit had not
+        converged).
     report: list[str]
     """
 
@@ -453,7 +502,10 @@ def enrichment(
     fit_annot: str | list[str] | None = None,
     bim: str | None = None,
     n_blocks: int | None = None,
+    refit: str = "optimum",
     refit_epochs: int = 5,
+    tol: float = 1e-7,
+    prior_sd: float | None = 1.0,
     progress: bool = True,
     say=None,
 ) -> EnrichmentResult:
@@ -476,8 +528,25 @@ def enrichment(
     n_blocks:
         Jackknife blocks (contiguous groups of the fit's training and validation windows);
         default ``min(200, number of windows)``; 0 for point estimates only (no refits).
+    refit:
+        ``"optimum"`` (default): the fitted prior is first refitted to the optimum of the
+        likelihood on its training windows (full-batch L-BFGS, :func:`deepwas.fit_to_optimum`;
+        the table is that optimum's) and every delete-one refit runs to the optimum of the kept
+        windows from it. ``"adamw"``: the table is the saved prior's and each refit is
+        ``refit_epochs`` epochs of the fit's optimiser (the first version, whose standard
+        errors are too small; docs/decisions_enrich.md). ``"scratch"``: the table is the saved
+        prior's and each delete-one estimate reruns the fit's training on the kept windows (the
+        MLP's choice: its estimate is its training procedure's, not an optimum's).
     refit_epochs:
-        Epochs of each warm-started refit.
+        Epochs of each ``"adamw"`` refit.
+    tol:
+        Gradient-norm tolerance of the ``"optimum"`` refits.
+    prior_sd:
+        The ``"optimum"`` refits maximise the likelihood plus a Gaussian N(0, prior_sd^2) prior
+        on the prior's parameters other than its output bias (for a linear prior, the
+        log-enrichment per standard deviation of each feature); None for the plain likelihood,
+        whose optimum can be a log-enrichment of -inf with a standard error of 0
+        (docs/decisions_enrich.md).
     progress:
         Show a progress bar.
     say:
@@ -552,59 +621,115 @@ def enrichment(
     )
     data.features, data.feature_names = features, names
     # refits start from the trained state: a calibrated prior's bias was shifted after training
+    scale = settings.h2_scale or 1.0
     if settings.h2_scale:
         import torch
 
         with torch.no_grad():
             prior.bias.sub_(math.log(settings.h2_scale))
-    n_windows = len(data.train) + len(data.val)
-    B = min(DEFAULT_BLOCKS, n_windows) if n_blocks is None else n_blocks
+    windows = sorted([*data.train, *data.val])
+    B = min(DEFAULT_BLOCKS, len(windows)) if n_blocks is None else n_blocks
+    sigma = settings.sigma
+    objective = None
+    moved = None  # the optimum's Prop._h2 minus the saved prior's
+    if refit not in REFIT_METHODS:
+        raise InputError(
+            f"unknown refit method {refit!r}",
+            column="--refit",
+            fix=f"use one of {', '.join(REFIT_METHODS)}",
+        )
+    if refit == "optimum":
+        from deepwas.optimum import TrainingObjective, fit_to_optimum
+
+        objective = TrainingObjective(data)
+        if sigma is None:
+            from deepwas.fit import fit_constant
+
+            sigma = fit_constant(data.subset(windows)).sigma
+        opt = fit_to_optimum(objective, prior, sigma, windows, tol=tol, prior_sd=prior_sd)
+        report = [
+            *report,
+            f"the prior refitted to the optimum of its {len(windows)} windows: gradient norm "
+            f"{opt.grad_norm:.2g} after {opt.iterations} L-BFGS iterations",
+        ]
+        if not opt.converged:
+            report = [
+                *report,
+                f"warning: the refit of the prior to the optimum stopped at gradient norm "
+                f"{opt.grad_norm:.2g} (> {tol:g}) after {opt.iterations} iterations",
+            ]
+        s_opt = np.exp(_log_s(opt.prior, features))[found]
+        moved = (
+            enrichment_stats(s_opt, A)[0] / s_opt.sum() - enrichment_stats(snpvar, A)[0] / h2_full
+        )
+        prior, sigma, snpvar = opt.prior, opt.sigma, s_opt * scale
+        coef = coefficients(prior, test.names)
+        h2_full = float(snpvar.sum())
+        how = "refits to the optimum of the kept windows (L-BFGS)"
+    elif refit == "scratch":
+        how = "the fit's training rerun on the kept windows"
+    else:
+        how = f"warm-started refits of {refit_epochs} AdamW epoch(s) each"
     say(
-        f"jackknife: {B} blocks of the fit's {n_windows} training windows, warm-started refits "
-        f"of {refit_epochs} epoch(s) each",
+        f"jackknife: {B} blocks of the fit's {len(windows)} training windows, {how}",
         *settings.notes,
     )
     delete_s, delete_coef = [], []
-    for _, refit in jackknife_refits(
+    for _, refitted in jackknife_refits(
         data,
         prior,
         settings.config,
-        sigma=settings.sigma,
+        sigma=sigma,
         n_blocks=B,
+        method=refit,
         epochs=refit_epochs,
+        tol=tol,
+        prior_sd=prior_sd,
+        objective=objective,
         progress=progress,
     ):
-        delete_s.append(np.exp(_log_s(refit, features))[found])
-        delete_coef.append(coefficients(refit, test.names))
+        delete_s.append(np.exp(_log_s(refitted, features))[found])
+        delete_coef.append(coefficients(refitted, test.names))
     table = enrichment_table(
         snpvar, A, test.names, delete_snpvar=delete_s, coef=coef, delete_coef=np.array(delete_coef)
     )
     rel = np.array([s.sum() for s in delete_s])
     h2_se = jackknife_se(rel / rel.mean()) * h2_full
-    # the refit procedure without deleting anything: a check that the fit had converged
-    from deepwas.fit import train_prior
+    se = table["Prop._h2_std_error"].to_numpy()
+    if refit == "scratch":
+        moved = np.zeros(len(test.names))  # the table is the saved prior's
+    if moved is None:
+        # the refit procedure without deleting anything: a check that the fit had converged
+        from deepwas.fit import train_prior
 
-    cfg = replace(settings.config, epochs=int(refit_epochs), patience=int(refit_epochs) + 1)
-    full = train_prior(
-        replace(data, train=sorted([*data.train, *data.val]), val=[], test=[]),
-        replace(cfg, device="cpu"),
-        init=prior,
-        init_sigma=settings.sigma,
-        progress=False,
-    ).prior
-    s_full = np.exp(_log_s(full, features))[found]
-    prop_full = enrichment_stats(s_full, A)[0] / s_full.sum()
+        cfg = replace(settings.config, epochs=int(refit_epochs), patience=int(refit_epochs) + 1)
+        full = train_prior(
+            replace(data, train=windows, val=[], test=[]),
+            replace(cfg, device="cpu"),
+            init=prior,
+            init_sigma=sigma,
+            progress=False,
+        ).prior
+        s_full = np.exp(_log_s(full, features))[found]
+        moved = enrichment_stats(s_full, A)[0] / s_full.sum() - table["Prop._h2"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        drift = pd.Series(
-            (prop_full - table["Prop._h2"].to_numpy()) / table["Prop._h2_std_error"].to_numpy(),
-            index=test.names,
-        )
+        drift = pd.Series(moved / se, index=test.names)
     worst = float(np.nanmax(np.abs(drift.to_numpy()))) if np.isfinite(drift).any() else 0.0
     if worst > 0.5:
+        what = (
+            "the optimum of the likelihood differs from the saved prior"
+            if refit == "optimum"
+            else "a refit on all windows moves Prop._h2"
+        )
         report = [
             *report,
-            f"warning: a refit on all windows moves Prop._h2 by up to {worst:.2f} standard "
-            "errors: the fit had not converged (refit it with more epochs or patience), so the "
-            "estimates carry an optimisation error that the standard errors do not include",
+            f"warning: {what} by up to {worst:.2f} standard errors of Prop._h2: the fit had not "
+            "converged (refit it with more epochs or patience)"
+            + (
+                "; the table is the optimum's"
+                if refit == "optimum"
+                else ", so the estimates carry an optimisation error that the standard errors "
+                "do not include"
+            ),
         ]
     return EnrichmentResult(table, h2_full, h2_se, M, B, refit_epochs, drift=drift, report=report)

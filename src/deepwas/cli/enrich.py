@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 from deepwas._validation import Interval
@@ -14,6 +14,7 @@ from deepwas.cli._args import add_bim, add_common, constrain, say
 _ENRICH_CONSTRAINTS = {
     "blocks": [Interval(Integral, 0, None, closed="left"), None],
     "refit_epochs": Interval(Integral, 1, None, closed="left"),
+    "prior_sd": Interval(Real, 0, None, closed="left"),
 }
 
 
@@ -37,7 +38,9 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         fit_annot=args.fit_annot,
         bim=args.bim,
         n_blocks=args.blocks,
+        refit=args.refit,
         refit_epochs=args.refit_epochs,
+        prior_sd=args.prior_sd or None,
         progress=not args.quiet,
         say=say,
     )
@@ -46,7 +49,9 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         "h2_se": res.h2_se,
         "n_variants": res.n_variants,
         "n_blocks": res.n_blocks,
-        "refit_epochs": res.refit_epochs,
+        "refit": args.refit,
+        "prior_sd": (args.prior_sd or None) if args.refit == "optimum" else None,
+        "refit_epochs": res.refit_epochs if args.refit == "adamw" else None,
         "drift_in_se": None if res.drift is None else res.drift.to_dict(),
         "report": res.report,
         "provenance": provenance(
@@ -100,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "enrich",
         help="heritability enrichment of annotations under a fitted prior, with SEs",
         description="Prop._h2 and enrichment of each annotation under a fitted prior (any "
-        "family), with delete-one-block jackknife standard errors from warm-started refits; "
+        "family), with delete-one-block jackknife standard errors from refits to the optimum; "
         "writes OUT.results (S-LDSC columns) and OUT.enrich.json (docs/enrich.md).",
     )
     e.add_argument("--fit", required=True, help="folder written by deepwas fit")
@@ -120,7 +125,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="jackknife blocks (default: min(200, training windows); 0: no SEs)",
     )
-    e.add_argument("--refit-epochs", type=int, default=5, help="epochs of each warm-started refit")
+    e.add_argument(
+        "--refit",
+        choices=("optimum", "scratch", "adamw"),
+        default="optimum",
+        help="optimum (default): the prior and every delete-one refit by full-batch L-BFGS to "
+        "the optimum of the likelihood (linear and constant priors); scratch: the fit's training "
+        "rerun without each block (MLP); adamw: the saved prior and --refit-epochs epochs of "
+        "the fit's optimiser per refit (the first version: SEs too small)",
+    )
+    e.add_argument(
+        "--prior-sd",
+        type=float,
+        default=1.0,
+        help="with --refit optimum: a N(0, SD^2) penalty on the prior's parameters other than "
+        "its output bias (log-enrichment per SD of a feature for a linear prior); 0: none",
+    )
+    e.add_argument(
+        "--refit-epochs", type=int, default=5, help="epochs of each adamw refit (--refit adamw)"
+    )
     e.add_argument(
         "--out",
         required=True,
