@@ -250,7 +250,7 @@ def jackknife_refits(
         ``"optimum"``: full-batch L-BFGS to the optimum of the kept windows' objective
         (gradient norm <= ``tol``; :func:`deepwas.fit_to_optimum`); ``"adamw"``: ``epochs``
         epochs of the fit's own optimiser (the first version; under-dispersed, see
-        docs/decisions_enrich.md); ``"scratch"``: the fit's whole training procedure
+        docs/decisions.md); ``"scratch"``: the fit's whole training procedure
         (``config``: its initialisation seed, epochs, optimiser, early stopping on the kept
         validation windows) rerun on the kept windows, for priors such as the MLP whose
         estimate is defined by the procedure rather than by an optimum.
@@ -534,7 +534,7 @@ def enrichment(
         the table is that optimum's) and every delete-one refit runs to the optimum of the kept
         windows from it. ``"adamw"``: the table is the saved prior's and each refit is
         ``refit_epochs`` epochs of the fit's optimiser (the first version, whose standard
-        errors are too small; docs/decisions_enrich.md). ``"scratch"``: the table is the saved
+        errors are too small; docs/decisions.md). ``"scratch"``: the table is the saved
         prior's and each delete-one estimate reruns the fit's training on the kept windows (the
         MLP's choice: its estimate is its training procedure's, not an optimum's).
     refit_epochs:
@@ -546,7 +546,7 @@ def enrichment(
         on the prior's parameters other than its output bias (for a linear prior, the
         log-enrichment per standard deviation of each feature); None for the plain likelihood,
         whose optimum can be a log-enrichment of -inf with a standard error of 0
-        (docs/decisions_enrich.md).
+        (docs/decisions.md).
     progress:
         Show a progress bar.
     say:
