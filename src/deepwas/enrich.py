@@ -27,8 +27,8 @@ values t_b,
 Enrichment_std_error = SE(Prop._h2) / Prop._SNPs (Prop._SNPs does not depend on the data), and
 Enrichment_p is the two-sided t-test (B - 1 degrees of freedom) of Prop._h2 - Prop._SNPs = 0,
 which is enrichment = 1. S-LDSC tests the equivalent difference of per-SNP heritability inside
-and outside the annotation, whose jackknife SE also carries the noise of the total h2; docs/
-decisions_enrich.md explains the choice.
+and outside the annotation, whose jackknife SE also carries the noise of the total h2;
+docs/decisions.md explains the choice.
 
 For a linear prior, ``log s = b + sum_k w_k (x_k - mean_k) / scale_k``, ``Coefficient`` is
 ``w_k / scale_k``: the change in the natural log of per-SNP heritability per unit of annotation
