@@ -68,7 +68,7 @@ def test_simulate_writes_the_contract_files(sim):
     ]:
         assert (sim / name).exists(), name
     truth = pd.read_csv(sim / "truth.tsv.gz", sep="\t")
-    assert list(truth.columns) == ["CHR", "SNP", "BP", "A1", "A2", "SNPVAR"]
+    assert list(truth.columns) == ["CHR", "SNP", "BP", "A1", "A2", "SNPVAR", "BETA"]
     assert truth["SNPVAR"].sum() == pytest.approx(0.02, rel=1e-12)
     assert len(truth) == 900
 
