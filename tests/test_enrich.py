@@ -208,7 +208,7 @@ def test_fit_to_optimum_reaches_the_optimum_of_the_dense_objective():
     theta0 = _theta(start, 2.0)
     # the objective is the dense reference's
     sig = torch.tensor(math.log(2.0), dtype=torch.float64)
-    assert float(obj(start, sig, windows)) == pytest.approx(
+    assert float(obj(start, sig, windows).detach()) == pytest.approx(
         _dense_objective(data, theta0, windows, prior_sd=None), rel=1e-12
     )
     a = fit_to_optimum(obj, start, 2.0, windows, tol=1e-8)
