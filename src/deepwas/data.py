@@ -20,7 +20,7 @@ import pandas as pd
 
 from deepwas.errors import InputError
 from deepwas.ld.trait import TraitData
-from deepwas.priors import log_2pq
+from deepwas.priors import check_features, log_2pq
 
 __all__ = [
     "FitData",
@@ -269,14 +269,12 @@ def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | No
 
     names = list(prior.config.feature_names)
     used = [n for n in names if n != "log_2pq"]
-    missing = [n for n in used if n not in annotations.names]
-    if missing and prior.family.uses_features:
-        raise InputError(
-            f"the annotations lack {len(missing)} annotation(s) of the prior: "
-            f"{', '.join(missing[:5])}",
-            file=annotations.source,
-            fix="pass the annotation files the prior was trained on",
-        )
+    check_features(
+        prior,
+        annotations.names,
+        file=annotations.source,
+        fix="pass the annotation files the prior was trained on",
+    )
     cols = [annotations.names.index(n) for n in used if n in annotations.names]
     by_snp = store.variants.set_index("SNP")
     extra = []

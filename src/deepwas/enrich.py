@@ -566,7 +566,7 @@ def enrichment(
     from deepwas.io.annotations import match_annotations, read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
-    from deepwas.priors import load_prior
+    from deepwas.priors import check_features, load_prior
 
     say = say or (lambda *lines: None)
     fit = Path(fit)
@@ -584,14 +584,12 @@ def enrichment(
         fit_annot or settings.annot, bim=settings.bim if fit_annot is None else bim
     )
     features, names, _ = build_features(store, prior_annot)
-    missing = [n for n in prior.config.feature_names if n not in names]
-    if missing and prior.family.uses_features:
-        raise InputError(
-            f"the fit's annotations lack {len(missing)} feature(s) of the prior: "
-            f"{', '.join(missing[:5])}",
-            file=prior_annot.source,
-            fix="pass the annotation files the prior was trained on with --fit-annot",
-        )
+    check_features(
+        prior,
+        names,
+        file=prior_annot.source,
+        fix="pass the annotation files the prior was trained on with --fit-annot",
+    )
     if prior.family.uses_features:
         features = features[:, [names.index(n) for n in prior.config.feature_names]]
         names = list(prior.config.feature_names)

@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepwas.errors import InputError
-
 __all__ = ["predict_prior", "run_predict"]
 
 _AF_COLUMNS = ("MAF", "FRQ", "AF", "AF1", "EAF", "A1FREQ")
@@ -52,19 +50,16 @@ def predict_prior(prior, annotations, *, store=None) -> tuple[pd.DataFrame, list
     """
     import torch
 
-    from deepwas.priors import log_2pq
+    from deepwas.priors import check_features, log_2pq
 
     names = list(prior.config.feature_names)
-    used = [n for n in names if n != "log_2pq"]
-    missing = [n for n in used if n not in annotations.names]
-    if missing and prior.family.uses_features:
-        raise InputError(
-            f"the annotations lack {len(missing)} feature(s) of the prior: "
-            f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}",
-            file=annotations.source,
-            fix="pass annotation files with every annotation the prior was trained on "
-            "(model/config.json lists them under feature_names)",
-        )
+    check_features(
+        prior,
+        annotations.names,
+        file=annotations.source,
+        fix="pass annotation files with every annotation the prior was trained on "
+        "(model/config.json lists them under feature_names)",
+    )
     n = annotations.n_variants
     report = [f"{n:,} annotated variants"]
     columns = []

@@ -61,6 +61,7 @@ from deepwas._validation import Interval, Options, validate
 from deepwas.errors import InputError
 
 __all__ = [
+    "check_features",
     "MODELS",
     "PRIOR_FAMILIES",
     "PriorFamily",
@@ -731,3 +732,19 @@ def load_prior(directory: str | os.PathLike[str]) -> Prior:
             fix=fix,
         )
     return prior
+
+
+def check_features(prior: Prior, names, *, file=None, fix: str) -> None:
+    """Raise one :class:`InputError` when ``names`` (the annotations at hand) lack a feature the
+    prior uses (its allele-frequency feature ``log_2pq`` comes from elsewhere)."""
+    if not prior.family.uses_features:
+        return
+    have = set(names)
+    missing = [n for n in prior.config.feature_names if n != "log_2pq" and n not in have]
+    if missing:
+        raise InputError(
+            f"the annotations lack {len(missing)} feature(s) of the prior: "
+            f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}",
+            file=file,
+            fix=fix,
+        )
