@@ -259,6 +259,10 @@ def test_fit_cli_end_to_end_recovers_a_strong_linear_prior(sim, tmp_path, capsys
     assert (out / "model" / "config.json").exists()
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4
+    # the LD-mismatch diagnostics of the training windows: medians in metrics.json, the worst
+    # windows in the report
+    assert m["mismatch_excess_low"] > 0 and m["mismatch_excess_high"] > 0
+    assert "LD-mismatch diagnostics" in html and "excess (lower half)" in html
     from deepwas.priors import load_prior
 
     prior = load_prior(out / "model")

@@ -123,7 +123,10 @@ class FitMetrics:
     h2_uncalibrated: float | None = None
     sigma_diagonal: float | None = None
     h2_constant_diagonal: float | None = None
+    mismatch_excess_low: float | None = None
+    mismatch_excess_high: float | None = None
     heldout_windows: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    mismatch_windows: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     truth_pairs: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -160,7 +163,7 @@ class FitMetrics:
         """The ``metrics.json`` record: every field but the two tables, plus ``heldout_gain``,
         ``heldout_gain_per_snp`` and ``heldout_gain_per_1000``; the truth keys only when a
         truth was given."""
-        skip = {"heldout_windows", "truth_pairs"}
+        skip = {"heldout_windows", "truth_pairs", "mismatch_windows"}
         truth_keys = ("truth_pearson", "truth_spearman", "h2_true", "h2_rel_error")
         if self.h2_true is None:
             skip.update(truth_keys)
@@ -296,17 +299,29 @@ def evaluate(data, prior, *, truth: np.ndarray | None = None) -> FitMetrics:
     metrics.ld_model = data.trait.ld_model
     if data.trait.ld_model == "full":
         # the signature of a reference panel that is not the GWAS's LD (docs/mismatch.md)
-        metrics.warnings += _mismatch_warnings(train_trait, const.snpvar, const.sigma, "full")
+        metrics.warnings += _mismatch_warnings(
+            metrics, train_trait, const.snpvar, const.sigma, "full"
+        )
     metrics.seconds = time.perf_counter() - t0
     return metrics
 
 
-def _mismatch_warnings(trait, snpvar: float, sigma: float, ld_model: str) -> list[str]:
+def _mismatch_warnings(
+    metrics: FitMetrics, trait, snpvar: float, sigma: float, ld_model: str
+) -> list[str]:
+    """The LD-mismatch diagnostics of the constant prior on the training windows
+    (:func:`deepwas.diagnostics.window_diagnostics`): kept on ``metrics`` (the table for the
+    report, its medians for metrics.json) and returned as warnings."""
     from deepwas.diagnostics import mismatch_warnings, window_diagnostics
 
     if _world()[0] != 0:  # only the first process reports (the diagnostics are not collective)
         return []
-    return mismatch_warnings(window_diagnostics(trait, snpvar, sigma), ld_model=ld_model)
+    table = window_diagnostics(trait, snpvar, sigma)
+    metrics.mismatch_windows = table
+    if len(table):
+        metrics.mismatch_excess_low = float(np.nanmedian(table["excess_low"]))
+        metrics.mismatch_excess_high = float(np.nanmedian(table["excess_high"]))
+    return mismatch_warnings(table, ld_model=ld_model)
 
 
 def calibrate_prior(data, prior, metrics: FitMetrics | None = None) -> tuple[float, float]:
@@ -363,6 +378,8 @@ def calibrate_prior(data, prior, metrics: FitMetrics | None = None) -> tuple[flo
         metrics.sigma_diagonal = sigma_d
         const = fit_constant(train)
         metrics.h2_constant_diagonal = const.h2
-        metrics.warnings += _mismatch_warnings(train, const.snpvar, const.sigma, "diagonal")
+        metrics.warnings += _mismatch_warnings(
+            metrics, train, const.snpvar, const.sigma, "diagonal"
+        )
         metrics.ld_model = "calibrated"
     return scale, sigma_d

@@ -439,6 +439,35 @@ def enrichment_results_section(results: pd.DataFrame) -> str:
     )
 
 
+def _diagnostics_section(table: pd.DataFrame) -> str:
+    """The constant prior's fit per training window: the low- vs high-variance-half excess (the
+    LD-mismatch signature, docs/mismatch.md) and the worst-fitting windows."""
+    low = float(np.nanmedian(table["excess_low"]))
+    high = float(np.nanmedian(table["excess_high"]))
+    ratio = low / high if high > 0 else float("nan")
+    note = _note(
+        f"Median over {len(table)} training windows of the mean standardised square of the "
+        f"projected z-scores under the best constant prior: {high:.2f} in the upper half of each "
+        f"window's LD spectrum, {low:.2f} in the lower half (ratio {ratio:.2f}; 1 when the LD "
+        "model fits; above 2 the panel's LD is not the GWAS's: docs/mismatch.md). Windows below, "
+        "worst fit first (strong loci also fit a constant prior poorly)."
+    )
+    worst = table.sort_values("p", kind="stable").head(15)
+    rows = (
+        [
+            (f"chr{r.CHR}:{r.start}-{r.stop}", False),
+            (f"{r.rank}", True),
+            (f"{r.chi2:.1f}", True),
+            (f"{r.p:.2g}", True),
+            (f"{r.excess_high:.2f}", True),
+            (f"{r.excess_low:.2f}", True),
+        ]
+        for r in worst.itertuples(index=False)
+    )
+    header = ["window", "directions", "chi2", "p", "excess (upper half)", "excess (lower half)"]
+    return note + _table(header, rows)
+
+
 def _truth_section(truth: pd.DataFrame) -> str:
     if len(truth) == 0:
         return _note("The truth table is empty.")
@@ -488,6 +517,7 @@ def write_report(
     window_gains: pd.DataFrame,
     enrichment: pd.DataFrame,
     truth: pd.DataFrame | None = None,
+    diagnostics: pd.DataFrame | None = None,
     title: str = "deepwas fit",
 ) -> None:
     """Write the self-contained HTML report of a fit.
@@ -513,6 +543,10 @@ def write_report(
         ``enrichment`` (in / overall mean) and ``kind`` (``"binary"``/``"continuous"``, optional).
     truth:
         ``(n_snps, 2)``: ``log_snpvar_true``, ``log_snpvar_learned``; simulations only.
+    diagnostics:
+        The LD-mismatch diagnostics of the training windows
+        (:func:`deepwas.diagnostics.window_diagnostics`): ``window CHR start stop rank chi2 p
+        excess_high excess_low``.
     title:
         Heading and ``<title>`` of the page.
 
@@ -553,6 +587,13 @@ def write_report(
     ]
     if truth is not None:
         sections.append(("Learned vs true SNPVAR", _truth_section(truth)))
+    if diagnostics is not None and len(diagnostics):
+        _check_columns(
+            diagnostics,
+            ["window", "CHR", "start", "stop", "rank", "chi2", "p", "excess_high", "excess_low"],
+            "diagnostics",
+        )
+        sections.append(("LD-mismatch diagnostics", _diagnostics_section(diagnostics)))
 
     write_page(path, title, sections)
 

@@ -164,6 +164,7 @@ def write_fit(
             window_gains=metrics.window_gains,
             enrichment=_enrichment(data.features, data.feature_names, snpvar),
             truth=metrics.truth_pairs,
+            diagnostics=metrics.mismatch_windows,
         )
     return out
 
