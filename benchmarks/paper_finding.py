@@ -469,7 +469,11 @@ def write_markdown(path: Path, summaries, contrasts, sims, args, wall, records) 
         f"seeds {', '.join(map(str, args.seeds))}.",
         "Mean chi2 per seed: "
         + ", ".join(f"{s}: {v['mean_chi2']:.2f}" for s, v in sims.items())
-        + f". Wall time {wall:.0f} s.",
+        + (
+            f". Fit time (sum over fits) {wall:.0f} s."
+            if args.summarize
+            else f". Wall time {wall:.0f} s."
+        ),
         "",
         "Held-out gain = exact held-out log-likelihood minus that of the best constant prior of "
         "the training blocks, per 1,000 held-out variants (mean ± sd across seeds, sd with "
