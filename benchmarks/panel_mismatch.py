@@ -17,6 +17,8 @@ window (all eigen-directions kept unless said), so their NLLs are comparable:
   sigma diag(d / lam) from the folds, signal G^T F G as today), ``diag_cv_tau`` (diagonal, signal
   per direction from u^T R_f,WC R_f,CW u corrected for its finite-sample bias |C| d / n_f) and
   ``block_cv`` (the full model on the directions with lam > 1, diagonal on the rest);
+* ``diag_extrap`` (not by default): the diagonal model with the 10- and 5-fold maps extrapolated
+  linearly in 1 / n_train to the panel's size (docs/mismatch.md section 5);
 * ``oracle_diag``: the diagonal model with the true diagonals (from R_pop);
 * ``oracle``: the exact distribution of y under R_pop (what a perfect model of mismatch gives).
 
@@ -188,6 +190,14 @@ def run_seed(args, seed: int) -> None:
             else:
                 rho = tau = np.ones(r)  # not used
             rho_t, t_t = cv_direction_scales(dos_ref[:n_ref][:, cx], sic, seed=seed).at(r)
+            if "diag_extrap" in args.models:  # 10- and 5-fold maps extrapolated in 1/n_train
+                rho5, t5 = cv_direction_scales(dos_ref[:n_ref][:, cx], sic, folds=5, seed=seed).at(
+                    r
+                )
+                f = (1.0 - 1.0 / 0.9) / (1.0 / 0.9 - 1.0 / 0.8)
+                rho_x, t_x = rho_t * (rho_t / rho5) ** f, t_t * (t_t / t5) ** f
+            else:
+                rho_x = t_x = np.ones(r)  # not used
             diagK = np.diag(K)
             Wm = U / np.sqrt(lam)
             A = Wm.T @ Rp[np.ix_(sic, sic)] @ Wm
@@ -202,6 +212,7 @@ def run_seed(args, seed: int) -> None:
                 "ve90": (np.ones(k90), K[:k90, :k90], y[:k90], 0.5 * np.log(lam[:k90]).sum()),
                 "cv_noise": (rho, K, y, const),
                 "diag_cv": (rho_t, np.diag(t_t * diagK), y, const),
+                "diag_extrap": (rho_x, np.diag(t_x * diagK), y, const),
                 "diag_cv_tau": (rho, np.diag(tau), y, const),
                 "block_cv": (rho, Kblock, y, const),
                 "oracle_diag": (np.diag(A).copy(), np.diag(np.diag(Kp)), y, const),
