@@ -9,8 +9,12 @@ chosen with probability proportional to SNPVAR (so the true prior is informative
 beta ~ N(0, (--z-sd)^2 / N) on the standardised scale, and z ~ N(sqrt(N) R_pop b, R_pop) with
 R_pop the cohort's LD. Every block with a variant at P < 5e-8 is fine-mapped with
 :func:`deepwas.finemapping.finemap_z` (lambda auto, the mismatch check on, ``--L`` effects) under
-four settings: LD from the cohort (in-sample) or the reference panel, and uniform prior weights
-or the true prior's SNPVAR. One JSON line per setting (stdout):
+six settings: LD from the cohort (in-sample) or the reference panel, and uniform prior weights,
+the true prior's SNPVAR, or a *learned* prior's: ``deepwas fit`` (defaults: linear prior, exact
+likelihood, the panel's LD store with ``--window-kb 1500``) on the simulation's own polygenic
+summary statistics (``sumstats.tsv.gz``: the same annotations and true prior, every variant
+causal), as PolyFun learns its prior genome-wide and applies it to each locus. One JSON line per
+setting (stdout):
 
 - ``frac_causal_pip90``: among variants with PIP >= 0.9, the fraction causal (target >= 0.85);
 - ``power_pip50``: causal variants (of all blocks) with PIP > 0.5, as a fraction of all causal;
@@ -101,8 +105,26 @@ def main() -> None:
         f"{X_pop.shape[0]}, panel {X_ref.shape[0]}; SNPVAR spread (max/median) "
         f"{np.nanmax(snpvar) / np.nanmedian(snpvar):.1f}"
     )
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        store = sim / "bench_ld"
+        if not (store / "manifest.json").is_file():
+            assert cli(["ld", "--bfile", str(sim / "reference"), "--window-kb", "1500",
+                        "--out", str(store), "--quiet", "--threads", "1"]) == 0  # fmt: skip
+        fit = sim / "bench_fit"
+        assert cli(["fit", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(store),
+                    "--annot", str(sim / "annotations.tsv.gz"),
+                    "--out", str(fit), "--quiet", "--threads", "1"]) == 0  # fmt: skip
+    learned_tab = pd.read_csv(fit / "priors.tsv.gz", sep="\t").set_index("SNP")["SNPVAR"]
+    learned = learned_tab.reindex(bim["SNP"]).to_numpy(np.float64)
+    learned[~np.isfinite(learned)] = np.nanmedian(learned)
+    ok = np.isfinite(snpvar)
+    truth_r = float(np.corrcoef(np.log(learned[ok]), np.log(snpvar[ok]))[0, 1])
+    log(f"learned prior (linear, deepwas fit defaults) in {time.perf_counter() - t0:.0f} s: "
+        f"r(log SNPVAR, truth) = {truth_r:.3f}")  # fmt: skip
+    weights_of = {"uniform": None, "true": snpvar, "learned": learned}
     rng = np.random.default_rng(args.seed)
-    settings = [(ld, prior) for ld in ("insample", "reference") for prior in ("uniform", "true")]
+    settings = [(ld, prior) for ld in ("insample", "reference") for prior in weights_of]
     rows = {s: [] for s in settings}
     cs_stats = {s: [] for s in settings}
     seconds = dict.fromkeys(settings, 0.0)
@@ -133,7 +155,7 @@ def main() -> None:
                         z,
                         R,
                         n_gwas,
-                        weights=snpvar[idx] if prior == "true" else None,
+                        weights=None if weights_of[prior] is None else weights_of[prior][idx],
                         config=FinemapConfig(L=args.L),
                     )
                 seconds[s] += time.perf_counter() - t0
@@ -166,6 +188,7 @@ def main() -> None:
                 "z_sd": args.z_sd,
                 "extra_causal": args.extra_causal,
                 "L": args.L,
+                "learned_truth_r": truth_r,
             }
         )
     if tmp is not None:

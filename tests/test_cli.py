@@ -150,7 +150,9 @@ def test_demo_quick_fits_every_model_and_objective(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--quiet"]) == 0
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
     pairs = {(r["model"], r["objective"]) for r in summary["rows"]}
-    assert pairs == {(m, o) for m in ("constant", "linear", "mlp") for o in ("likelihood", "ldsc")}
+    from deepwas import OBJECTIVES, PRIOR_FAMILIES
+
+    assert pairs == {(m, o) for m in PRIOR_FAMILIES for o in OBJECTIVES}
     for r in summary["rows"]:
         assert np.isfinite(r["heldout_gain"])
         assert Path(r["report"]).exists()

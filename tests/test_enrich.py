@@ -18,7 +18,14 @@ from scipy import stats
 from _diagonal import diagonal_trait, diagonal_window
 from deepwas.cli import main
 from deepwas.data import FitData
-from deepwas.enrich import RESULTS_COLUMNS, coefficients, enrichment_table, jackknife_refits
+from deepwas.enrich import (
+    AUTO_SCRATCH_MAX_WINDOWS,
+    RESULTS_COLUMNS,
+    coefficients,
+    enrichment_table,
+    jackknife_refits,
+    resolve_refit,
+)
 from deepwas.fit import TrainConfig
 from deepwas.jackknife import constant_h2_jackknife
 from deepwas.optimum import TrainingObjective, fit_to_optimum
@@ -96,6 +103,29 @@ def test_linear_coefficient_is_the_log_fold_change_per_unit():
     assert coef[0] == pytest.approx(step[0], rel=1e-12)
     assert coef[2] == pytest.approx(step[1], rel=1e-12)
     assert np.isnan(coef[1])
+
+
+def test_auto_refit_reruns_small_fits_and_mlps_and_optimises_large_linear_fits():
+    names = ("a", "b")
+    for model, n, want in [
+        ("linear", 18, "scratch"),
+        ("linear", AUTO_SCRATCH_MAX_WINDOWS, "scratch"),
+        ("linear", AUTO_SCRATCH_MAX_WINDOWS + 1, "optimum"),
+        ("constant", 1700, "optimum"),
+        ("mlp", 1700, "scratch"),
+        ("linear_mlp", 1700, "scratch"),
+    ]:
+        cfg = PriorConfig(
+            model=model,
+            feature_names=names,
+            feature_mean=(0.0, 0.0),
+            feature_scale=(1.0, 1.0),
+            width=4,
+            depth=1,
+        )
+        assert resolve_refit(build_prior(cfg), n) == want, (model, n)
+    with pytest.raises(Exception, match="resolve 'auto'"):
+        next(jackknife_refits(None, None, None, method="auto"))
 
 
 def test_shapes_and_nonpositive_h2_are_input_errors():
@@ -375,7 +405,7 @@ def _one_error_line(capsys) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("refit", ["optimum", "scratch", "adamw"])
+@pytest.mark.parametrize("refit", [None, "optimum", "scratch", "adamw"])
 def test_enrich_end_to_end(fitted, tmp_path, refit):
     sim, _, fit = fitted
     out = tmp_path / "e"
@@ -387,8 +417,7 @@ def test_enrich_end_to_end(fitted, tmp_path, refit):
         str(sim / "annotations.tsv.gz"),
         "--blocks",
         "3",
-        "--refit",
-        refit,
+        *(["--refit", refit] if refit else []),
         "--refit-epochs",
         "1",
         "--out",
@@ -404,7 +433,8 @@ def test_enrich_end_to_end(fitted, tmp_path, refit):
     assert tab["Coefficient_std_error"].notna().all()  # every annotation is a feature
     record = json.loads(open(f"{out}.enrich.json").read())
     assert record["n_blocks"] == 3 and record["provenance"]["command"][1] == "enrich"
-    assert record["refit"] == refit
+    # the default for a fit of a few windows: the saved prior's table, its training rerun
+    assert record["refit"] == (refit or "scratch")
     # Prop._h2 from the written prior (priors.tsv.gz, 6 significant digits) and the annotations;
     # with --refit optimum the table is the optimum's, which is drift_in_se SEs away
     pri = pd.read_csv(fit / "priors.tsv.gz", sep="\t")

@@ -14,7 +14,7 @@ from scipy import stats
 
 from deepwas.cli import main
 from deepwas.finemapping import CS_COLUMNS, VARIANT_COLUMNS, FinemapConfig, finemap_z, read_regions
-from deepwas.kriging import adjust_z
+from deepwas.kriging import adjust_z, estimate_s_rss
 from deepwas.susie import SusieConfig, SusieResult, credible_sets, fit_susie_rss
 
 
@@ -212,6 +212,44 @@ def test_mismatch_check_flags_a_flipped_allele_and_drop_refits_without_it():
     keep = np.arange(z.size) != flipped
     assert np.abs(drop["pip"][keep] - clean["pip"][keep]).max() < 0.02
     assert [sorted(c.variants) for c in drop["cs"]] == [sorted(c.variants) for c in clean["cs"]]
+
+
+def test_a_strong_causal_variant_is_not_an_ld_outlier_but_a_z_its_neighbours_deny_is():
+    from deepwas.kriging import kriging_test
+
+    rng = np.random.default_rng(11)
+    m, n = 150, 300_000
+    R = panel_ld(m, 5000, rng, rho=0.9)
+    z = simulate_z(R, n, {40: 0.02, 110: -0.025}, rng)  # z about 11 and -14
+    assert abs(z[40]) > 8 and abs(z[110]) > 10
+    test = kriging_test(z, R, estimate_s_rss(z, R, n))
+    # the causal variant departs from what its neighbours predict (its effect is the departure)
+    assert test["P_RESID"].iloc[40] < 0.05 / m
+    # ... but a causal effect explains it better than an error in its z does: not an outlier
+    assert test["LOGLR_ERROR"].iloc[40] < 0 and not test["OUTLIER"].any()
+    res = finemap_z(z, R, n)
+    assert not any(res["flags"]), [f for f in res["flags"] if f]
+    assert res["pip"][40] > 0.95 and res["pip"][110] > 0.95
+    # a z its LD neighbours deny (an error in one variant's summary statistics) is flagged
+    bad = z.copy()
+    bad[75] += 7.0
+    test = kriging_test(bad, R, estimate_s_rss(bad, R, n))
+    assert test["OUTLIER"].iloc[75] and test["LOGLR_ERROR"].iloc[75] > 20
+    assert "ld_outlier" in finemap_z(bad, R, n)["flags"][75]
+    # the statistic: RESID^2 - z^2 = 2 x the profile log likelihood ratio, by brute force
+    Q = np.linalg.inv(R)
+    i = 75
+
+    def profile(mu_dir):
+        t = (mu_dir @ Q @ bad) / (mu_dir @ Q @ mu_dir)
+        r = bad - t * mu_dir
+        return r @ Q @ r
+
+    e = np.zeros(m)
+    e[i] = 1.0
+    direct = 0.5 * (profile(R @ e) - profile(e))
+    test0 = kriging_test(bad, R, 0.0)
+    assert test0["LOGLR_ERROR"].iloc[i] == pytest.approx(direct, rel=1e-8)
 
 
 def test_high_pip_on_a_low_z_is_flagged():

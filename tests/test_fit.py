@@ -189,6 +189,44 @@ def test_resume_gives_the_uninterrupted_result(sim, tmp_path):
     assert resumed.sigma == full.sigma
 
 
+def test_linear_mlp_starts_from_the_linear_fit_and_keeps_it_unless_validation_improves(sim):
+    from dataclasses import replace
+
+    data, store = _fit_data(sim)
+    cfg = TrainConfig(model="linear", epochs=5, patience=100, seed=2, width=8, depth=1)
+    lin = train_prior(data, cfg, store=store, progress=False)
+    res = train_prior(data, replace(cfg, model="linear_mlp"), store=store, progress=False)
+    stages = [h["stage"] for h in res.history]
+    assert stages == ["linear"] * 5 + ["linear_mlp"] * 5
+    # the first stage is the linear fit itself
+    assert [h["val_objective"] for h in res.history[:5]] == [
+        h["val_objective"] for h in lin.history
+    ]
+    best_lin = min(h["val_objective"] for h in lin.history)
+    best = min(h["val_objective"] for h in res.history)
+    x = torch.from_numpy(data.features)
+    with torch.no_grad():
+        got, want = res.prior.to("cpu")(x), lin.prior.to("cpu")(x)
+    if res.best_epoch <= 5:  # no MLP epoch beat the linear prior on validation: kept as it was
+        assert best == best_lin and torch.allclose(got, want, rtol=0, atol=1e-12)
+    else:
+        assert res.history[res.best_epoch - 1]["val_objective"] == best < best_lin
+        assert not torch.allclose(got, want)
+    # the start competes as epoch 0: with a learning rate too small to move it, it comes back
+    tiny = train_prior(
+        data,
+        replace(cfg, lr=1e-12),
+        store=store,
+        progress=False,
+        init=lin.prior,
+        init_sigma=lin.sigma,
+        start_is_candidate=True,
+    )
+    assert tiny.best_epoch == 0 and tiny.sigma == lin.sigma
+    with torch.no_grad():
+        assert torch.equal(tiny.prior.to("cpu")(x), want)
+
+
 def test_ldsc_objective_trains(sim):
     data, store = _fit_data(sim)
     res = train_prior(

@@ -121,6 +121,26 @@ def test_n_params():
     #   per block: LayerNorm 2*8 + fc1 8*8+8 + fc2 8*8+8 = 16 + 72 + 72 = 160, times 2 = 320
     #   output LayerNorm 2*8 = 16, output weights 8 + bias 1 = 9
     assert build_prior(make_config("mlp", width=8, depth=2)).n_params == 32 + 320 + 16 + 9
+    # linear_mlp: the MLP plus a linear path of k weights
+    assert (
+        build_prior(make_config("linear_mlp", width=8, depth=2)).n_params == 32 + 320 + 16 + 9 + K
+    )
+
+
+def test_linear_mlp_is_the_linear_prior_plus_the_mlp():
+    lm = build_prior(make_config("linear_mlp", width=4, depth=2), seed=3)
+    mlp = build_prior(make_config("mlp", width=4, depth=2), seed=3)
+    lin = build_prior(make_config("linear"), seed=3)
+    with torch.no_grad():
+        for p in (lm.weight, mlp.weight):
+            p.copy_(torch.linspace(-1.0, 1.0, 4, dtype=torch.float64))
+        lm.linear.copy_(torch.arange(1.0, K + 1, dtype=torch.float64) / 10)
+        lin.weight.copy_(lm.linear)
+        lin.bias.copy_(lm.bias)
+        mlp.bias.zero_()
+    x = raw_features(6)
+    with torch.no_grad():
+        assert torch.allclose(lm(x), lin(x) + mlp(x), rtol=0, atol=1e-12)
 
 
 def test_mlp_gradcheck_wrt_features():
@@ -269,13 +289,15 @@ def test_log_2pq():
 
 
 def test_registry_lists_the_families_once():
-    assert MODELS == tuple(PRIOR_FAMILIES) == ("constant", "linear", "mlp")
+    assert MODELS == tuple(PRIOR_FAMILIES) == ("constant", "linear", "mlp", "linear_mlp")
     for name, family in PRIOR_FAMILIES.items():
         assert family.name == name and family.description
         assert build_prior(make_config(name)).family is family
     with pytest.raises(TypeError):
         PRIOR_FAMILIES["other"] = PRIOR_FAMILIES["linear"]  # read-only
-    with pytest.raises(InputError, match="PriorConfig.model .give one of constant, linear or mlp"):
+    with pytest.raises(
+        InputError, match="PriorConfig.model .give one of constant, linear, mlp or linear_mlp"
+    ):
         make_config("transformer")
 
 
@@ -288,6 +310,7 @@ def test_state_dict_keys_are_those_of_the_saved_format():
     block = {f"blocks.0.{p}.{w}" for p in ("norm", "fc1", "fc2") for w in ("weight", "bias")}
     io = {f"{m}.{w}" for m in ("input", "out_norm") for w in ("weight", "bias")}
     assert keys["mlp"] == common | {"weight"} | block | io
+    assert keys["linear_mlp"] == keys["mlp"] | {"linear"}
 
 
 # --- on disk -----------------------------------------------------------------------------

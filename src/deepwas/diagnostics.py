@@ -161,7 +161,7 @@ def variant_diagnostics(trait, store, *, alpha: float = 0.05) -> pd.DataFrame:
     -------
     DataFrame, one row per tested variant in window order: ``CHR SNP BP A1 A2 WINDOW LAMBDA``
     (the window's fitted s) and the columns of :func:`deepwas.kriging.kriging_test` (``Z
-    COND_MEAN COND_SD RESID P_RESID LOGLR_FLIP FLIP OUTLIER``).
+    COND_MEAN COND_SD RESID P_RESID LOGLR_FLIP FLIP LOGLR_ERROR OUTLIER``).
     """
     from deepwas.kriging import estimate_s_rss, kriging_test
 
@@ -223,7 +223,8 @@ def variant_lines(table: pd.DataFrame, *, n_show: int = 5) -> list[str]:
         )
         lines.append(
             f"{len(out)} of {len(table)} variants are far from what their LD neighbours predict "
-            f"(kriging test, Bonferroni): {shown}; expected at strong loci when the panel's LD is "
-            "not the GWAS's, else check these variants"
+            f"(kriging test, Bonferroni; an error in their z explains it better than a causal "
+            f"effect there): {shown}; expected at strong loci when the panel's LD is not the "
+            "GWAS's, else check these variants"
         )
     return lines

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from pathlib import Path
 from types import MappingProxyType
@@ -254,6 +254,7 @@ def train_prior(
     progress: bool = True,
     init=None,
     init_sigma: float | None = None,
+    start_is_candidate: bool = False,
 ) -> TrainResult:
     """Train a prior on ``fit_data.train`` windows, early-stopping on ``fit_data.val``.
 
@@ -273,6 +274,8 @@ def train_prior(
         :func:`deepwas.enrich.enrichment` (refits with a block of windows left out).
     init_sigma: the starting intercept with ``init`` (default ``cfg.sigma``, else the best constant
         prior's)
+    start_is_candidate: the starting point competes with the epochs for the best validation
+        objective (epoch 0), so that training keeps it when no epoch improves on it
 
     Returns
     -------
@@ -284,7 +287,16 @@ def train_prior(
     Every model starts at the best constant prior of the training windows (its output bias, and
     sigma), so training only has to learn departures from it. The order of windows in epoch e is a
     permutation drawn from ``numpy.random.default_rng([seed, e])``, so a resumed run replays it.
+
+    ``linear_mlp`` trains in two stages (:func:`_train_linear_then_mlp`): the linear prior (this
+    function with ``model="linear"``), then the whole network from it, its MLP output starting at
+    zero, with the linear prior as epoch 0 of the second stage: on the validation windows the
+    result is never worse than the linear prior.
     """
+    if init is None and cfg.model == "linear_mlp":
+        return _train_linear_then_mlp(
+            fit_data, cfg, store=store, checkpoint=checkpoint, resume=resume, progress=progress
+        )
     from tqdm.auto import tqdm
 
     from deepwas._files import atomic_file
@@ -359,6 +371,16 @@ def train_prior(
                 checkpoint, f"does not fit this model and settings ({type(exc).__name__})"
             ) from None
 
+    if start_is_candidate and not (resume and checkpoint and Path(checkpoint).exists()):
+        with torch.no_grad():
+            start = objective(fit_data.val if fit_data.val else fit_data.train)
+            sums = torch.stack([start])
+            _allreduce_([sums])
+        best_val = float(sums[0])
+        best_state = {
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "log_sigma": log_sigma.detach().clone(),
+        }
     stopped = "max epochs"
     bar = tqdm(
         range(start_epoch, cfg.epochs),
@@ -451,6 +473,46 @@ def train_prior(
         stopped=stopped,
         float64_retries=int(data.get("float64_retries", 0)),
         config=cfg,
+    )
+
+
+def _train_linear_then_mlp(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
+    """Train a ``linear_mlp`` prior: the linear prior first (``cfg`` with ``model="linear"``,
+    no checkpoint), then the linear + MLP network from it (``linear`` = the linear weights, the
+    same output bias and sigma, the MLP's output weights 0: the same prior), with the linear
+    prior as the second stage's epoch 0. The history runs on across the stages (a ``stage``
+    column); ``best_epoch`` counts from the first stage's first epoch."""
+    from deepwas.priors import build_prior
+
+    checkpoint, resume = kwargs.pop("checkpoint", None), kwargs.pop("resume", False)
+    lin = train_prior(fit_data, replace(cfg, model="linear"), **kwargs)
+    lin_prior = lin.prior.to("cpu")
+    pcfg = replace(lin_prior.config, model="linear_mlp", width=cfg.width, depth=cfg.depth)
+    start = build_prior(pcfg, seed=cfg.seed)
+    with torch.no_grad():
+        start.bias.copy_(lin_prior.bias)
+        start.linear.copy_(lin_prior.weight)
+    res = train_prior(
+        fit_data,
+        cfg,
+        checkpoint=checkpoint,
+        resume=resume,
+        init=start,
+        init_sigma=lin.sigma,
+        start_is_candidate=True,
+        **kwargs,
+    )
+    n1 = len(lin.history)
+    history = [{**h, "stage": "linear"} for h in lin.history] + [
+        {**h, "epoch": h["epoch"] + n1, "stage": "linear_mlp"} for h in res.history
+    ]
+    best = lin.best_epoch if res.best_epoch == 0 else n1 + res.best_epoch
+    return replace(
+        res,
+        history=history,
+        best_epoch=best,
+        stopped=f"linear: {lin.stopped}; linear_mlp: {res.stopped}",
+        float64_retries=lin.float64_retries + res.float64_retries,
     )
 
 

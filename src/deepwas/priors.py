@@ -97,7 +97,7 @@ class PriorConfig:
     Parameters
     ----------
     model:
-        ``"constant"``, ``"linear"`` or ``"mlp"``.
+        A registered family: ``"constant"``, ``"linear"``, ``"mlp"`` or ``"linear_mlp"``.
     feature_names: (k,)
         Names of the feature columns, in order (annotations, and ``"log_2pq"`` if allele
         frequency is used). May be empty for ``"constant"`` only.
@@ -383,7 +383,10 @@ class Prior(nn.Module):
     - linear: ``log s = b + w . x_std``;
     - mlp: ``h_0 = W_in x_std + c_in`` (k -> width); for each of the ``depth`` blocks,
       ``h <- h + depth^(-1/2) W_2 act(W_1 LayerNorm(h) + c_1) + c_2`` (pre-norm);
-      ``log s = b + w . act(LayerNorm(h))``.
+      ``log s = b + w . act(LayerNorm(h))``;
+    - linear_mlp: ``log s = b + v . x_std + w . act(LayerNorm(h))`` (``v``: the ``linear``
+      parameter, initialised to zero; :func:`deepwas.train_prior` starts it from a fitted
+      linear prior).
 
     The ``depth^(-1/2)`` factor keeps the variance of the residual stream ``h`` bounded as
     ``depth`` grows (each block adds about ``1/depth`` of a unit), so deep models start as
@@ -573,6 +576,20 @@ def _mlp_forward(prior: Prior, x_std: torch.Tensor) -> torch.Tensor:
     return prior.out_act(prior.out_norm(prior._hidden(x_std))) @ prior.weight
 
 
+def _linear_mlp_build(prior: Prior) -> None:
+    _mlp_build(prior)
+    prior.linear = nn.Parameter(torch.empty(prior.config.n_features, dtype=_DTYPE))
+
+
+def _linear_mlp_reset(prior: Prior, normal_) -> None:
+    _mlp_reset(prior, normal_)
+    prior.linear.zero_()
+
+
+def _linear_mlp_forward(prior: Prior, x_std: torch.Tensor) -> torch.Tensor:
+    return x_std @ prior.linear + _mlp_forward(prior, x_std)
+
+
 _FAMILIES: dict[str, PriorFamily] = {}
 
 
@@ -616,6 +633,19 @@ _register(
         build=_mlp_build,
         reset=_mlp_reset,
         forward=_mlp_forward,
+    )
+)
+
+_register(
+    PriorFamily(
+        "linear_mlp",
+        "log s = b + v . x_std + w . act(LayerNorm(h)): the linear prior plus an MLP of the "
+        "features; training fits the linear prior first and starts the MLP from it",
+        uses_features=True,
+        sized=True,
+        build=_linear_mlp_build,
+        reset=_linear_mlp_reset,
+        forward=_linear_mlp_forward,
     )
 )
 

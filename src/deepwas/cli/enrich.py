@@ -49,9 +49,9 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         "h2_se": res.h2_se,
         "n_variants": res.n_variants,
         "n_blocks": res.n_blocks,
-        "refit": args.refit,
-        "prior_sd": (args.prior_sd or None) if args.refit == "optimum" else None,
-        "refit_epochs": res.refit_epochs if args.refit == "adamw" else None,
+        "refit": res.refit,
+        "prior_sd": (args.prior_sd or None) if res.refit == "optimum" else None,
+        "refit_epochs": res.refit_epochs if res.refit == "adamw" else None,
         "drift_in_se": None if res.drift is None else res.drift.to_dict(),
         "report": res.report,
         "provenance": provenance(
@@ -105,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "enrich",
         help="heritability enrichment of annotations under a fitted prior, with SEs",
         description="Prop._h2 and enrichment of each annotation under a fitted prior (any "
-        "family), with delete-one-block jackknife standard errors from refits to the optimum; "
+        "family), with delete-one-block jackknife standard errors from refits; "
         "writes OUT.results (S-LDSC columns) and OUT.enrich.json (docs/enrich.md).",
     )
     e.add_argument("--fit", required=True, help="folder written by deepwas fit")
@@ -127,12 +127,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument(
         "--refit",
-        choices=("optimum", "scratch", "adamw"),
-        default="optimum",
-        help="optimum (default): the prior and every delete-one refit by full-batch L-BFGS to "
-        "the optimum of the likelihood (linear and constant priors); scratch: the fit's training "
-        "rerun without each block (MLP); adamw: the saved prior and --refit-epochs epochs of "
-        "the fit's optimiser per refit (the first version: SEs too small)",
+        choices=("auto", "optimum", "scratch", "adamw"),
+        default="auto",
+        help="auto (default): scratch for an MLP or a fit of at most 100 windows, else optimum; "
+        "scratch: the table is the saved prior's and the fit's training is rerun without each "
+        "block; optimum: the prior and every delete-one refit by full-batch L-BFGS to the "
+        "optimum of the penalised likelihood (linear and constant priors); adamw: the saved "
+        "prior and --refit-epochs epochs of the fit's optimiser per refit (the first version: "
+        "SEs too small)",
     )
     e.add_argument(
         "--prior-sd",
