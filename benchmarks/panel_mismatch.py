@@ -21,7 +21,8 @@ window (all eigen-directions kept unless said), so their NLLs are comparable:
   linearly in 1 / n_train to the panel's size (docs/mismatch.md section 5);
 * ``diag_cvK`` (e.g. ``diag_cv20``; not by default): the diagonal model with maps from K folds
   instead of the store's 10 (the bias of cross-validation shrinks like 1 / K, its cost grows
-  like K);
+  like K); ``diag_cvmK``: the same with the noise ratios pooled on their own scale, not their
+  log (``cv_direction_scales(pool="mean")``);
 * ``oracle_diag``: the diagonal model with the true diagonals (from R_pop);
 * ``oracle``: the exact distribution of y under R_pop (what a perfect model of mismatch gives).
 
@@ -203,9 +204,18 @@ def run_seed(args, seed: int) -> None:
                 rho_x = t_x = np.ones(r)  # not used
             more_folds = {}  # "diag_cvK": the same maps from K folds (n_train = n (1 - 1/K))
             for name in args.models:
-                if name.startswith("diag_cv") and name[7:].isdigit():
+                # diag_cvK: as stores; diag_cvmK: mean-pooled rho; diag_cvtK: held-out folds
+                # standardised with the training folds' means and sds; diag_cvtmK: both
+                opts = name[7:].rstrip("0123456789")
+                k = name[7 + len(opts) :]
+                if name.startswith("diag_cv") and k.isdigit() and set(opts) <= {"m", "t"}:
                     more_folds[name] = cv_direction_scales(
-                        dos_ref[:n_ref][:, cx], sic, folds=int(name[7:]), seed=seed
+                        dos_ref[:n_ref][:, cx],
+                        sic,
+                        folds=int(k),
+                        seed=seed,
+                        pool="mean" if "m" in opts else "log",
+                        test_scale="train" if "t" in opts else "own",
                     ).at(r)
             diagK = np.diag(K)
             Wm = U / np.sqrt(lam)

@@ -99,6 +99,8 @@ def cv_direction_scales(
     folds: int = DEFAULT_FOLDS,
     eig_rtol: float = 1e-6,
     seed: int = 0,
+    pool: str = "log",
+    test_scale: str = "own",
 ) -> DirectionScales:
     """Cross-validated noise and signal scales of the eigen-directions of R_WW (module docstring).
 
@@ -115,6 +117,17 @@ def cv_direction_scales(
         Directions with eigenvalue below ``eig_rtol`` times the largest are not used.
     seed:
         Seeds the assignment of samples to folds.
+    pool:
+        How the noise ratios d / lam are pooled over folds before the isotonic map: ``"log"``
+        (the stores' default: the map of log(d / lam)) or ``"mean"`` (the map of d / lam, then
+        its log). d from n_f held-out samples is a scaled chi-square with n_f degrees of
+        freedom, so the mean of its log is low by about 1 / n_f: small with 10 folds of a
+        500-sample panel, large with many small folds.
+    test_scale:
+        How a held-out fold is standardised: ``"own"`` (the stores' default: its own means and
+        standard deviations, which zero every variant that is constant in the fold) or
+        ``"train"`` (the training folds' means and standard deviations: the held-out samples
+        stay out-of-sample).
 
     Returns
     -------
@@ -133,7 +146,12 @@ def cv_direction_scales(
     fold = np.random.default_rng(seed).permutation(n) % folds
     qs, log_rho, t = [], [], []
     for f in range(folds):
-        tr, te = _standardise(X[fold != f]), _standardise(X[fold == f])
+        if test_scale == "own":
+            tr, te = _standardise(X[fold != f]), _standardise(X[fold == f])
+        else:
+            mu, sd = X[fold != f].mean(axis=0), X[fold != f].std(axis=0)
+            sd = np.where(sd > 0, sd, 1.0)
+            tr, te = (X[fold != f] - mu) / sd, (X[fold == f] - mu) / sd
         n_tr, n_te = tr.shape[0], te.shape[0]
         tr_w = tr[:, scored]
         lam, U = np.linalg.eigh(tr_w.T @ tr_w / n_tr)
@@ -154,12 +172,14 @@ def cv_direction_scales(
         Qb = te[h:].T @ P[h:] / (n_te - h)
         b = (Qa * Qb).sum(axis=0)
         qs.append((np.arange(r) + 0.5) / r)
-        log_rho.append(np.log(np.maximum(d / lam, _FLOOR)))
+        log_rho.append(np.log(np.maximum(d / lam, _FLOOR)) if pool == "log" else d / lam)
         t.append(b / lam / m)
     if not qs:
         zero = np.zeros(GRID.size)
         return DirectionScales(log_rho=zero, log_t=zero.copy())
     q_all = np.concatenate(qs)
     lr = _isotonic_on_grid(q_all, np.concatenate(log_rho))
+    if pool != "log":
+        lr = np.log(np.maximum(lr, _FLOOR))
     tt = _isotonic_on_grid(q_all, np.concatenate(t))
     return DirectionScales(log_rho=lr, log_t=np.log(np.maximum(tt, _FLOOR)))
