@@ -135,6 +135,7 @@ _LAZY = {
     "build_prior": "deepwas.priors",
     "save_prior": "deepwas.priors",
     "load_prior": "deepwas.priors",
+    "variant_positions": "deepwas.ssm",
     "SimConfig": "deepwas.simulate",
     "run_simulation": "deepwas.simulate",
     "prs_weights": "deepwas.prs",
