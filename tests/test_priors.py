@@ -320,7 +320,9 @@ def test_state_dict_keys_are_those_of_the_saved_format():
     assert keys["mlp"] == common | {"weight"} | block | io
     assert keys["linear_mlp"] == keys["mlp"] | {"linear"}
     ssm_block = {
-        f"blocks.0.{p}.{w}" for p in ("norm", "value", "gate", "out") for w in ("weight", "bias")
+        f"blocks.0.{p}.{w}"
+        for p in ("norm", "value", "gate", "out", "norm2", "fc1", "fc2")
+        for w in ("weight", "bias")
     }
     assert keys["ssm"] == common | {"weight", "blocks.0.theta"} | ssm_block | io
 

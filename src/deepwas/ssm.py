@@ -247,7 +247,9 @@ def window_kernel_mean(
 
 
 class _SSMBlock(nn.Module):
-    """``h -> W_o (K(W_v LN(h)) * act(W_g LN(h)))``; the caller adds the skip."""
+    """Hawk's residual block: a temporal-mixing sub-block
+    ``h -> h + s W_o (K(W_v LN(h)) * act(W_g LN(h)))`` then a per-variant MLP sub-block
+    ``h -> h + s W_2 act(W_1 LN(h))``, with ``s = (2 depth)^(-1/2)``."""
 
     def __init__(self, width: int, act: nn.Module) -> None:
         super().__init__()
@@ -258,15 +260,19 @@ class _SSMBlock(nn.Module):
         self.out = skip_init(nn.Linear, width, width, dtype=_DTYPE)
         # log decay length = lo + (hi - lo) sigmoid(theta)
         self.theta = nn.Parameter(torch.empty(width, dtype=_DTYPE))
+        self.norm2 = nn.LayerNorm(width, dtype=_DTYPE)
+        self.fc1 = skip_init(nn.Linear, width, width, dtype=_DTYPE)
+        self.fc2 = skip_init(nn.Linear, width, width, dtype=_DTYPE)
 
     def lengths(self, w_bp: float) -> torch.Tensor:
         lo, hi = _log_length_range(w_bp)
         return torch.exp(lo + (hi - lo) * torch.sigmoid(self.theta))
 
-    def forward(self, h, pos, seg, w_bp: float) -> torch.Tensor:
+    def forward(self, h, pos, seg, w_bp: float, scale: float) -> torch.Tensor:
         u = self.norm(h)
         mixed = window_kernel_mean(self.value(u), pos, seg, self.lengths(w_bp), w_bp)
-        return self.out(mixed * self.act(self.gate(u)))
+        h = h + scale * self.out(mixed * self.act(self.gate(u)))
+        return h + scale * self.fc2(self.act(self.fc1(self.norm2(h))))
 
 
 def _log_length_range(w_bp: float) -> tuple[float, float]:
@@ -291,12 +297,13 @@ def ssm_build(prior) -> None:
     prior.out_norm = nn.LayerNorm(w, dtype=_DTYPE)
     prior.out_act = ACTIVATIONS[c.activation]()
     prior.weight = nn.Parameter(torch.empty(w, dtype=_DTYPE))
-    prior.block_scale = 1.0 / math.sqrt(c.depth)
+    prior.block_scale = 1.0 / math.sqrt(2 * c.depth)  # 2 residual sub-blocks per block
 
 
 def ssm_reset(prior, normal_) -> None:
-    """``W_in ~ N(0, 1/k)``; per block ``W_v, W_o ~ N(0, 1/width)``, ``W_g ~ N(0, 2/width)``,
-    biases 0, decay lengths log-spaced over [1 kb, w] across channels; ``w_out = 0``."""
+    """``W_in ~ N(0, 1/k)``; per block ``W_v, W_o, W_2 ~ N(0, 1/width)``, ``W_g, W_1 ~
+    N(0, 2/width)``, biases 0, decay lengths log-spaced over [1 kb, w] across channels;
+    ``w_out = 0``."""
     k, width = prior.config.n_features, prior.config.width
     prior.weight.zero_()
     normal_(prior.input.weight, 1.0 / k)
@@ -311,6 +318,11 @@ def ssm_reset(prior, normal_) -> None:
             normal_(lin.weight, var / width)
             lin.bias.zero_()
         block.theta.copy_(torch.log(frac) - torch.log1p(-frac))
+        block.norm2.reset_parameters()
+        normal_(block.fc1.weight, 2.0 / width)
+        block.fc1.bias.zero_()
+        normal_(block.fc2.weight, 1.0 / width)
+        block.fc2.bias.zero_()
     prior.out_norm.reset_parameters()
 
 
@@ -339,6 +351,6 @@ def ssm_forward(prior, x_std: torch.Tensor, positions) -> torch.Tensor:
     w_bp = block_window_bp(prior)
     h = prior.input(x_std[order])
     for block in prior.blocks:
-        h = h + prior.block_scale * block(h, pos, seg, w_bp)
+        h = block(h, pos, seg, w_bp, prior.block_scale)
     y = prior.out_act(prior.out_norm(h)) @ prior.weight
     return torch.empty_like(y).index_copy(0, order, y)
