@@ -161,12 +161,15 @@ def true_prior(
       MAF. Terms whose columns do not exist are left out. A least-squares fit of log s on
       (B, C, log(2u(1-u))) explains about 40-60% of its variance with the default synthetic
       annotations (checked < 80% in the tests).
-    - neighbourhood: the weak linear part of nonlinear plus two terms that a variant's own
-      annotations do not determine: ``3 D_20(B_2)``, the fraction of the variants within
-      +-20 kb (on its chromosome, itself included) that carry the second binary annotation,
-      and ``2 exp(-d(B_1) / 10 kb)``, ``d`` the distance (bp) to the nearest variant that
-      carries the first one (0 for those variants; 0 when no variant of the chromosome does).
-      Needs ``positions``; with a single binary column both terms use it.
+    - neighbourhood: the weak linear part of nonlinear plus two terms of one binary annotation
+      ``M`` (the third, else the last) that a variant's own annotations do not determine:
+      ``4 D_20(M)``, the fraction of the variants within +-20 kb (on its chromosome, itself
+      included) that carry ``M``, and a flank effect ``3 (1 - M) exp(-d(M) / 20 kb)``, ``d`` the
+      distance (bp) to the nearest variant that carries ``M`` (the term is 0 on ``M`` itself and
+      on chromosomes without ``M``). Needs ``positions``. With the default synthetic
+      annotations (``M`` covers about 5% of the variants in runs of about 10 kb), a
+      least-squares fit of log s on the variant's own (B, C, log(2u(1-u))) explains about half
+      of its variance, against 80-95% for a single-variant density or distance term.
     """
     A = np.asarray(values, dtype=np.float64)
     u = np.asarray(maf, dtype=np.float64)
@@ -197,8 +200,9 @@ def true_prior(
         log_s += B @ rng.uniform(0.0, 0.5, nb) + C @ rng.normal(0.0, 0.2, nc)
         if nb >= 1:
             chrom, bp = np.asarray(positions, dtype=np.float64).T
-            log_s += 3.0 * _density(B[:, 1 if nb > 1 else 0], chrom, bp, 20e3)
-            log_s += 2.0 * np.exp(-_distance_to_mark(B[:, 0], chrom, bp) / 10e3)
+            mark = B[:, min(2, nb - 1)]
+            log_s += 4.0 * _density(mark, chrom, bp, 20e3)
+            log_s += 3.0 * (1.0 - mark) * np.exp(-_distance_to_mark(mark, chrom, bp) / 20e3)
     else:
         log_s += B @ rng.uniform(0.0, 0.5, nb) + C @ rng.normal(0.0, 0.2, nc)
         if nb >= 2:
