@@ -245,13 +245,7 @@ def prepare_fit(
     )
 
 
-def predict_snpvar(
-    prior,
-    annotations,
-    store,
-    *,
-    store_features: np.ndarray | None = None,
-):
+def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | None = None):
     """A prior's SNPVAR for every annotated variant and every LD-store variant.
 
     Parameters
