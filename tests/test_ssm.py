@@ -299,13 +299,14 @@ def sim(tmp_path_factory) -> Path:
     return out
 
 
-def test_fit_ssm_end_to_end_and_predict(sim, tmp_path):
+def test_fit_ssm_end_to_end_and_predict(sim, tmp_path, capsys):
     fit = tmp_path / "fit"
     argv = ["fit", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(sim / "ld")]
     argv += ["--annot", str(sim / "annotations.tsv.gz"), "--model", "ssm", "--width", "8"]
     argv += ["--depth", "2", "--ssm-window-kb", "50", "--epochs", "3", "--test-blocks", "0.25"]
-    argv += ["--truth", str(sim / "truth.tsv.gz"), "--out", str(fit), "--quiet"]
+    argv += ["--truth", str(sim / "truth.tsv.gz"), "--out", str(fit)]
     assert main(argv) == 0
+    assert "exceeds the LD store's flank" not in capsys.readouterr().out
     metrics = json.loads((fit / "metrics.json").read_text())
     assert metrics["model"] == "ssm" and np.isfinite(metrics["heldout_gain"])
     cfg = json.loads((fit / "model" / "config.json").read_text())
@@ -320,3 +321,11 @@ def test_fit_ssm_end_to_end_and_predict(sim, tmp_path):
     np.testing.assert_allclose(
         pred.reindex(priors["SNP"]).to_numpy(), priors["SNPVAR"].to_numpy(), rtol=2e-6
     )
+
+
+def test_fit_warns_when_the_window_exceeds_the_flank(sim, tmp_path, capsys):
+    argv = ["fit", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(sim / "ld")]
+    argv += ["--annot", str(sim / "annotations.tsv.gz"), "--model", "ssm", "--width", "4"]
+    argv += ["--depth", "1", "--ssm-window-kb", "1500", "--epochs", "1", "--test-blocks", "0.25"]
+    assert main([*argv, "--out", str(tmp_path / "fit")]) == 0
+    assert "--ssm-window-kb 1500 exceeds the LD store's flank (1000 kb)" in capsys.readouterr().out
