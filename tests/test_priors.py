@@ -39,6 +39,13 @@ def raw_features(n: int = 50, seed: int = 0) -> torch.Tensor:
     return torch.tensor(rng.normal(0.0, 2.0, (n, K)), dtype=torch.float64)
 
 
+def positions(n: int, seed: int = 0) -> np.ndarray:
+    """(CHR, BP) of n variants on one chromosome, for families that use positions (ssm); the
+    other families ignore them."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack([np.ones(n), rng.integers(1, 500_000, n)]).astype(np.float64)
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models gain nothing from intra-op threads, and on a busy machine (e.g. 2 cores
@@ -56,7 +63,7 @@ def one_thread():
 def test_init_outputs_exactly_init_log_snpvar(model):
     prior = build_prior(make_config(model, init_log_snpvar=-11.25), seed=3)
     x = raw_features(40)
-    out = prior(x)
+    out = prior(x, positions(40))
     assert out.shape == (40,) and out.dtype == torch.float64
     # Exact: the output weights are zero, so the output is the bias plus an exact 0.
     assert torch.equal(out, torch.full((40,), -11.25, dtype=torch.float64))
@@ -289,14 +296,15 @@ def test_log_2pq():
 
 
 def test_registry_lists_the_families_once():
-    assert MODELS == tuple(PRIOR_FAMILIES) == ("constant", "linear", "mlp", "linear_mlp")
+    assert MODELS == tuple(PRIOR_FAMILIES) == ("constant", "linear", "mlp", "linear_mlp", "ssm")
     for name, family in PRIOR_FAMILIES.items():
         assert family.name == name and family.description
         assert build_prior(make_config(name)).family is family
     with pytest.raises(TypeError):
         PRIOR_FAMILIES["other"] = PRIOR_FAMILIES["linear"]  # read-only
     with pytest.raises(
-        InputError, match="PriorConfig.model .give one of constant, linear, mlp or linear_mlp"
+        InputError,
+        match="PriorConfig.model .give one of constant, linear, mlp, linear_mlp or ssm",
     ):
         make_config("transformer")
 
@@ -311,6 +319,12 @@ def test_state_dict_keys_are_those_of_the_saved_format():
     io = {f"{m}.{w}" for m in ("input", "out_norm") for w in ("weight", "bias")}
     assert keys["mlp"] == common | {"weight"} | block | io
     assert keys["linear_mlp"] == keys["mlp"] | {"linear"}
+    ssm_block = {
+        f"blocks.0.{p}.{w}"
+        for p in ("norm", "value", "gate", "out", "norm2", "fc1", "fc2")
+        for w in ("weight", "bias")
+    }
+    assert keys["ssm"] == common | {"weight", "blocks.0.theta"} | ssm_block | io
 
 
 # --- on disk -----------------------------------------------------------------------------
@@ -325,8 +339,8 @@ def test_save_load_round_trip(tmp_path, model):
     save_prior(prior, tmp_path / "model", seed=5)
     loaded = load_prior(tmp_path / "model")
     assert loaded.config == prior.config
-    x = raw_features(20)
-    assert torch.equal(loaded(x), prior(x))
+    x, pos = raw_features(20), positions(20)
+    assert torch.equal(loaded(x, pos), prior(x, pos))
     meta = json.loads((tmp_path / "model" / "config.json").read_text())
     assert meta["format"] == "deepwas-prior" and meta["version"] == 1
     assert meta["n_params"] == prior.n_params

@@ -14,7 +14,8 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
 - ``prepare_fit(trait, annotations, store, ...) -> FitData``: the features of every store
   variant and the split into training, validation and held-out windows;
 - ``train_prior(data, TrainConfig(...)) -> TrainResult``; the prior families are the registry
-  ``PRIOR_FAMILIES`` (a ``PriorFamily`` each), the objectives ``OBJECTIVES``;
+  ``PRIOR_FAMILIES`` (a ``PriorFamily`` each), the objectives ``OBJECTIVES``; a family that sees
+  the neighbourhood (``ssm``) takes ``prior(features, variant_positions(variants))``;
 - ``evaluate(data, result) -> FitMetrics``: exact held-out and training log-likelihood, sigma
   re-fit, the constant baseline (``fit_constant``) and the held-out gain;
   ``truth_table(path, store.variants)`` gives a simulation's true SNPVAR for its correlations;
@@ -135,6 +136,7 @@ _LAZY = {
     "build_prior": "deepwas.priors",
     "save_prior": "deepwas.priors",
     "load_prior": "deepwas.priors",
+    "variant_positions": "deepwas.ssm",
     "SimConfig": "deepwas.simulate",
     "run_simulation": "deepwas.simulate",
     "prs_weights": "deepwas.prs",

@@ -63,6 +63,9 @@ class FitData:
         What was read and how it was split, one line each.
     store: deepwas.LDStore or None
         The LD store of the trait (the LDSC objective reads its squared LD).
+    positions: (n_store_variants, 2) float64 or None
+        ``CHR`` and ``BP`` of the store variants, for priors that see the neighbourhood
+        (``ssm``); None when unknown.
     """
 
     trait: TraitData
@@ -73,6 +76,7 @@ class FitData:
     test: list[int]
     report: list[str] = field(default_factory=list)
     store: Any = field(default=None, repr=False)
+    positions: np.ndarray | None = field(default=None, repr=False)
 
     def subset(self, positions: list[int]) -> TraitData:
         """The trait restricted to the windows at ``positions``."""
@@ -226,7 +230,19 @@ def prepare_fit(
         *annot_report,
         f"windows: {len(train)} training, {len(val)} validation, {len(test)} held out",
     ]
-    return FitData(trait, features, names, train, val, test, report=report, store=store)
+    from deepwas.ssm import variant_positions
+
+    return FitData(
+        trait,
+        features,
+        names,
+        train,
+        val,
+        test,
+        report=report,
+        store=store,
+        positions=variant_positions(store.variants),
+    )
 
 
 def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | None = None):
@@ -297,9 +313,15 @@ def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | No
     if store_features is None:
         store_features, _, _ = build_features(store, annotations)
     prior.to("cpu")
+    a_pos = s_pos = None
+    if prior.family.uses_positions:  # the neighbourhood of each set is its own variants
+        from deepwas.ssm import variant_positions
+
+        a_pos = variant_positions(annotations.variants, file=annotations.source)
+        s_pos = variant_positions(store.variants)
     with torch.no_grad():
-        a_snpvar = torch.exp(prior(torch.from_numpy(a_feats))).numpy()
-        s_snpvar = torch.exp(prior(torch.from_numpy(np.ascontiguousarray(store_features))))
+        a_snpvar = torch.exp(prior(torch.from_numpy(a_feats), a_pos)).numpy()
+        s_snpvar = torch.exp(prior(torch.from_numpy(np.ascontiguousarray(store_features)), s_pos))
     pri = annotations.variants.copy()
     for col in ("A1", "A2"):
         if col not in pri:

@@ -509,12 +509,12 @@ def resolve_refit(prior, n_windows: int) -> str:
     return "optimum"
 
 
-def _log_s(prior, features: np.ndarray) -> np.ndarray:
+def _log_s(prior, features: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
     import torch
 
     prior.to("cpu")
     with torch.no_grad():
-        return prior(torch.from_numpy(np.ascontiguousarray(features))).numpy()
+        return prior(torch.from_numpy(np.ascontiguousarray(features)), positions).numpy()
 
 
 def enrichment(
@@ -595,6 +595,7 @@ def enrichment(
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
     from deepwas.priors import check_features, load_prior
+    from deepwas.ssm import variant_positions
 
     say = say or (lambda *lines: None)
     if refit not in REFIT_METHODS:
@@ -618,6 +619,7 @@ def enrichment(
         fit_annot or settings.annot, bim=settings.bim if fit_annot is None else bim
     )
     features, names, _ = build_features(store, prior_annot)
+    positions = variant_positions(store.variants)
     check_features(
         prior,
         names,
@@ -627,7 +629,7 @@ def enrichment(
     if prior.family.uses_features:
         features = features[:, [names.index(n) for n in prior.config.feature_names]]
         names = list(prior.config.feature_names)
-    snpvar = np.exp(_log_s(prior, features))[found]
+    snpvar = np.exp(_log_s(prior, features, positions))[found]
     coef = coefficients(prior, test.names)
     h2_full = float(snpvar.sum())
     if n_blocks == 0:
@@ -688,7 +690,7 @@ def enrichment(
                 f"warning: the refit of the prior to the optimum stopped at gradient norm "
                 f"{opt.grad_norm:.2g} (> {tol:g}) after {opt.iterations} iterations",
             ]
-        s_opt = np.exp(_log_s(opt.prior, features))[found]
+        s_opt = np.exp(_log_s(opt.prior, features, positions))[found]
         moved = (
             enrichment_stats(s_opt, A)[0] / s_opt.sum() - enrichment_stats(snpvar, A)[0] / h2_full
         )
@@ -718,7 +720,7 @@ def enrichment(
         objective=objective,
         progress=progress,
     ):
-        delete_s.append(np.exp(_log_s(refitted, features))[found])
+        delete_s.append(np.exp(_log_s(refitted, features, positions))[found])
         delete_coef.append(coefficients(refitted, test.names))
     table = enrichment_table(
         snpvar, A, test.names, delete_snpvar=delete_s, coef=coef, delete_coef=np.array(delete_coef)
@@ -740,7 +742,7 @@ def enrichment(
             init_sigma=sigma,
             progress=False,
         ).prior
-        s_full = np.exp(_log_s(full, features))[found]
+        s_full = np.exp(_log_s(full, features, positions))[found]
         moved = enrichment_stats(s_full, A)[0] / s_full.sum() - table["Prop._h2"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         drift = pd.Series(moved / se, index=test.names)

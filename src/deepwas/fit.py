@@ -69,6 +69,7 @@ _TRAIN_CONSTRAINTS = {
     "device": Check(_device_available, "cpu, or cuda[:N] on a machine with a GPU"),
     "engine": Options(("auto", "exact", "iterative")),
     "precision": Options(("float64", "float32")),
+    "ssm_window_kb": Interval(Real, 0, None, closed="neither"),
 }
 
 
@@ -98,6 +99,7 @@ class TrainConfig:
         (gradients; measured to 1e-6 relative by benchmarks/precision.py). Validation and
         evaluation values are always float64; a window whose covariance is not positive definite
         in float32 is redone in float64 (counted in ``TrainResult.float64_retries``).
+    ssm_window_kb: the receptive field of the ``ssm`` prior, kb each side (its ``window_kb``)
     """
 
     model: str = "linear"
@@ -115,6 +117,7 @@ class TrainConfig:
     device: str = "cpu"
     engine: str = "auto"
     precision: str = "float64"
+    ssm_window_kb: float = 100.0
 
     def __post_init__(self) -> None:
         validate(
@@ -167,7 +170,7 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
     and of its gradient) is the objective of the whole mini-batch: data parallelism over windows.
     """
     rank, world = _world()
-    feats = data["features"]
+    feats, pos = data["features"], data.get("positions")
     device = feats.device
     sigma = torch.exp(log_sigma)
     if cfg.objective == "likelihood":
@@ -178,7 +181,8 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
     for i in list(positions)[rank::world]:
         b = batches[i].to(device)
         idx = b.context_index[0]
-        log_F = model(feats[idx]).unsqueeze(0) + math.log(n_gwas)
+        log_F = model(feats[idx], None if pos is None else pos[idx]).unsqueeze(0)
+        log_F = log_F + math.log(n_gwas)
         if cfg.objective == "likelihood" and b.diagonal:
             # the small-panel model: 2 |C| r flops, no solve (docs/mismatch.md)
             nll = diagonal_nll(b.Gt, b.y, log_F, sigma, valid=b.valid, const=b.const)
@@ -227,6 +231,7 @@ def objective_gradient(model, log_sigma, fit_data, positions, cfg, *, store=None
     data = {
         "features": torch.from_numpy(np.ascontiguousarray(fit_data.features)),
         "n_scored": [w.n_scored for w in fit_data.trait.windows],
+        "positions": _positions(fit_data, "cpu"),
     }
     batches = PackedBatches(fit_data.trait.windows)
     ldsc = None
@@ -325,6 +330,7 @@ def train_prior(
             width=cfg.width,
             depth=cfg.depth,
             init_log_snpvar=math.log(const.snpvar),
+            window_kb=cfg.ssm_window_kb,
         )
         model = build_prior(pcfg, seed=cfg.seed).to(cfg.device)
         sigma0 = const.sigma if cfg.sigma is None else cfg.sigma
@@ -338,6 +344,7 @@ def train_prior(
     data = {
         "features": torch.from_numpy(np.ascontiguousarray(fit_data.features)).to(cfg.device),
         "n_scored": [w.n_scored for w in trait.windows],
+        "positions": _positions(fit_data, cfg.device),
     }
     ldsc = None
     if cfg.objective == "ldsc":
@@ -514,6 +521,12 @@ def _train_linear_then_mlp(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
         stopped=f"linear: {lin.stopped}; linear_mlp: {res.stopped}",
         float64_retries=lin.float64_retries + res.float64_retries,
     )
+
+
+def _positions(fit_data, device) -> torch.Tensor | None:
+    """The store variants' (CHR, BP) as a tensor, for priors that see the neighbourhood."""
+    pos = getattr(fit_data, "positions", None)
+    return None if pos is None else torch.from_numpy(np.asarray(pos, np.float64)).to(device)
 
 
 def _checkpoint_error(path, what: str) -> InputError:

@@ -90,9 +90,18 @@ def predict_prior(prior, annotations, *, store=None) -> tuple[pd.DataFrame, list
             report.append(f"allele frequency from {source}")
         columns.append(f)
     feats = np.column_stack(columns) if columns else np.zeros((n, 0))
+    positions = None
+    if prior.family.uses_positions:
+        from deepwas.ssm import variant_positions
+
+        positions = variant_positions(annotations.variants, file=annotations.source)
+        report.append(
+            f"neighbourhoods from the {n:,} annotated variants (+-{prior.config.window_kb:g} kb)"
+        )
     prior.to("cpu")
     with torch.no_grad():
-        snpvar = torch.exp(prior(torch.from_numpy(np.ascontiguousarray(feats)))).numpy()
+        feats_t = torch.from_numpy(np.ascontiguousarray(feats))
+        snpvar = torch.exp(prior(feats_t, positions)).numpy()
     out = annotations.variants.copy()
     for col in ("CHR", "SNP", "BP"):
         if col not in out:

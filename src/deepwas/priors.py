@@ -21,6 +21,9 @@ output convention, ``log s = b + w . phi(x_std)``:
     ``phi`` is a pre-norm residual MLP (see :class:`Prior`). ``w`` starts at zero, so an
     untrained MLP *is* the constant prior ``init_log_snpvar`` and training moves away from it
     smoothly.
+``ssm``
+    ``phi`` also sees the genomic neighbourhood: a bidirectional state-space stack over the
+    variants sorted by position (:mod:`deepwas.ssm`); it needs the variants' ``positions``.
 
 Decisions
 ---------
@@ -97,7 +100,8 @@ class PriorConfig:
     Parameters
     ----------
     model:
-        A registered family: ``"constant"``, ``"linear"``, ``"mlp"`` or ``"linear_mlp"``.
+        A registered family: ``"constant"``, ``"linear"``, ``"mlp"``, ``"linear_mlp"`` or
+        ``"ssm"``.
     feature_names: (k,)
         Names of the feature columns, in order (annotations, and ``"log_2pq"`` if allele
         frequency is used). May be empty for ``"constant"`` only.
@@ -114,6 +118,10 @@ class PriorConfig:
         caller sets it to the best constant prior's ``log s``.
     activation:
         ``"gelu"`` (exact), ``"relu"``, ``"silu"`` or ``"tanh"``.
+    window_kb:
+        The receptive field of a position-using family (``ssm``): its output for a variant
+        depends on the variants within +-``window_kb`` kb only. Not written to ``config.json``
+        by the other families (their folders are unchanged), and 100 when absent.
 
     Raises
     ------
@@ -133,6 +141,7 @@ class PriorConfig:
     depth: int = 4
     init_log_snpvar: float = -12.0
     activation: str = "gelu"
+    window_kb: float = 100.0
 
     def __post_init__(self) -> None:
         def bad(key: str, message: str, fix: str) -> InputError:
@@ -143,6 +152,7 @@ class PriorConfig:
         for key in ("width", "depth"):
             object.__setattr__(self, key, int(getattr(self, key)))
         object.__setattr__(self, "init_log_snpvar", float(self.init_log_snpvar))
+        object.__setattr__(self, "window_kb", float(self.window_kb))
 
         names = self._as_tuple("feature_names", str)
         mean = self._as_tuple("feature_mean", float)
@@ -199,6 +209,8 @@ class PriorConfig:
         d = asdict(self)
         for key in ("feature_names", "feature_mean", "feature_scale"):
             d[key] = list(d[key])
+        if not PRIOR_FAMILIES[self.model].uses_positions:
+            del d["window_kb"]  # the folders of the other families stay as they were
         return d
 
     @classmethod
@@ -387,6 +399,8 @@ class Prior(nn.Module):
     - linear_mlp: ``log s = b + v . x_std + w . act(LayerNorm(h))`` (``v``: the ``linear``
       parameter, initialised to zero; :func:`deepwas.train_prior` starts it from a fitted
       linear prior).
+    - ssm: as mlp, with blocks that mix each channel over the neighbouring variants
+      (:mod:`deepwas.ssm`, docs/decisions_ssm.md); needs ``positions``.
 
     The ``depth^(-1/2)`` factor keeps the variance of the residual stream ``h`` bounded as
     ``depth`` grows (each block adds about ``1/depth`` of a unit), so deep models start as
@@ -448,7 +462,7 @@ class Prior(nn.Module):
             h = h + scale * block(h)
         return h
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, positions=None) -> torch.Tensor:
         """Log per-SNP heritability of each variant.
 
         Parameters
@@ -456,6 +470,9 @@ class Prior(nn.Module):
         features: (n, k)
             Raw (unstandardised) features, columns in ``config.feature_names`` order; cast to
             float64. The constant prior reads only ``n``.
+        positions: (n, 2), optional
+            ``CHR`` and ``BP`` of the same rows (:func:`deepwas.ssm.variant_positions`), in any
+            order; required by a family that uses positions (``ssm``), ignored by the others.
 
         Returns
         -------
@@ -465,7 +482,16 @@ class Prior(nn.Module):
         x = self._check(features)
         if not self.family.uses_features:
             return self.bias + self.family.forward(self, x)
-        return self.bias + self.family.forward(self, (x - self.feature_mean) / self.feature_scale)
+        x_std = (x - self.feature_mean) / self.feature_scale
+        if self.family.uses_positions:
+            if positions is None:
+                raise InputError(
+                    f"a {self.config.model} prior needs the variants' positions",
+                    column="positions",
+                    fix="pass positions=deepwas.variant_positions(variants) with the features",
+                )
+            return self.bias + self.family.forward(self, x_std, positions)
+        return self.bias + self.family.forward(self, x_std)
 
     @property
     def n_params(self) -> int:
@@ -516,7 +542,11 @@ class PriorFamily:
         ``reset(prior, normal_)`` re-initialises them; ``normal_(tensor, var)`` fills a tensor
         from N(0, var) with the prior's seeded generator.
     forward:
-        ``forward(prior, x_std)``: (n, k) standardised features -> (n,) departure from ``b``.
+        ``forward(prior, x_std)``: (n, k) standardised features -> (n,) departure from ``b``;
+        ``forward(prior, x_std, positions)`` when ``uses_positions``.
+    uses_positions:
+        Whether the family needs the variants' (n, 2) ``CHR``/``BP`` positions
+        (``Prior.forward(features, positions)``); ``config.window_kb`` is then part of its config.
     """
 
     name: str
@@ -525,7 +555,8 @@ class PriorFamily:
     sized: bool
     build: Callable[[Prior], None]
     reset: Callable[[Prior, Callable[[torch.Tensor, float], None]], None]
-    forward: Callable[[Prior, torch.Tensor], torch.Tensor]
+    forward: Callable[..., torch.Tensor]
+    uses_positions: bool = False
 
 
 def _nothing(prior: Prior, *args: Any) -> None:
@@ -649,6 +680,27 @@ _register(
     )
 )
 
+
+def _register_ssm() -> None:
+    from deepwas.ssm import ssm_build, ssm_forward, ssm_reset
+
+    _register(
+        PriorFamily(
+            "ssm",
+            "a bidirectional state-space stack over the variants within +-window_kb of each "
+            "variant, decays per bp gap (--width, --depth, --ssm-window-kb)",
+            uses_features=True,
+            sized=True,
+            build=ssm_build,
+            reset=ssm_reset,
+            forward=ssm_forward,
+            uses_positions=True,
+        )
+    )
+
+
+_register_ssm()
+
 #: The registered prior families, by name (read-only).
 PRIOR_FAMILIES: Mapping[str, PriorFamily] = MappingProxyType(_FAMILIES)
 #: Names of the registered prior families, in registration order (the ``model`` choices).
@@ -662,6 +714,7 @@ _PRIOR_CONSTRAINTS = {
     "width": Interval(Integral, 1, None, closed="left"),
     "depth": Interval(Integral, 1, None, closed="left"),
     "init_log_snpvar": Interval(Real, None, None),
+    "window_kb": Interval(Real, 0, None, closed="neither"),
 }
 
 

@@ -151,7 +151,8 @@ def write_fit(
     record = metrics.to_dict()
     prior.to("cpu")
     with torch.no_grad():
-        snpvar = torch.exp(prior(torch.from_numpy(np.ascontiguousarray(data.features)))).numpy()
+        feats = torch.from_numpy(np.ascontiguousarray(data.features))
+        snpvar = torch.exp(prior(feats, data.positions)).numpy()
     with atomic_dir(out) as tmp:
         predictions.to_csv(tmp / "priors.tsv.gz", sep="\t", index=False, float_format="%.6g")
         (tmp / "metrics.json").write_text(json.dumps(record, indent=2, default=str))
@@ -214,6 +215,7 @@ def run_fit(
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
     from deepwas.metrics import calibrate_prior, evaluate
+    from deepwas.priors import PRIOR_FAMILIES
     from deepwas.provenance import provenance
 
     t0 = time.perf_counter()
@@ -242,6 +244,14 @@ def run_fit(
         file=str(annot),
     )
     say(*data.report)
+    flank = store.manifest.get("windows", {}).get("flank_kb")
+    if PRIOR_FAMILIES[config.model].uses_positions and flank is not None:
+        if config.ssm_window_kb > float(flank):
+            say(
+                f"warning: --ssm-window-kb {config.ssm_window_kb:g} exceeds the LD store's flank "
+                f"({float(flank):g} kb): in training, variants near a window's edge see a cut "
+                "neighbourhood (prediction sees it whole)"
+            )
     truth_s = truth_table(truth, store.variants) if truth else None
 
     ckpt_dir = out.parent / f".{out.name}.checkpoint"

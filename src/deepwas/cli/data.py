@@ -226,7 +226,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--annot", default=None, help="given annotations instead of synthetic ones")
     s.add_argument("--n-binary", type=int, default=6, help="synthetic binary annotations")
     s.add_argument("--n-continuous", type=int, default=4, help="synthetic continuous annotations")
-    s.add_argument("--prior", choices=["linear", "nonlinear"], default="nonlinear")
+    s.add_argument("--prior", choices=["linear", "nonlinear", "neighbourhood"], default="nonlinear")
     s.add_argument("--sigma", type=float, default=1.0, help="intercept of the sampling model")
     s.add_argument("--seed", type=int, default=1)
     add_common(s)

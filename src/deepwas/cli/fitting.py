@@ -125,6 +125,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         device=args.device,
         engine=args.engine,
         precision=args.precision,
+        ssm_window_kb=args.ssm_window_kb,
     )
     test_chrom = chrom_list(args.test_chrom, flag="--test-chrom") if args.test_chrom else None
     m = run_fit(
@@ -230,8 +231,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_n_gwas(f)
     add_var_explained(f, TRAIT_CONSTRAINTS)
     add_ld_model(f)
-    f.add_argument("--width", type=int, default=64, help="MLP width")
-    f.add_argument("--depth", type=int, default=4, help="MLP residual blocks")
+    f.add_argument("--width", type=int, default=64, help="MLP (and ssm) width")
+    f.add_argument("--depth", type=int, default=4, help="MLP (and ssm) residual blocks")
+    f.add_argument(
+        "--ssm-window-kb",
+        type=float,
+        default=100.0,
+        help="--model ssm: a variant's prior depends on the variants within this many kb "
+        "each side (keep it below the LD store's flank)",
+    )
     f.add_argument("--lr", type=float, default=0.01)
     f.add_argument("--weight-decay", type=float, default=1e-4)
     f.add_argument("--epochs", type=int, default=60)

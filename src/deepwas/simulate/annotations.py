@@ -12,7 +12,10 @@ from scipy import special
 from deepwas.errors import InputError
 from deepwas.io.annotations import match_annotations, read_annotations
 
-__all__ = ["ALPHA_MAF", "synthetic_annotations", "true_prior"]
+__all__ = ["ALPHA_MAF", "PRIOR_KINDS", "synthetic_annotations", "true_prior"]
+
+#: The kinds of true prior :func:`true_prior` makes (``SimConfig.prior``, ``--prior``).
+PRIOR_KINDS = ("linear", "nonlinear", "neighbourhood")
 
 #: The alpha of the frequency-dependent architecture (Schoech et al. 2019, Nat Commun 10:790):
 #: per-allele effect variance ~ [2p(1-p)]^alpha, so a standardised effect has variance
@@ -118,6 +121,7 @@ def true_prior(
     kind: str = "nonlinear",
     h2: float,
     rng: np.random.Generator,
+    positions: np.ndarray | None = None,
 ) -> np.ndarray:
     """The true per-SNP heritability ``s`` (SNPVAR) as a function of annotations and MAF.
 
@@ -129,11 +133,13 @@ def true_prior(
     maf: (m,)
         Minor allele frequency, in (0, 0.5].
     kind:
-        ``"linear"`` or ``"nonlinear"``.
+        ``"linear"``, ``"nonlinear"`` or ``"neighbourhood"``.
     h2:
         Total heritability: ``sum(s) == h2`` up to round-off.
     rng:
         Draws the linear weights.
+    positions: (m, 2), optional
+        ``CHR`` and ``BP`` of the variants; required by ``"neighbourhood"`` only.
 
     Returns
     -------
@@ -155,6 +161,15 @@ def true_prior(
       MAF. Terms whose columns do not exist are left out. A least-squares fit of log s on
       (B, C, log(2u(1-u))) explains about 40-60% of its variance with the default synthetic
       annotations (checked < 80% in the tests).
+    - neighbourhood: the weak linear part of nonlinear plus two terms of one binary annotation
+      ``M`` (the third, else the last) that a variant's own annotations do not determine:
+      ``4 D_20(M)``, the fraction of the variants within +-20 kb (on its chromosome, itself
+      included) that carry ``M``, and a flank effect ``3 (1 - M) exp(-d(M) / 20 kb)``, ``d`` the
+      distance (bp) to the nearest variant that carries ``M`` (the term is 0 on ``M`` itself and
+      on chromosomes without ``M``). Needs ``positions``. With the default synthetic
+      annotations (``M`` covers about 5% of the variants in runs of about 10 kb), a
+      least-squares fit of log s on the variant's own (B, C, log(2u(1-u))) explains about half
+      of its variance, against 80-95% for a single-variant density or distance term.
     """
     A = np.asarray(values, dtype=np.float64)
     u = np.asarray(maf, dtype=np.float64)
@@ -162,8 +177,12 @@ def true_prior(
         raise ValueError(f"values (m, k) and maf (m,) disagree: {A.shape} vs {u.shape}")
     if not np.isfinite(A).all() or not np.isfinite(u).all():
         raise ValueError("values and maf must be finite")
-    if kind not in ("linear", "nonlinear"):
-        raise InputError(f"unknown prior {kind!r}", column="prior", fix="use linear or nonlinear")
+    if kind not in PRIOR_KINDS:
+        raise InputError(
+            f"unknown prior {kind!r}", column="prior", fix=f"use one of {', '.join(PRIOR_KINDS)}"
+        )
+    if kind == "neighbourhood" and (positions is None or np.shape(positions) != (A.shape[0], 2)):
+        raise ValueError("the neighbourhood prior needs (m, 2) positions (CHR, BP)")
     if not 0.0 < h2:
         raise InputError(f"h2 must be positive, got {h2}", column="h2")
     binary = np.all((A == 0.0) | (A == 1.0), axis=0)
@@ -177,6 +196,13 @@ def true_prior(
     log_s = (1.0 + ALPHA_MAF) * np.log(2.0 * u * (1.0 - u))
     if kind == "linear":
         log_s += B @ rng.uniform(0.0, 2.0, nb) + C @ rng.normal(0.0, 0.5, nc)
+    elif kind == "neighbourhood":
+        log_s += B @ rng.uniform(0.0, 0.5, nb) + C @ rng.normal(0.0, 0.2, nc)
+        if nb >= 1:
+            chrom, bp = np.asarray(positions, dtype=np.float64).T
+            mark = B[:, min(2, nb - 1)]
+            log_s += 4.0 * _density(mark, chrom, bp, 20e3)
+            log_s += 3.0 * (1.0 - mark) * np.exp(-_distance_to_mark(mark, chrom, bp) / 20e3)
     else:
         log_s += B @ rng.uniform(0.0, 0.5, nb) + C @ rng.normal(0.0, 0.2, nc)
         if nb >= 2:
@@ -190,6 +216,38 @@ def true_prior(
         log_s += 2.0 * np.exp(-0.5 * ((u - 0.05) / 0.02) ** 2)
     s = np.exp(log_s - log_s.max())
     return s * (h2 / s.sum())
+
+
+def _density(mark: np.ndarray, chrom: np.ndarray, bp: np.ndarray, half: float) -> np.ndarray:
+    """Fraction of the variants within +-``half`` bp (same chromosome, itself included) with
+    ``mark == 1``."""
+    out = np.zeros(mark.size)
+    for c in np.unique(chrom):
+        rows = np.flatnonzero(chrom == c)
+        rows = rows[np.argsort(bp[rows], kind="stable")]
+        p = bp[rows]
+        cs = np.concatenate([[0.0], np.cumsum(mark[rows])])
+        lo = np.searchsorted(p, p - half, side="left")
+        hi = np.searchsorted(p, p + half, side="right")
+        out[rows] = (cs[hi] - cs[lo]) / (hi - lo)
+    return out
+
+
+def _distance_to_mark(mark: np.ndarray, chrom: np.ndarray, bp: np.ndarray) -> np.ndarray:
+    """Distance (bp) to the nearest variant of the same chromosome with ``mark == 1``
+    (infinite when there is none)."""
+    out = np.full(mark.size, np.inf)
+    for c in np.unique(chrom):
+        rows = np.flatnonzero(chrom == c)
+        marked = np.sort(bp[rows][mark[rows] == 1.0])
+        if marked.size == 0:
+            continue
+        p = bp[rows]
+        i = np.searchsorted(marked, p)
+        left = np.abs(p - marked[np.clip(i - 1, 0, marked.size - 1)])
+        right = np.abs(marked[np.clip(i, 0, marked.size - 1)] - p)
+        out[rows] = np.minimum(left, right)
+    return out
 
 
 def given_annotations(

@@ -52,7 +52,7 @@ _SIM_CONSTRAINTS: dict[str, Any] = {
     "annotations": _PATH,
     "n_binary": Interval(Integral, 0, None, closed="left"),
     "n_continuous": Interval(Integral, 0, None, closed="left"),
-    "prior": Options(("linear", "nonlinear")),
+    "prior": Options(("linear", "nonlinear", "neighbourhood")),
     "sigma": _POSITIVE,
     "seed": Interval(Integral, 0, None, closed="left"),  # numpy's SeedSequence needs >= 0
 }
@@ -119,7 +119,7 @@ class SimConfig:
     n_binary, n_continuous: int
         Numbers of synthetic binary and continuous annotations.
     prior: str
-        ``"linear"`` or ``"nonlinear"`` (see :func:`true_prior`).
+        ``"linear"``, ``"nonlinear"`` or ``"neighbourhood"`` (see :func:`true_prior`).
     sigma: float
         The intercept in ``z ~ N(0, N R S R + sigma R)``.
     ld_band_kb: float or None

@@ -155,7 +155,14 @@ def run_simulation(
             rng=rngs["annotations"],
         )
     maf = np.minimum(af_ref, 1.0 - af_ref)
-    snpvar = true_prior(values, maf, kind=config.prior, h2=config.h2, rng=rngs["prior"])
+    snpvar = true_prior(
+        values,
+        maf,
+        kind=config.prior,
+        h2=config.h2,
+        rng=rngs["prior"],
+        positions=reference.variants[["CHR", "BP"]].to_numpy(np.float64),
+    )
     gwas = insample if insample is not None else reference
     z, beta = simulate_sumstats(
         gwas,

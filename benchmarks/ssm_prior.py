@@ -1,0 +1,183 @@
+"""Does a prior that sees the genomic neighbourhood (``--model ssm``) beat per-variant priors when
+the truth depends on the neighbourhood? (issue 12)
+
+For each seed: ``deepwas simulate`` with ``--prior neighbourhood`` (default; the true log SNPVAR
+has the density of a binary mark within +-20 kb and the distance to the nearest variant of another
+mark, besides a weak per-variant part, deepwas.simulate.annotations.true_prior) on a quick
+population-LD simulation (``--n-ref`` 300 panel, ``--n-insample`` 5,000 GWAS cohort, N =
+300,000, h2 = 0.01), an LD store of fixed ``--window-kb`` windows with 1 Mb flanks, then
+``deepwas.workflow.run_fit`` for each of ``--models`` (linear, mlp, ssm by default) with
+``--test-blocks 0.25`` (the seed draws the held-out and validation windows and the
+initialisation) and the truth. ``--prior nonlinear`` gives the per-variant truth, on which the
+SSM should be no worse than the MLP.
+
+Output (stdout, JSON lines): one per fit (seed, model, held-out gain per 1,000 held-out
+variants, Spearman and Pearson of the learned vs true log SNPVAR, seconds, parameters), then one
+per model with the mean and sample SD across seeds, then one per paired contrast (ssm minus mlp,
+ssm minus linear, mlp minus linear: mean difference and paired t over seeds). Progress on stderr.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ssm_prior.py --seeds 1 2 3 --out DIR
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from _common import (  # noqa: E402 - benchmarks/ is on sys.path when run as a script
+    FIT_FIELDS,
+    build_ld,
+    emit,
+    fit_fields,
+    log,
+    mean_sd,
+    paired_t,
+)
+
+_TRUTH = ("truth_spearman", "truth_pearson")
+
+#: model name -> (family, width, depth)
+MODELS = {
+    "linear": ("linear", 64, 4),
+    "mlp": ("mlp", 64, 4),
+    "ssm": ("ssm", 32, 2),
+    "constant": ("constant", 64, 4),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--models", nargs="+", default=["linear", "mlp", "ssm"], choices=list(MODELS))
+    p.add_argument("--prior", default="neighbourhood", choices=["neighbourhood", "nonlinear"])
+    p.add_argument("--length-mb", type=float, default=10.0)
+    p.add_argument("--window-kb", type=float, default=1000.0, help="LD windows of the store")
+    p.add_argument("--n-ref", type=int, default=300)
+    p.add_argument("--n-insample", type=int, default=5000)
+    p.add_argument("--n-gwas", type=float, default=300_000)
+    p.add_argument("--h2", type=float, default=0.01)
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--ssm-window-kb", type=float, default=100.0)
+    p.add_argument("--ssm-width", type=int, default=None, help="override the ssm width (32)")
+    p.add_argument("--ssm-depth", type=int, default=None, help="override the ssm depth (2)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="working folder (default: a temporary one)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="read the metrics.json of fits already in --out instead of refitting them",
+    )
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from deepwas.cli import main as deepwas_main
+    from deepwas.fit import TrainConfig
+    from deepwas.workflow import run_fit
+
+    torch.set_num_threads(args.threads)
+    if args.ssm_width:
+        MODELS["ssm"] = ("ssm", args.ssm_width, MODELS["ssm"][2])
+    if args.ssm_depth:
+        MODELS["ssm"] = ("ssm", MODELS["ssm"][1], args.ssm_depth)
+    with contextlib.ExitStack() as stack:
+        tmp = None if args.out else stack.enter_context(tempfile.TemporaryDirectory())
+        root = Path(args.out or tmp)
+        rows = []
+        for seed in args.seeds:
+            sim, store = root / f"sim{seed}", root / f"ld{seed}"
+            t0 = time.perf_counter()
+            if not (sim / "truth.tsv.gz").exists():
+                argv_sim = ["simulate", "--n-ref", str(args.n_ref)]
+                argv_sim += ["--n-insample", str(args.n_insample), "--n-gwas", str(args.n_gwas)]
+                argv_sim += ["--h2", str(args.h2), "--length-mb", str(args.length_mb)]
+                argv_sim += ["--prior", args.prior, "--seed", str(seed), "--out", str(sim)]
+                with contextlib.redirect_stdout(sys.stderr):
+                    if deepwas_main([*argv_sim, "--quiet"]) != 0:
+                        sys.exit(f"ssm_prior: deepwas {' '.join(argv_sim)} failed")
+            if not (store / "manifest.json").exists():
+                build_ld(sim / "reference", None, 1000.0, store, window_kb=args.window_kb)
+            log(f"seed {seed}: simulation and LD store in {time.perf_counter() - t0:.0f} s")
+            for name in args.models:
+                family, width, depth = MODELS[name]
+                fit_dir = root / f"fit{seed}_{name}"
+                if args.reuse and (fit_dir / "metrics.json").exists():
+                    saved = json.loads((fit_dir / "metrics.json").read_text())
+                    row = {"record": "fit", "seed": seed, "model": name, "prior": args.prior}
+                    row |= {"width": width, "depth": depth, "reused": True}
+                    row |= {k: saved.get(k) for k in (*FIT_FIELDS, *_TRUTH, "seconds")}
+                    rows.append(row)
+                    emit(row)
+                    continue
+                cfg = TrainConfig(
+                    model=family,
+                    width=width,
+                    depth=depth,
+                    epochs=args.epochs,
+                    seed=seed,
+                    ssm_window_kb=args.ssm_window_kb,
+                )
+                m = run_fit(
+                    sumstats=str(sim / "sumstats.tsv.gz"),
+                    ld=str(store),
+                    annot=str(sim / "annotations.tsv.gz"),
+                    out=str(fit_dir),
+                    config=cfg,
+                    test_blocks=0.25,
+                    truth=str(sim / "truth.tsv.gz"),
+                    progress=False,
+                    say=lambda *lines: None,
+                )
+                row = {
+                    "record": "fit",
+                    "seed": seed,
+                    "model": name,
+                    "prior": args.prior,
+                    "width": width,
+                    "depth": depth,
+                    **fit_fields(m),
+                    "truth_spearman": m.truth_spearman,
+                    "truth_pearson": m.truth_pearson,
+                    "seconds": m.seconds,
+                }
+                rows.append(row)
+                emit(row)
+                log(
+                    f"seed {seed} {name}: gain/1000 {m.heldout_gain_per_1000:.3f}, "
+                    f"Spearman {m.truth_spearman:.3f}, {m.seconds:.0f} s"
+                )
+        by = {(r["seed"], r["model"]): r for r in rows}
+        for name in args.models:
+            for key in ("heldout_gain_per_1000", "truth_spearman", "seconds"):
+                mean, sd, n = mean_sd(r[key] for r in rows if r["model"] == name)
+                emit(
+                    {"record": "summary", "model": name, "metric": key, "mean": mean, "sd": sd}
+                    | {"n": n, "prior": args.prior}
+                )
+        for a, b in (("ssm", "mlp"), ("ssm", "linear"), ("mlp", "linear")):
+            if a not in args.models or b not in args.models:
+                continue
+            for key in ("heldout_gain_per_1000", "truth_spearman"):
+                d = [by[s, a][key] - by[s, b][key] for s in args.seeds]
+                mean, sd, n = mean_sd(d)
+                emit(
+                    {"record": "contrast", "contrast": f"{a}-{b}", "metric": key, "mean": mean}
+                    | {"sd": sd, "paired_t": paired_t(d), "n": n, "prior": args.prior}
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
