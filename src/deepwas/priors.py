@@ -400,7 +400,7 @@ class Prior(nn.Module):
       parameter, initialised to zero; :func:`deepwas.train_prior` starts it from a fitted
       linear prior).
     - ssm: as mlp, with blocks that mix each channel over the neighbouring variants
-      (:mod:`deepwas.ssm`, docs/decisions_ssm.md); needs ``positions``.
+      (:mod:`deepwas.ssm`, docs/decisions.md ("The neighbourhood prior ssm")); needs ``positions``.
 
     The ``depth^(-1/2)`` factor keeps the variance of the residual stream ``h`` bounded as
     ``depth`` grows (each block adds about ``1/depth`` of a unit), so deep models start as

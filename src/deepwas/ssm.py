@@ -4,7 +4,8 @@ sequence, whose per-step decay depends on the base-pair gap between consecutive 
 This module owns the scan (:func:`decayed_cumsum`, :func:`window_kernel_mean`), the family's
 build / reset / forward functions (registered in :mod:`deepwas.priors` as ``"ssm"``) and
 :func:`variant_positions`, the ``(CHR, BP)`` array every caller passes as ``positions``.
-docs/decisions_ssm.md derives the design; in short, with ``w = window_kb / depth`` kb:
+docs/decisions.md ("The neighbourhood prior ssm") derives the design; in short, with
+``w = window_kb / depth`` kb:
 
 - a variant's output depends exactly on the variants of its chromosome within ``+-window_kb``
   (each of the ``depth`` blocks mixes within a hard window of ``+-w``), and on nothing else, so
@@ -288,7 +289,8 @@ def block_window_bp(prior) -> float:
 
 
 def ssm_build(prior) -> None:
-    """Add the ``ssm`` family's modules to ``prior`` (see docs/decisions_ssm.md)."""
+    """Add the ``ssm`` family's modules to ``prior`` (docs/decisions.md, "The neighbourhood
+    prior ssm")."""
     from deepwas.priors import ACTIVATIONS
 
     c, w = prior.config, prior.config.width
