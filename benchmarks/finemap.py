@@ -116,7 +116,7 @@ def main() -> None:
                     "--annot", str(sim / "annotations.tsv.gz"),
                     "--out", str(fit), "--quiet", "--threads", "1"]) == 0  # fmt: skip
     learned_tab = pd.read_csv(fit / "priors.tsv.gz", sep="\t").set_index("SNP")["SNPVAR"]
-    learned = learned_tab.reindex(bim["SNP"]).to_numpy(np.float64)
+    learned = learned_tab.reindex(bim["SNP"]).to_numpy(np.float64, copy=True)
     learned[~np.isfinite(learned)] = np.nanmedian(learned)
     ok = np.isfinite(snpvar)
     truth_r = float(np.corrcoef(np.log(learned[ok]), np.log(snpvar[ok]))[0, 1])

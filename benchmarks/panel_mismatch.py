@@ -205,17 +205,18 @@ def run_seed(args, seed: int) -> None:
             more_folds = {}  # "diag_cvK": the same maps from K folds (n_train = n (1 - 1/K))
             for name in args.models:
                 # diag_cvK: as stores; diag_cvmK: mean-pooled rho; diag_cvtK: held-out folds
-                # standardised with the training folds' means and sds; diag_cvtmK: both
+                # standardised with the training folds' means and sds; diag_cvpK: with the whole
+                # panel's; diag_cvtmK: t and m
                 opts = name[7:].rstrip("0123456789")
                 k = name[7 + len(opts) :]
-                if name.startswith("diag_cv") and k.isdigit() and set(opts) <= {"m", "t"}:
+                if name.startswith("diag_cv") and k.isdigit() and set(opts) <= {"m", "t", "p"}:
                     more_folds[name] = cv_direction_scales(
                         dos_ref[:n_ref][:, cx],
                         sic,
                         folds=int(k),
                         seed=seed,
                         pool="mean" if "m" in opts else "log",
-                        test_scale="train" if "t" in opts else "own",
+                        test_scale="train" if "t" in opts else "panel" if "p" in opts else "own",
                     ).at(r)
             diagK = np.diag(K)
             Wm = U / np.sqrt(lam)

@@ -127,7 +127,7 @@ def cv_direction_scales(
         How a held-out fold is standardised: ``"own"`` (the stores' default: its own means and
         standard deviations, which zero every variant that is constant in the fold) or
         ``"train"`` (the training folds' means and standard deviations: the held-out samples
-        stay out-of-sample).
+        stay out-of-sample) or ``"panel"`` (the whole panel's, as the store's own LD is).
 
     Returns
     -------
@@ -149,9 +149,11 @@ def cv_direction_scales(
         if test_scale == "own":
             tr, te = _standardise(X[fold != f]), _standardise(X[fold == f])
         else:
-            mu, sd = X[fold != f].mean(axis=0), X[fold != f].std(axis=0)
+            ref = X[fold != f] if test_scale == "train" else X
+            mu, sd = ref.mean(axis=0), ref.std(axis=0)
             sd = np.where(sd > 0, sd, 1.0)
-            tr, te = (X[fold != f] - mu) / sd, (X[fold == f] - mu) / sd
+            tr = _standardise(X[fold != f]) if test_scale == "panel" else (X[fold != f] - mu) / sd
+            te = (X[fold == f] - mu) / sd
         n_tr, n_te = tr.shape[0], te.shape[0]
         tr_w = tr[:, scored]
         lam, U = np.linalg.eigh(tr_w.T @ tr_w / n_tr)
