@@ -57,11 +57,19 @@ import safetensors
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.nn.utils import skip_init
 
 from deepwas._files import atomic_dir
 from deepwas._validation import Interval, Options, validate
 from deepwas.errors import InputError
+from deepwas.networks import (
+    ACTIVATIONS,
+    linear_mlp_build,
+    linear_mlp_forward,
+    linear_mlp_reset,
+    mlp_build,
+    mlp_forward,
+    mlp_reset,
+)
 
 __all__ = [
     "check_features",
@@ -80,7 +88,6 @@ __all__ = [
     "load_prior",
 ]
 
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
 FORMAT = "deepwas-prior"
 FORMAT_VERSION = 1
 _METADATA_KEYS = ("format", "version", "n_params", "provenance")
@@ -351,20 +358,6 @@ def log_2pq(af: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-class _ResidualBlock(nn.Module):
-    """``h -> W2 act(W1 LayerNorm(h))`` (width -> width -> width); the caller adds the skip."""
-
-    def __init__(self, width: int, activation: str) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(width, dtype=_DTYPE)
-        self.fc1 = skip_init(nn.Linear, width, width, dtype=_DTYPE)
-        self.act = ACTIVATIONS[activation]()
-        self.fc2 = skip_init(nn.Linear, width, width, dtype=_DTYPE)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(self.norm(h))))
-
-
 class Prior(nn.Module):
     """A prior network ``features -> log s``.
 
@@ -579,48 +572,6 @@ def _linear_forward(prior: Prior, x_std: torch.Tensor) -> torch.Tensor:
     return x_std @ prior.weight
 
 
-def _mlp_build(prior: Prior) -> None:
-    c, w = prior.config, prior.config.width
-    prior.input = skip_init(nn.Linear, c.n_features, w, dtype=_DTYPE)
-    prior.blocks = nn.ModuleList(_ResidualBlock(w, c.activation) for _ in range(c.depth))
-    prior.out_norm = nn.LayerNorm(w, dtype=_DTYPE)
-    prior.out_act = ACTIVATIONS[c.activation]()
-    prior.weight = nn.Parameter(torch.empty(w, dtype=_DTYPE))
-    prior.block_scale = 1.0 / math.sqrt(c.depth)
-
-
-def _mlp_reset(prior: Prior, normal_) -> None:
-    k, w = prior.config.n_features, prior.config.width
-    prior.weight.zero_()
-    normal_(prior.input.weight, 1.0 / k)
-    prior.input.bias.zero_()
-    for block in prior.blocks:
-        block.norm.reset_parameters()
-        normal_(block.fc1.weight, 2.0 / w)
-        block.fc1.bias.zero_()
-        normal_(block.fc2.weight, 1.0 / w)
-        block.fc2.bias.zero_()
-    prior.out_norm.reset_parameters()
-
-
-def _mlp_forward(prior: Prior, x_std: torch.Tensor) -> torch.Tensor:
-    return prior.out_act(prior.out_norm(prior._hidden(x_std))) @ prior.weight
-
-
-def _linear_mlp_build(prior: Prior) -> None:
-    _mlp_build(prior)
-    prior.linear = nn.Parameter(torch.empty(prior.config.n_features, dtype=_DTYPE))
-
-
-def _linear_mlp_reset(prior: Prior, normal_) -> None:
-    _mlp_reset(prior, normal_)
-    prior.linear.zero_()
-
-
-def _linear_mlp_forward(prior: Prior, x_std: torch.Tensor) -> torch.Tensor:
-    return x_std @ prior.linear + _mlp_forward(prior, x_std)
-
-
 _FAMILIES: dict[str, PriorFamily] = {}
 
 
@@ -661,9 +612,9 @@ _register(
         "(--width, --depth)",
         uses_features=True,
         sized=True,
-        build=_mlp_build,
-        reset=_mlp_reset,
-        forward=_mlp_forward,
+        build=mlp_build,
+        reset=mlp_reset,
+        forward=mlp_forward,
     )
 )
 
@@ -674,9 +625,9 @@ _register(
         "features; training fits the linear prior first and starts the MLP from it",
         uses_features=True,
         sized=True,
-        build=_linear_mlp_build,
-        reset=_linear_mlp_reset,
-        forward=_linear_mlp_forward,
+        build=linear_mlp_build,
+        reset=linear_mlp_reset,
+        forward=linear_mlp_forward,
     )
 )
 

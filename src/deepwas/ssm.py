@@ -291,25 +291,21 @@ def block_window_bp(prior) -> float:
 def ssm_build(prior) -> None:
     """Add the ``ssm`` family's modules to ``prior`` (docs/decisions.md, "The neighbourhood
     prior ssm")."""
-    from deepwas.priors import ACTIVATIONS
+    from deepwas.networks import ACTIVATIONS, build_io
 
-    c, w = prior.config, prior.config.width
-    prior.input = skip_init(nn.Linear, c.n_features, w, dtype=_DTYPE)
-    prior.blocks = nn.ModuleList(_SSMBlock(w, ACTIVATIONS[c.activation]()) for _ in range(c.depth))
-    prior.out_norm = nn.LayerNorm(w, dtype=_DTYPE)
-    prior.out_act = ACTIVATIONS[c.activation]()
-    prior.weight = nn.Parameter(torch.empty(w, dtype=_DTYPE))
-    prior.block_scale = 1.0 / math.sqrt(2 * c.depth)  # 2 residual sub-blocks per block
+    c = prior.config
+    blocks = nn.ModuleList(_SSMBlock(c.width, ACTIVATIONS[c.activation]()) for _ in range(c.depth))
+    build_io(prior, blocks, 1.0 / math.sqrt(2 * c.depth))  # 2 residual sub-blocks per block
 
 
 def ssm_reset(prior, normal_) -> None:
     """``W_in ~ N(0, 1/k)``; per block ``W_v, W_o, W_2 ~ N(0, 1/width)``, ``W_g, W_1 ~
     N(0, 2/width)``, biases 0, decay lengths log-spaced over [1 kb, w] across channels;
     ``w_out = 0``."""
-    k, width = prior.config.n_features, prior.config.width
-    prior.weight.zero_()
-    normal_(prior.input.weight, 1.0 / k)
-    prior.input.bias.zero_()
+    from deepwas.networks import reset_io
+
+    reset_io(prior, normal_)
+    width = prior.config.width
     w_bp = block_window_bp(prior)
     lo, hi = _log_length_range(w_bp)
     start = torch.linspace(max(lo, math.log(1000.0)), math.log(w_bp), width, dtype=_DTYPE)
@@ -325,7 +321,6 @@ def ssm_reset(prior, normal_) -> None:
         block.fc1.bias.zero_()
         normal_(block.fc2.weight, 1.0 / width)
         block.fc2.bias.zero_()
-    prior.out_norm.reset_parameters()
 
 
 def _sorted_segments(positions, n: int, device) -> tuple[torch.Tensor, ...]:
