@@ -141,6 +141,7 @@ def replicate(args, env, r: int, model: str) -> dict:
     )
     fit = work / f"fit_{model}"
     run_fit(
+        enrich_se="no",  # its own enrichment or none (not the fit's report)
         sumstats=str(ss_path),
         ld=str(env["store"]),
         annot=str(env["base"] / "annotations.tsv.gz"),

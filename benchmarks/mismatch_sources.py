@@ -8,6 +8,8 @@ is fitted with a constant prior using rho and t from different sources:
 * ``extrap``: the 10- and 5-fold maps extrapolated linearly in 1 / n_train to the panel's size;
 * ``lw``: rho from Ledoit & Wolf's (2020) analytical nonlinear shrinkage of the window's panel
   eigenvalues (estimates of u_k^T Sigma u_k for the sample eigenvectors), t from ``cv10``;
+* ``loo``: rho from leave-one-out rank-one downdates of the panel (:func:`loo_rho`), mapped by
+  rank quantile, t from ``cv10``; ``loo_dir``: the same per direction, aligned by index;
 * ``rho_true+t_cv`` / ``rho_cv+t_true``: one of the two from the population LD;
 * ``oracle_diag``: both from the population LD.
 
@@ -24,10 +26,11 @@ import math
 import time
 
 import numpy as np
+from scipy.optimize import isotonic_regression
 
 from _common import emit, log
 from deepwas.io.genotypes import standardize
-from deepwas.ld.mismatch import cv_direction_scales
+from deepwas.ld.mismatch import GRID, cv_direction_scales
 from deepwas.simulate import BandedLD, SimConfig, simulate_genotypes, simulate_sumstats
 from panel_mismatch import _spectrum, _std, _windows, constant_fit
 
@@ -57,6 +60,58 @@ def lw_shrinkage(lam: np.ndarray, p: int, n: int) -> np.ndarray:
     return lam / denom
 
 
+def loo_rho(X, scored, *, n_loo=None, seed=0, eig_rtol=1e-6):
+    """rho by leaving one panel sample out at a time (not adopted; docs/mismatch.md section 5).
+
+    With the panel standardised once, removing sample i and recentring the others is the rank-one
+    downdate S - n/(n-1) x_i x_i^T of S = X^T X, so the eigenvectors v_j of the other n - 1
+    samples come from an r x r eigenproblem in the panel's own eigenbasis, and the left-out
+    sample's squared projection (v_j^T x_i)^2, centred by the others' mean, is unbiased for
+    v_j^T R_pop v_j. Returns (log rho on GRID from the isotonic map of the pooled ratios
+    proj / lam by rank quantile, and the per-direction mean of the ratios aligned by index).
+    """
+    Xw = np.asarray(X, dtype=np.float64)[:, scored]
+    n = Xw.shape[0]
+    Xw = Xw - Xw.mean(0)
+    sd = Xw.std(0)
+    Xw = Xw / np.where(sd > 0, sd, 1.0)
+    V, sv, _ = np.linalg.svd(Xw, full_matrices=False)
+    keep = sv**2 > eig_rtol * sv[0] ** 2
+    V, sv = V[:, keep], sv[keep]
+    s = sv**2
+    r = s.size
+    idx = (
+        np.arange(n)
+        if n_loo is None or n_loo >= n
+        else np.random.default_rng(seed).choice(n, n_loo, replace=False)
+    )
+    c = n / (n - 1)
+    qs, rhos = [], []
+    acc = np.zeros(r)
+    cnt = np.zeros(r)
+    for i in idx:
+        w = sv * V[i]
+        M = np.diag(s) - c * np.outer(w, w)
+        mu, Q = np.linalg.eigh(M)
+        mu, Q = mu[::-1], Q[:, ::-1]
+        ok = mu > eig_rtol * mu[0]
+        mu, Q = mu[ok], Q[:, ok]
+        proj = (c * (Q.T @ w)) ** 2
+        lam = mu / (n - 1)
+        qs.append((np.arange(mu.size) + 0.5) / mu.size)
+        rhos.append(proj / lam)
+        acc[: mu.size] += proj / lam
+        cnt[: mu.size] += 1
+    q = np.concatenate(qs)
+    v = np.concatenate(rhos)
+    o = np.argsort(q, kind="stable")
+    fit = isotonic_regression(v[o]).x
+    grid = np.log(np.maximum(np.interp(GRID, q[o], fit), 1e-3))
+    q_full = (np.arange(r) + 0.5) / r
+    per = np.where(cnt > 0, acc / np.maximum(cnt, 1), np.exp(np.interp(q_full, GRID, grid)))
+    return grid, np.maximum(per, 1e-3)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n-ref", type=int, default=500)
@@ -67,6 +122,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--n-gwas", type=float, default=300_000)
     p.add_argument("--h2", type=float, default=0.004)
+    p.add_argument("--n-loo", type=int, default=100)
     args = p.parse_args()
     t0 = time.perf_counter()
     cfg = SimConfig(
@@ -111,12 +167,17 @@ def main() -> None:
         f = (1.0 - 1.0 / 0.9) / (1.0 / 0.9 - 1.0 / 0.8)  # 1/n_train: 10 folds -> the panel
         rho_ex = rho10 * (rho10 / rho5) ** f
         t_ex = t10 * (t10 / t5) ** f
+        lr, rho_dir = loo_rho(dos_ref[:, cx], sic, n_loo=args.n_loo)
+        assert rho_dir.size == r, (rho_dir.size, r)
+        rho_loo = np.exp(np.interp((np.arange(r) + 0.5) / r, GRID, lr))
         rho_lw = np.maximum(lw_shrinkage(lam, sic.size, args.n_ref - 1) / lam, 1e-3)
         models = {
             "cv10": (rho10, t10),
             "cv5": (rho5, t5),
             "extrap": (rho_ex, t_ex),
             "lw": (rho_lw, t10),
+            "loo": (rho_loo, t10),
+            "loo_dir": (rho_dir, t10),
             "rho_true+t_cv": (rho_true, t10),
             "rho_cv+t_true": (rho10, t_true),
             "oracle_diag": (rho_true, t_true),
@@ -132,6 +193,8 @@ def main() -> None:
             ("rho_cv10", rho10, rho_true),
             ("rho_extrap", rho_ex, rho_true),
             ("rho_lw", rho_lw, rho_true),
+            ("rho_loo", rho_loo, rho_true),
+            ("rho_loo_dir", rho_dir, rho_true),
             ("t_cv10", t10, t_true),
         ):
             profile.setdefault(name, []).append((q, np.log(est / np.maximum(truth, 1e-12))))

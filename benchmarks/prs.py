@@ -81,13 +81,13 @@ def _true_beta(sim: Path, store) -> tuple:
     return beta, X, pos, band, idx
 
 
-def _traits(store, matched, models):
+def _traits(store, matched, models, threads=None):
     """model -> (projected trait, posterior kernel): "scaled" is the full kernel on the
     diagonal model's projection (as deepwas.prs.run_prs does)."""
     out = {}
     for model in models:
         base = "diagonal" if model == "scaled" else model
-        tr = prepare_trait(store, matched, ld_model=base, progress=False)
+        tr = prepare_trait(store, matched, ld_model=base, progress=False, threads=threads)
         out[model] = (tr, "full" if model == "scaled" else None)
     return out
 
@@ -180,7 +180,7 @@ def cmd_speed(args) -> None:
     log(f"read + harmonise: {t_read:.1f} s")
     for model in args.models:
         t0 = time.perf_counter()
-        ((tr, kernel),) = _traits(store, matched, [model]).values()
+        ((tr, kernel),) = _traits(store, matched, [model], threads=args.threads).values()
         t_proj = time.perf_counter() - t0
         t0 = time.perf_counter()
         # as deepwas prs without --prior: the constant prior in the diagonal model where the

@@ -445,6 +445,7 @@ def run(args: argparse.Namespace) -> None:
             try:
                 with contextlib.redirect_stdout(sys.stderr):
                     m = run_fit(
+                        enrich_se="no",  # its own enrichment or none (not the fit's report)
                         sumstats=str(sumstats),
                         ld=str(ld_dir),
                         annot=str(annot_path),

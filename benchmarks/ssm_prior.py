@@ -130,6 +130,7 @@ def main(argv=None) -> int:
                     ssm_window_kb=args.ssm_window_kb,
                 )
                 m = run_fit(
+                    enrich_se="no",  # its own enrichment or none (not the fit's report)
                     sumstats=str(sim / "sumstats.tsv.gz"),
                     ld=str(store),
                     annot=str(sim / "annotations.tsv.gz"),

@@ -616,3 +616,38 @@ def test_report_section_draws_the_results(fitted, tmp_path):
     )
     html = enrichment_results_section(tab)
     assert "<img" in html and ">a<" in html and f"{tab.loc[0, 'Prop._h2']:.4f}" in html
+
+
+def test_fit_writes_its_enrichment_with_ses(fitted, tmp_path):
+    """deepwas fit's default (--enrich-se auto) on a small linear fit: OUT/enrichment.results is
+    exactly what `deepwas enrich --fit OUT --annot <the fit's annotations>` writes with its
+    defaults, and the report shows it with 95% intervals."""
+    sim, _, fit = fitted
+    own = pd.read_csv(fit / "enrichment.results", sep="\t")
+    assert list(own.columns) == RESULTS_COLUMNS and (own["Prop._h2_std_error"] > 0).all()
+    out = tmp_path / "e"
+    argv = ["enrich", "--fit", str(fit), "--annot", str(sim / "annotations.tsv.gz")]
+    assert main([*argv, "--out", str(out), "--quiet", "--threads", "1"]) == 0
+    pd.testing.assert_frame_equal(own, pd.read_csv(f"{out}.results", sep="\t"))
+    page = (fit / "report.html").read_text()
+    assert "Heritability enrichment (95% intervals)" in page and own["Category"].iloc[0] in page
+
+
+def test_enrich_plan_of_a_fit():
+    """--enrich-se auto runs the jackknife only for a linear prior whose reruns are cheap, and
+    says how to get the SEs otherwise; yes and no are obeyed."""
+    from deepwas.workflow import AUTO_ENRICH_SECONDS, _enrich_plan
+
+    def prior(model):
+        return build_prior(PriorConfig(model, ("a", "b"), (0.0, 0.0), (1.0, 1.0), width=4, depth=1))
+
+    linear, mlp = prior("linear"), prior("mlp")
+    assert _enrich_plan("auto", linear, 20, 1.0) == (True, "")
+    run, why = _enrich_plan("auto", linear, 20, AUTO_ENRICH_SECONDS)  # 20 reruns: too long
+    assert not run and "deepwas enrich --fit" in why and "20 reruns" in why
+    run, why = _enrich_plan("auto", linear, 500, 0.1)  # many windows: optimum refits
+    assert not run and "500 windows" in why
+    run, why = _enrich_plan("auto", mlp, 20, 0.1)
+    assert not run and "mlp prior" in why
+    assert _enrich_plan("yes", mlp, 500, 100.0) == (True, "")
+    assert _enrich_plan("no", linear, 20, 0.1) == (False, "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,34 @@ def test_score_equals_dense_sum_with_flips_and_mean_imputation(tmp_path):
     np.testing.assert_allclose(res.scores["SCORE"].to_numpy(), want, rtol=1e-12)
     assert (res.n_matched, res.n_flipped, res.n_unmatched) == (m - 1, int((swap & use).sum()), 2)
     np.testing.assert_array_equal(res.scores["N_VARIANTS"], (~np.isnan(codes[:, use])).sum(axis=1))
+
+
+@pytest.mark.skipif(
+    not (shutil.which("plink1.9") or shutil.which("plink")),
+    reason="PLINK 1.9 is not installed (Debian: apt-get install plink1.9)",
+)
+def test_score_equals_plink_score_sum(tmp_path):
+    """The README's claim that the weights are read by `plink --score` unchanged: PLINK 1.9's
+    `--score W 2 4 6 header sum` on a weights file of `deepwas prs`'s columns (swapped alleles
+    and missing genotypes included) gives deepwas score's SCORE (to PLINK's 6 printed digits)."""
+    import subprocess
+
+    rng = np.random.default_rng(11)
+    prefix, codes, variants = _panel(tmp_path, rng)
+    m = codes.shape[1]
+    w = variants[["CHR", "SNP", "BP", "A1", "A2"]].assign(BETA=rng.standard_normal(m))
+    swap = np.arange(m) % 3 == 1
+    w.loc[swap, ["A1", "A2"]] = w.loc[swap, ["A2", "A1"]].to_numpy()
+    path = tmp_path / "w.tsv"
+    w.to_csv(path, sep="\t", index=False)
+    res = score_genotypes(prefix, w, progress=False)
+    exe = shutil.which("plink1.9") or shutil.which("plink")
+    cmd = [exe, "--bfile", str(prefix), "--score", str(path), "2", "4", "6", "header", "sum"]
+    subprocess.run([*cmd, "--out", str(tmp_path / "p")], check=True, capture_output=True)
+    prof = pd.read_csv(tmp_path / "p.profile", sep=r"\s+", dtype={"FID": str, "IID": str})
+    got = res.scores.merge(prof, on=["FID", "IID"])
+    assert len(got) == len(res.scores) == codes.shape[0]
+    np.testing.assert_allclose(got["SCORE"], got["SCORESUM"], rtol=1e-5, atol=1e-5)
 
 
 def test_score_without_any_match(tmp_path):
@@ -413,3 +442,33 @@ def test_python_api_of_docs_prs(sim, store, tmp_path):
     scores = deepwas.score_genotypes(sim / "reference", tmp_path / "W.tsv.gz", progress=False)
     assert scores.n_matched == len(res.weights) and scores.n_unmatched == 0
     assert np.isfinite(scores.scores["SCORE"]).all()
+
+
+def test_threaded_projection_equals_one_thread(sim, store, monkeypatch):
+    """prepare_trait on two threads (partly measured scored sets are re-projected in NumPy)
+    returns exactly what one thread does, window by window and in order, for the calibrated
+    model's two views; with BLAS not single-threaded the library default is one thread."""
+    from deepwas.harmonize import harmonize
+    from deepwas.io.sumstats import read_sumstats
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import prepare_trait
+    from deepwas.parallel import default_threads
+
+    st = LDStore.open(store)
+    df, _ = read_sumstats(sim / "sumstats.tsv.gz")
+    keep = np.random.default_rng(3).random(len(df)) < 0.8
+    matched, _ = harmonize(df[keep].reset_index(drop=True), st.variants)
+    one = prepare_trait(st, matched, ld_model="calibrated", progress=False, threads=1)
+    two = prepare_trait(st, matched, ld_model="calibrated", progress=False, threads=2)
+    assert one.report == two.report and len(one.windows) == len(two.windows) > 1
+    for a, b in zip(
+        one.windows + one.calibration.windows, two.windows + two.calibration.windows, strict=True
+    ):
+        assert a.index == b.index
+        np.testing.assert_array_equal(a.y, b.y)
+        np.testing.assert_array_equal(a.G, b.G)
+        assert a.const == b.const
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert default_threads() == 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert default_threads() >= 1

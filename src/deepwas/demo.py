@@ -124,6 +124,7 @@ def run_demo(out: str | Path, *, seed: int = 1, quick: bool = False, progress: b
             )
             fit_dir = out / f"fit_{model}_{objective}"
             m = run_fit(
+                enrich_se="no",  # its own enrichment or none (not the fit's report)
                 sumstats=str(sim_dir / "sumstats.tsv.gz"),
                 ld=str(out / "ld"),
                 annot=str(sim_dir / "annotations.tsv.gz"),

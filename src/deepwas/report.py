@@ -519,6 +519,7 @@ def write_report(
     truth: pd.DataFrame | None = None,
     diagnostics: pd.DataFrame | None = None,
     title: str = "deepwas fit",
+    enrichment_results: pd.DataFrame | None = None,
 ) -> None:
     """Write the self-contained HTML report of a fit.
 
@@ -549,6 +550,10 @@ def write_report(
         excess_high excess_low``.
     title:
         Heading and ``<title>`` of the page.
+    enrichment_results:
+        The S-LDSC ``.results`` table with jackknife SEs (:func:`deepwas.enrichment`); when
+        given, the enrichment section shows it with 95% intervals instead of ``enrichment``'s
+        point estimates.
 
     Raises
     ------
@@ -583,7 +588,14 @@ def write_report(
         ("Summary", _summary(metrics)),
         ("Training curves", _history_section(history)),
         ("Held-out gain per window", _gains_section(window_gains)),
-        ("Annotation enrichment", _enrichment_section(enrichment)),
+        (
+            (
+                "Heritability enrichment (95% intervals)",
+                enrichment_results_section(enrichment_results),
+            )
+            if enrichment_results is not None
+            else ("Annotation enrichment", _enrichment_section(enrichment))
+        ),
     ]
     if truth is not None:
         sections.append(("Learned vs true SNPVAR", _truth_section(truth)))

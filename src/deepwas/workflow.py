@@ -112,6 +112,7 @@ def write_fit(
     metrics: FitMetrics,
     predictions: pd.DataFrame,
     history: list[dict] | pd.DataFrame | None = None,
+    enrichment_results: pd.DataFrame | None = None,
 ) -> Path:
     """Write the outputs of a fit to the folder ``out``, atomically (an existing folder is
     replaced only once everything is written).
@@ -130,12 +131,16 @@ def write_fit(
         ``CHR SNP BP A1 A2 SNPVAR`` from :func:`deepwas.predict_snpvar`.
     history:
         ``TrainResult.history`` (one row per epoch), if any.
+    enrichment_results:
+        The S-LDSC ``.results`` table of the fit's own annotations with jackknife SEs
+        (:func:`deepwas.enrichment`), if computed: written as ``enrichment.results`` and shown
+        with error bars in the report (else the report shows the point estimates).
 
     Returns
     -------
     Path
         ``out``, holding ``priors.tsv.gz``, ``metrics.json`` (:meth:`FitMetrics.to_dict`),
-        ``history.tsv``, ``model/`` and ``report.html``.
+        ``history.tsv``, ``model/``, ``report.html`` and, if given, ``enrichment.results``.
     """
     from deepwas.priors import save_prior
     from deepwas.provenance import provenance
@@ -158,6 +163,10 @@ def write_fit(
         (tmp / "metrics.json").write_text(json.dumps(record, indent=2, default=str))
         history.to_csv(tmp / "history.tsv", sep="\t", index=False)
         save_prior(prior, tmp / "model")
+        if enrichment_results is not None:
+            enrichment_results.to_csv(
+                tmp / "enrichment.results", sep="\t", index=False, float_format="%.6g", na_rep="NA"
+            )
         write_report(
             tmp / "report.html",
             metrics=record,
@@ -166,8 +175,41 @@ def write_fit(
             enrichment=_enrichment(data.features, data.feature_names, snpvar),
             truth=metrics.truth_pairs,
             diagnostics=metrics.mismatch_windows,
+            enrichment_results=enrichment_results,
         )
     return out
+
+
+#: ``enrich_se="auto"`` computes the fit's enrichment SEs when their estimated cost is below this
+AUTO_ENRICH_SECONDS = 120.0
+ENRICH_SE = ("auto", "yes", "no")
+
+
+def _enrich_plan(enrich_se: str, prior: Prior, n_windows: int, train_seconds: float):
+    """(run?, reason) for the fit's enrichment SEs: ``auto`` runs them for a linear prior whose
+    refits are reruns of a cheap training (:func:`deepwas.enrich.resolve_refit` gives
+    "scratch" and blocks x training time <= :data:`AUTO_ENRICH_SECONDS`)."""
+    from deepwas.enrich import DEFAULT_BLOCKS, resolve_refit
+
+    if enrich_se == "yes":
+        return True, ""
+    if enrich_se == "no":
+        return False, ""
+    blocks = min(DEFAULT_BLOCKS, n_windows)
+    cost = blocks * train_seconds
+    if prior.config.model != "linear":
+        why = f"a {prior.config.model} prior's jackknife reruns its training per block"
+    elif resolve_refit(prior, n_windows) != "scratch":
+        why = f"{n_windows} windows: the jackknife refits to the optimum per block"
+    elif cost > AUTO_ENRICH_SECONDS:
+        why = f"{blocks} reruns of a {train_seconds:.0f} s training"
+    else:
+        return True, ""
+    return False, (
+        f"enrichment SEs not computed ({why}, about {cost / 60:.0f} min): the report shows point "
+        "estimates; run `deepwas enrich --fit OUT --annot ANNOT --out E` (or fit with "
+        "--enrich-se yes)"
+    )
 
 
 _HISTORY_COLUMNS = ["epoch", "train_objective", "val_objective", "sigma"]
@@ -190,6 +232,7 @@ def run_fit(
     val_fraction: float = 0.15,
     split_seed: int | None = None,
     resume: bool = False,
+    enrich_se: str = "auto",
     argv: list[str] | None = None,
     progress: bool = True,
     say: Callable[..., None] = print,
@@ -202,6 +245,10 @@ def run_fit(
     and validation windows, so that the split and the initialisation can be varied separately.
     ``say`` receives the report lines (what was read, matched, split). Training checkpoints go
     to ``.OUT.checkpoint/`` beside ``out`` (removed at the end); ``resume`` continues from them.
+    ``enrich_se`` (:data:`ENRICH_SE`): the enrichment of the fit's own annotations with
+    block-jackknife SEs (:func:`deepwas.enrichment`, ``refit="auto"``) in ``enrichment.results``
+    and the report: ``"yes"``, ``"no"``, or ``"auto"`` (a linear prior whose jackknife costs
+    at most :data:`AUTO_ENRICH_SECONDS`; otherwise a line says how to get them).
 
     Returns
     -------
@@ -210,6 +257,7 @@ def run_fit(
         ``torchrun`` launch (only rank 0 writes and reports).
     """
     from deepwas.data import predict_snpvar, prepare_fit, truth_table
+    from deepwas.errors import InputError
     from deepwas.fit import train_prior
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
@@ -218,6 +266,10 @@ def run_fit(
     from deepwas.priors import PRIOR_FAMILIES
     from deepwas.provenance import provenance
 
+    if enrich_se not in ENRICH_SE:
+        raise InputError(
+            f"unknown value {enrich_se!r}", column="--enrich-se", fix=f"use {'/'.join(ENRICH_SE)}"
+        )
     t0 = time.perf_counter()
     out = Path(out)
     rank, created_group = _init_distributed()
@@ -258,6 +310,7 @@ def run_fit(
     ckpt_kept = ckpt_dir.exists()  # an earlier interrupted run's, for --resume
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     try:
+        t_train = time.perf_counter()
         result = train_prior(
             data,
             config,
@@ -265,6 +318,7 @@ def run_fit(
             resume=resume,
             progress=progress,
         )
+        t_train = time.perf_counter() - t_train
         # collective: every process scores its share of the windows
         metrics = evaluate(data, result, truth=truth_s)
         if trait.ld_model == "calibrated":
@@ -305,13 +359,27 @@ def run_fit(
             "split_seed": config.seed if split_seed is None else split_seed,
         },
     )
-    write_fit(
-        out,
+    fit_outputs = dict(
         data=data,
         prior=result.prior,
         metrics=metrics,
         predictions=predictions,
         history=result.history,
     )
+    write_fit(out, **fit_outputs)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
+    n_fit_windows = len(data.train) + len(data.val)
+    run, why = _enrich_plan(enrich_se, result.prior, n_fit_windows, t_train)
+    if why:
+        say(why)
+    if run:
+        from deepwas.enrich import enrichment
+
+        res = enrichment(out, annot, bim=bim, progress=progress)
+        # the folder again, atomically, with the table and the report's error bars
+        write_fit(out, **fit_outputs, enrichment_results=res.table)
+        say(
+            f"enrichment of {len(res.table)} annotations with SEs from {res.n_blocks} jackknife "
+            f"blocks ({res.refit} refits): {out / 'enrichment.results'}"
+        )
     return metrics

@@ -144,6 +144,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         split_seed=args.split_seed,
         resume=args.resume,
+        enrich_se=args.enrich_se,
         argv=["deepwas", *args.argv],
         progress=not args.quiet,
         say=say,
@@ -274,6 +275,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "more on GPUs; validation and reported values stay float64)",
     )
     f.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    f.add_argument(
+        "--enrich-se",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="enrichment of the annotations with block-jackknife SEs in OUT/enrichment.results "
+        "and the report (as deepwas enrich): auto (default) when it is cheap (a linear prior "
+        "whose reruns take <= 2 min), yes, no",
+    )
     add_output(f, kind="dir", what="output folder")
     add_common(f)
     constrain(f, SPLIT_CONSTRAINTS)

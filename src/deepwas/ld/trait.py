@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from deepwas.errors import InputError
 from deepwas.linalg.eigen import EigenWindow, eigen_precompute, n_leading, project_z
+from deepwas.parallel import map_windows
 
 __all__ = [
     "TraitWindow",
@@ -181,6 +181,7 @@ def prepare_trait(
     var_explained: float | None = None,
     ld_model: str = "auto",
     progress: bool = True,
+    threads: int | None = None,
 ) -> TraitData:
     """Project a harmonised trait onto an LD store's windows.
 
@@ -206,6 +207,10 @@ def prepare_trait(
         scales) or "auto" (calibrated when the store has them, else full). A "calibrated" trait
         is projected as "full" on the leading directions (``var_explained`` default 0.9) and
         carries its diagonal view on every direction in ``calibration``.
+    threads:
+        Windows projected at once (default: torch's thread count, as set by ``--threads``). The
+        eigendecompositions of partly measured scored sets run in NumPy, which releases the GIL,
+        so two threads halve this stage on two cores.
 
     Returns
     -------
@@ -234,19 +239,17 @@ def prepare_trait(
     vexp = var_explained if var_explained is not None else eigen_cfg.get("var_explained")
     if model == "calibrated" and vexp is None:
         vexp = var_explained = CALIBRATED_VAR_EXPLAINED
-    windows: list[TraitWindow] = []
-    calibration: list[TraitWindow] = []
-    n_empty = n_recomputed = 0
-    for w in tqdm(store, total=store.n_windows, desc="projecting windows", disable=not progress):
-        ctx = np.arange(w.context.start, w.context.stop, dtype=np.int64)
+
+    def one(w):
+        """(window, its calibration view or None, recomputed?) of one store window, or None."""
         sc_all = np.arange(w.scored.start, w.scored.stop, dtype=np.int64)
         measured = np.isfinite(z[sc_all])
         if not measured.any():
-            n_empty += 1
-            continue
+            return None
         sc = sc_all[measured]
         sic = sc - w.context.start
-        if measured.all() and eig_rtol is None:
+        recomputed = not (measured.all() and eig_rtol is None)
+        if not recomputed:
             # views of the memory-mapped store files: nothing is read until packed
             full = EigenWindow(
                 lam=np.asarray(w.eigvals, np.float64),
@@ -255,7 +258,6 @@ def prepare_trait(
             )
             truncate = var_explained
         else:
-            n_recomputed += 1
             full = eigen_precompute(
                 np.asarray(w.R, np.float64),
                 sic,
@@ -270,18 +272,37 @@ def prepare_trait(
             chrom=w.chrom,
             start=w.start,
             stop=w.stop,
-            context=ctx,
+            context=np.arange(w.context.start, w.context.stop, dtype=np.int64),
             scored=sc,
             scored_in_context=sic,
         )
         if model == "diagonal":
-            windows.append(_diagonal_window(window, eig, full.rank, w.scales, z[sc]))
+            tw = _diagonal_window(window, eig, full.rank, w.scales, z[sc])
         else:
             y = project_z(eig, z[sc])
             const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam)
-            windows.append(TraitWindow(**window, G=eig.G, y=y, const=const))
-        if model == "calibrated":  # the diagonal view on every direction, from the same pass
-            calibration.append(_diagonal_window(window, full, full.rank, w.scales, z[sc]))
+            tw = TraitWindow(**window, G=eig.G, y=y, const=const)
+        # the calibrated model's diagonal view on every direction, from the same pass
+        cal = (
+            _diagonal_window(window, full, full.rank, w.scales, z[sc])
+            if model == "calibrated"
+            else None
+        )
+        return tw, cal, recomputed
+
+    windows: list[TraitWindow] = []
+    calibration: list[TraitWindow] = []
+    n_empty = n_recomputed = 0
+    results = map_windows(one, store, threads=threads, desc="projecting windows", progress=progress)
+    for res in results:
+        if res is None:
+            n_empty += 1
+            continue
+        tw, cal, recomputed = res
+        windows.append(tw)
+        if cal is not None:
+            calibration.append(cal)
+        n_recomputed += recomputed
     if not windows:
         raise InputError(
             "the summary statistics measure no scored variant of any LD-store window",
