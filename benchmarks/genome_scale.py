@@ -41,6 +41,7 @@ import torch  # noqa: E402
 from deepwas.ld.windows import make_windows, read_blocks  # noqa: E402
 from deepwas.linalg.eigen import eigen_precompute  # noqa: E402
 from deepwas.linalg.likelihood import exact_nll  # noqa: E402
+from deepwas.parallel import prefetch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = ROOT.parent / "shared" / "data" / "ld_blocks" / "Berisa.EUR.hg19.bed"
@@ -194,6 +195,16 @@ def read_batches(windows: pd.DataFrame, gfile: Path, device: str, dtype, batch_e
             i = j
 
 
+def drop_page_cache() -> None:
+    """Empty the page cache (as on a user's machine after building the store, or for the
+    second of several traits): needs root."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError as exc:
+        raise SystemExit(f"cold modes need root to drop the page cache: {exc}") from None
+
+
 def epoch(
     windows: pd.DataFrame,
     gfile: Path,
@@ -203,6 +214,7 @@ def epoch(
     n_annot: int,
     seed: int,
     dtype: torch.dtype,
+    ahead: bool = True,
 ) -> dict:
     rng = np.random.default_rng(seed + 1)
     feats = torch.from_numpy(rng.standard_normal((n_snps, n_annot))).to(device)
@@ -215,9 +227,10 @@ def epoch(
     flops = 0.0
     value = 0.0
     t0 = time.perf_counter()
-    for sel, Gt_t, ctx_t, cmask_t, valid_t, t_read in read_batches(
-        windows, gfile, device, dtype, batch_elems
-    ):
+    stream = read_batches(windows, gfile, device, dtype, batch_elems)
+    if ahead:  # the next batch is read on a background thread while the kernels work
+        stream = prefetch(stream)
+    for sel, Gt_t, ctx_t, cmask_t, valid_t, t_read in stream:
         t_io += t_read
         flops += sum(kernel_flops(row.n_context, row.rank) for row in sel.itertuples())
         y = torch.from_numpy(rng.standard_normal(tuple(valid_t.shape))).to(device) * valid_t
@@ -325,6 +338,14 @@ def main(argv: list[str] | None = None) -> None:
         "the matrix-multiply peak is measured in the same precision",
     )
     ap.add_argument("--n-annot", type=int, default=10)
+    ap.add_argument(
+        "--modes",
+        default="prefetch-warm",
+        help="comma-separated epochs to time, each {serial,prefetch}-{warm,cold}: prefetch reads "
+        "the next batch on a background thread (deepwas.parallel.prefetch, as deepwas fit does); "
+        "cold drops the page cache first (root only: writes /proc/sys/vm/drop_caches). One JSON "
+        "line per mode",
+    )
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -338,39 +359,48 @@ def main(argv: list[str] | None = None) -> None:
     )
     dtype = getattr(torch, args.dtype)
     peak = matmul_peak(args.device, dtype)
-    res = epoch(
-        windows,
-        gfile,
-        args.n_snps,
-        args.device,
-        args.batch_elements,
-        args.n_annot,
-        args.seed,
-        dtype,
-    )
-    cfit = constant_fit(windows, gfile, args.device, args.batch_elements, args.seed)
-    out = {
-        "n_snps": args.n_snps,
-        "n_windows": len(windows),
-        "median_context": float(windows["n_context"].median()),
-        "median_rank": float(windows["rank"].median()),
-        "epoch_seconds": res["epoch_seconds"],
-        "kernel_seconds": res["kernel_seconds"],
-        "io_seconds": res["io_seconds"],
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "gflops_achieved": res["flops"] / res["epoch_seconds"] / 1e9,
-        "gflops_kernel": res["flops"] / res["kernel_seconds"] / 1e9,
-        "gflops_peak": peak,
-        "kernel_fraction_of_peak": res["flops"] / res["kernel_seconds"] / 1e9 / peak,
-        "device": args.device
-        if args.device != "cpu"
-        else f"cpu ({platform.machine()}, {args.threads} threads)",
-        "dtype": args.dtype,
-        "nll": res["value"],
-        "build_seconds": build_s,
-        **cfit,
-    }
-    print(json.dumps(out), flush=True)
+    cfit = None
+    for mode in args.modes.split(","):
+        read_mode, cache = mode.split("-")
+        if cache == "cold":
+            drop_page_cache()
+        res = epoch(
+            windows,
+            gfile,
+            args.n_snps,
+            args.device,
+            args.batch_elements,
+            args.n_annot,
+            args.seed,
+            dtype,
+            ahead=read_mode == "prefetch",
+        )
+        if cfit is None:
+            cfit = constant_fit(windows, gfile, args.device, args.batch_elements, args.seed)
+        out = {
+            "mode": mode,
+            "n_snps": args.n_snps,
+            "n_windows": len(windows),
+            "median_context": float(windows["n_context"].median()),
+            "median_rank": float(windows["rank"].median()),
+            "epoch_seconds": res["epoch_seconds"],
+            "kernel_seconds": res["kernel_seconds"],
+            "io_seconds": res["io_seconds"],
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "gflops_achieved": res["flops"] / res["epoch_seconds"] / 1e9,
+            "gflops_kernel": res["flops"] / res["kernel_seconds"] / 1e9,
+            "gflops_peak": peak,
+            "kernel_fraction_of_peak": res["flops"] / res["kernel_seconds"] / 1e9 / peak,
+            "epoch_fraction_of_peak": res["flops"] / res["epoch_seconds"] / 1e9 / peak,
+            "device": args.device
+            if args.device != "cpu"
+            else f"cpu ({platform.machine()}, {args.threads} threads)",
+            "dtype": args.dtype,
+            "nll": res["value"],
+            "build_seconds": build_s,
+            **cfit,
+        }
+        print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,61 @@ def test_spectral_nll_equals_the_exact_kernel(sim):
         assert abs(got - want) <= 1e-12 * abs(want), (got, want)
 
 
+def test_batches_packed_ahead_equal_indexed_ones(sim):
+    """Beyond the memory budget batches are packed one ahead on a background thread: the same
+    batches in the same order as plain indexing, and the same NLL to the last bit."""
+    from deepwas.exact import total_nll
+    from deepwas.linalg.batch import PackedBatches, group_by_size
+
+    data, _ = _fit_data(sim)
+    trait, M = data.trait, data.trait.n_variants
+    groups = group_by_size(trait.windows)
+    streamed = PackedBatches(trait.windows, groups, cache_bytes=0)  # nothing kept: all packed
+    kept = PackedBatches(trait.windows, groups)
+    order = [3, 0, 2, 1, 3][: len(groups)] if len(groups) >= 4 else list(range(len(groups)))
+    got = list(streamed.iterate(order))
+    assert [k for k, _ in got] == order and not streamed._cache
+    for k, b in got:
+        torch.testing.assert_close(b.Gt, kept[k].Gt, rtol=0, atol=0)
+        torch.testing.assert_close(b.y, kept[k].y, rtol=0, atol=0)
+    log_s = torch.from_numpy(np.random.default_rng(4).normal(math.log(1e-5), 1.0, M))
+    a = float(total_nll(trait, log_s, 1.1, batches=streamed))
+    b = float(total_nll(trait, log_s, 1.1, batches=kept))
+    assert a == b
+
+
+def test_prefetch_keeps_order_raises_and_stops():
+    from deepwas.parallel import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("bad batch")
+
+    it = prefetch(broken())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="bad batch"):
+        next(it)
+    produced = []
+
+    def endless():
+        k = 0
+        while True:
+            produced.append(k)
+            yield k
+            k += 1
+
+    it = prefetch(endless(), depth=2)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    it.close()  # the producer stops: it had made at most depth + 2 items beyond the consumer
+    n = len(produced)
+    import time
+
+    time.sleep(0.3)
+    assert len(produced) == n <= 5 + 2 + 2
+
+
 def test_resume_gives_the_uninterrupted_result(sim, tmp_path):
     data, store = _fit_data(sim)
     cfg4 = TrainConfig(model="linear", epochs=4, patience=100, seed=2)

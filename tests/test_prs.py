@@ -472,3 +472,50 @@ def test_threaded_projection_equals_one_thread(sim, store, monkeypatch):
     assert default_threads() == 1
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     assert default_threads() >= 1
+
+
+def test_spilled_projection_gives_the_same_results(sim, store):
+    """With a spill budget of 0 every re-projected window's G goes to a temporary file and is
+    read back on use: the same G, NLLs, constant fit and PRS weights, bit for bit; the files go
+    when the trait does."""
+    import gc
+
+    import torch
+
+    from deepwas.exact import fit_constant, total_nll
+    from deepwas.harmonize import harmonize
+    from deepwas.io.sumstats import read_sumstats
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import prepare_trait
+    from deepwas.linalg.spill import SpilledArray
+    from deepwas.prs import prs_weights
+
+    st = LDStore.open(store)
+    df, _ = read_sumstats(sim / "sumstats.tsv.gz")
+    keep = np.random.default_rng(5).random(len(df)) < 0.8
+    matched, _ = harmonize(df[keep].reset_index(drop=True), st.variants)
+    kw = dict(ld_model="calibrated", progress=False, threads=1)
+    mem = prepare_trait(st, matched, spill_bytes=None, **kw)
+    disk = prepare_trait(st, matched, spill_bytes=0, **kw)
+    assert any("temporary files" in line for line in disk.report)
+    pairs = list(zip(mem.windows + mem.calibration.windows, disk.windows + disk.calibration.windows))
+    assert all(isinstance(b.G, SpilledArray) for _, b in pairs)
+    assert any(b.G.shape[1] < b.G._rank for _, b in pairs)  # leading directions: a prefix
+    for a, b in pairs:
+        assert a.G.shape == b.G.shape
+        np.testing.assert_array_equal(a.G, np.asarray(b.G))
+        np.testing.assert_array_equal(a.G.T, b.G.T)
+        np.testing.assert_array_equal(a.G[3:5, 1], b.G[3:5, 1])
+    log_s = torch.from_numpy(np.random.default_rng(6).normal(-9.0, 1.0, st.n_variants))
+    for a, b in ((mem, disk), (mem.calibration, disk.calibration)):
+        assert float(total_nll(a, log_s, 1.2)) == float(total_nll(b, log_s, 1.2))
+    assert fit_constant(mem.calibration).h2 == fit_constant(disk.calibration).h2
+    s = np.random.default_rng(7).gamma(0.5, 2e-4, size=st.n_variants)
+    w_mem = prs_weights(mem.calibration, st, s, sigma=1.1, progress=False).weights
+    w_disk = prs_weights(disk.calibration, st, s, sigma=1.1, progress=False).weights
+    pd.testing.assert_frame_equal(w_mem, w_disk)
+    folder = pairs[0][1].G.path.parent
+    assert folder.is_dir()
+    del disk, pairs, a, b
+    gc.collect()
+    assert not folder.exists()

@@ -19,7 +19,13 @@ import torch
 
 from deepwas._distributed import _allreduce_, _collective_value_and_grad, _world
 from deepwas.errors import NumericalError
-from deepwas.linalg.batch import PackedBatches, batched_nll, group_by_size, pack_windows
+from deepwas.linalg.batch import (
+    PackedBatches,
+    batched_nll,
+    group_by_size,
+    iterate_batches,
+    pack_windows,
+)
 
 __all__ = [
     "ConstantFit",
@@ -82,8 +88,8 @@ def total_nll(
     rank, world = _world()
     log_F = log_s + math.log(trait.n_gwas)
     total = torch.zeros((), dtype=torch.float64, device=log_s.device)
-    for k in range(rank, len(batches), world):
-        total = total + batched_nll(batches[k], log_F, sigma).sum()
+    for _, b in iterate_batches(batches, range(rank, len(batches), world)):
+        total = total + batched_nll(b, log_F, sigma).sum()
     return total
 
 
@@ -105,8 +111,7 @@ class _Spectra:
     def __init__(self, weights: torch.Tensor | None, batches) -> None:
         rank, world = _world()
         d, u2, const = [], [], 0.0
-        for k in range(rank, len(batches), world):
-            b = batches[k]
+        for _, b in iterate_batches(batches, range(rank, len(batches), world)):
             H = b.Gt
             if weights is not None:
                 H = H * weights[b.context_index].sqrt().unsqueeze(-2)  # padded rows of Gt are 0

@@ -22,7 +22,7 @@ from deepwas._distributed import _allreduce_, _collective_value_and_grad, _world
 from deepwas._validation import Boolean, Check, Interval, Options, validate
 from deepwas.errors import InputError, NumericalError
 from deepwas.exact import fit_constant
-from deepwas.linalg.batch import PackedBatches
+from deepwas.linalg.batch import PackedBatches, iterate_batches
 from deepwas.linalg.iterative import Preconditioner, choose_engine, iterative_nll
 from deepwas.linalg.likelihood import diagonal_nll, exact_nll, ldsc_loss
 from deepwas.priors import MODELS
@@ -178,8 +178,8 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
     else:
         n = sum(int(ldsc[i].R2.shape[1]) for i in positions)
     total = torch.zeros((), dtype=torch.float64, device=device)
-    for i in list(positions)[rank::world]:
-        b = batches[i].to(device)
+    for i, b in iterate_batches(batches, list(positions)[rank::world]):
+        b = b.to(device)
         idx = b.context_index[0]
         log_F = model(feats[idx], None if pos is None else pos[idx]).unsqueeze(0)
         log_F = log_F + math.log(n_gwas)

@@ -11,6 +11,8 @@ benchmarks/genome_scale.py). Library callers who have not set it get one thread 
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
-__all__ = ["default_threads", "map_windows"]
+__all__ = ["default_threads", "map_windows", "prefetch"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -68,3 +70,50 @@ def map_windows(
                 bar.update()
     finally:
         bar.close()
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterable[T], *, depth: int = 1) -> Iterator[T]:
+    """The items of ``items``, produced on a background thread up to ``depth`` ahead of the
+    consumer: reading or packing the next batch of LD overlaps the kernels' work on this one
+    (issue 13), so an epoch costs about max(read, compute) instead of their sum while memory
+    holds at most ``depth + 2`` items. An exception of the producer is raised here, where its
+    item would have been; closing the generator early stops the producer."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((True, _DONE))
+        except BaseException as exc:  # handed to the consumer
+            q.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="deepwas-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)

@@ -181,7 +181,7 @@ def write_fit(
 
 
 #: ``enrich_se="auto"`` computes the fit's enrichment SEs when their estimated cost is below this
-AUTO_ENRICH_SECONDS = 120.0
+AUTO_ENRICH_SECONDS = 300.0
 ENRICH_SE = ("auto", "yes", "no")
 
 

@@ -281,7 +281,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="enrichment of the annotations with block-jackknife SEs in OUT/enrichment.results "
         "and the report (as deepwas enrich): auto (default) when it is cheap (a linear prior "
-        "whose reruns take <= 2 min), yes, no",
+        "whose reruns should take <= 5 min: blocks x the training time), yes, no",
     )
     add_output(f, kind="dir", what="output folder")
     add_common(f)

@@ -17,6 +17,7 @@ Windows in which the trait measured no scored variant are skipped and counted.
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ import pandas as pd
 
 from deepwas.errors import InputError
 from deepwas.linalg.eigen import EigenWindow, eigen_precompute, n_leading, project_z
+from deepwas.linalg.spill import DEFAULT_SPILL_BYTES, Spill
 from deepwas.parallel import map_windows
 
 __all__ = [
@@ -182,6 +184,7 @@ def prepare_trait(
     ld_model: str = "auto",
     progress: bool = True,
     threads: int | None = None,
+    spill_bytes: int | None = DEFAULT_SPILL_BYTES,
 ) -> TraitData:
     """Project a harmonised trait onto an LD store's windows.
 
@@ -211,6 +214,11 @@ def prepare_trait(
         Windows projected at once (default: torch's thread count, as set by ``--threads``). The
         eigendecompositions of partly measured scored sets run in NumPy, which releases the GIL,
         so two threads halve this stage on two cores.
+    spill_bytes:
+        The projected LD of re-projected windows is kept in memory up to this many bytes in
+        total and written to temporary files beyond (:mod:`deepwas.linalg.spill`; read back on
+        use, values unchanged); None keeps all of it in memory. Windows whose scored set is
+        fully measured stay memory-mapped views of the store either way.
 
     Returns
     -------
@@ -267,6 +275,9 @@ def prepare_trait(
             truncate = vexp
         k = n_leading(full.lam, truncate) if truncate is not None else full.rank
         eig = EigenWindow(lam=full.lam[:k], U=full.U[:, :k], G=full.G[:, :k])
+        # what the windows keep: the store's views, or a re-projected G in memory or on disk
+        G_all = spill.keep(full.G, f"w{w.index}") if recomputed else full.G
+        G_lead = G_all[:, :k]
         window = dict(
             index=w.index,
             chrom=w.chrom,
@@ -277,19 +288,20 @@ def prepare_trait(
             scored_in_context=sic,
         )
         if model == "diagonal":
-            tw = _diagonal_window(window, eig, full.rank, w.scales, z[sc])
+            tw = _diagonal_window(window, eig, full.rank, w.scales, z[sc], G_lead)
         else:
             y = project_z(eig, z[sc])
             const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam)
-            tw = TraitWindow(**window, G=eig.G, y=y, const=const)
+            tw = TraitWindow(**window, G=G_lead, y=y, const=const)
         # the calibrated model's diagonal view on every direction, from the same pass
         cal = (
-            _diagonal_window(window, full, full.rank, w.scales, z[sc])
+            _diagonal_window(window, full, full.rank, w.scales, z[sc], G_all)
             if model == "calibrated"
             else None
         )
         return tw, cal, recomputed
 
+    spill = Spill(spill_bytes)
     windows: list[TraitWindow] = []
     calibration: list[TraitWindow] = []
     n_empty = n_recomputed = 0
@@ -315,6 +327,12 @@ def prepare_trait(
         f"scored variants with z-scores: {n_used:,} of {M:,} store variants; N = {n_gwas:,.0f}",
         f"likelihood: {LD_MODELS[model]}",
     ]
+    if spill.n_spilled:
+        report.append(
+            f"projected LD: {spill.kept_bytes / 2**30:.1f} GiB in memory, "
+            f"{spill.spilled_bytes / 2**30:.1f} GiB of {spill.n_spilled} windows in temporary "
+            f"files under {tempfile.gettempdir()} (read back on use; set TMPDIR to move them)"
+        )
     return TraitData(
         windows=windows,
         z=z,
@@ -330,14 +348,18 @@ def prepare_trait(
     )
 
 
-def _diagonal_window(window: dict, eig: EigenWindow, r_full: int, scales, z_scored) -> TraitWindow:
+def _diagonal_window(
+    window: dict, eig: EigenWindow, r_full: int, scales, z_scored, G=None
+) -> TraitWindow:
     """A window of the diagonal model (docs/mismatch.md): the panel's cross-validated scales of
     the directions of ``eig`` (the first of ``r_full``): noise sigma rho_k, signal
-    t_k sum_c F_c g_ck^2, whitened by rho."""
+    t_k sum_c F_c g_ck^2, whitened by rho. ``G``: what the window keeps of ``eig.G`` (default
+    ``eig.G`` itself; a :class:`deepwas.linalg.spill.SpilledArray` of it)."""
     rho, t = scales.at(r_full, eig.rank)
     y = project_z(eig, z_scored) / np.sqrt(rho)
     const = 0.5 * (eig.rank * _LOG_2PI + eig.logdet_lam + float(np.log(rho).sum()))
-    return TraitWindow(**window, G=eig.G, y=y, const=const, scale=np.sqrt(t / rho))
+    G = eig.G if G is None else G
+    return TraitWindow(**window, G=G, y=y, const=const, scale=np.sqrt(t / rho))
 
 
 def load_trait(

@@ -9,7 +9,7 @@ batched matrix products. A window is anything with ``G`` (n_context, rank), ``y`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,12 +190,46 @@ class PackedBatches:
         hit = self._cache.get(k)
         if hit is not None:
             return hit
-        batch = pack_windows(self.windows, self.groups[k])
+        return self._keep(k, pack_windows(self.windows, self.groups[k]))
+
+    def _keep(self, k: int, batch: PackedBatch) -> PackedBatch:
         size = batch.Gt.element_size() * batch.Gt.nelement()
-        if self._used + size <= self.cache_bytes:
+        if k not in self._cache and self._used + size <= self.cache_bytes:
             self._cache[k] = batch
             self._used += size
         return batch
 
     def __iter__(self):
         return (self[k] for k in range(len(self)))
+
+    def iterate(
+        self, ks: Sequence[int], *, ahead: bool = True
+    ) -> Iterator[tuple[int, PackedBatch]]:
+        """(k, batch k) for ``ks`` in order. Batches that are not kept in memory are packed one
+        ahead on a background thread (:func:`deepwas.parallel.prefetch`), so that reading the
+        next batch's LD (from the page cache or the disk) overlaps the work on this one; the
+        batches are the same as ``self[k]``'s."""
+        ks = [int(k) for k in ks]
+        if not ahead or all(k in self._cache for k in ks):
+            for k in ks:
+                yield k, self[k]
+            return
+        from deepwas.parallel import prefetch
+
+        def packed():
+            for k in ks:
+                hit = self._cache.get(k)
+                yield k, hit, hit if hit is not None else pack_windows(self.windows, self.groups[k])
+
+        for k, hit, batch in prefetch(packed()):
+            yield k, (batch if hit is not None else self._keep(k, batch))
+
+
+def iterate_batches(batches, ks: Sequence[int]) -> Iterator[tuple[int, PackedBatch]]:
+    """(k, batches[k]) for ``ks``: :meth:`PackedBatches.iterate` (packing ahead) when ``batches``
+    has it, else plain indexing (a list of packed batches)."""
+    if isinstance(batches, PackedBatches):
+        yield from batches.iterate(ks)
+    else:
+        for k in ks:
+            yield k, batches[k]
