@@ -498,7 +498,8 @@ def test_spilled_projection_gives_the_same_results(sim, store):
     mem = prepare_trait(st, matched, spill_bytes=None, **kw)
     disk = prepare_trait(st, matched, spill_bytes=0, **kw)
     assert any("temporary files" in line for line in disk.report)
-    pairs = list(zip(mem.windows + mem.calibration.windows, disk.windows + disk.calibration.windows))
+    views = (mem.windows + mem.calibration.windows, disk.windows + disk.calibration.windows)
+    pairs = list(zip(*views, strict=True))
     assert all(isinstance(b.G, SpilledArray) for _, b in pairs)
     assert any(b.G.shape[1] < b.G._rank for _, b in pairs)  # leading directions: a prefix
     for a, b in pairs:
@@ -516,6 +517,6 @@ def test_spilled_projection_gives_the_same_results(sim, store):
     pd.testing.assert_frame_equal(w_mem, w_disk)
     folder = pairs[0][1].G.path.parent
     assert folder.is_dir()
-    del disk, pairs, a, b
+    del disk, pairs, views, a, b
     gc.collect()
     assert not folder.exists()
