@@ -79,7 +79,9 @@ def chromosome_genotypes(bp: np.ndarray, n_samples: int, rng) -> np.ndarray:
     return X
 
 
-def build(work: Path, n_snps: int, n_samples: int, seed: int) -> tuple[pd.DataFrame, Path]:
+def build(
+    work: Path, n_snps: int, n_samples: int, seed: int, chroms: list[int] | None = None
+) -> tuple[pd.DataFrame, Path]:
     """Windows and the streamed G^T file (cached in ``work`` across runs)."""
     meta = work / "windows.parquet"
     gfile = work / "Gt.f64"
@@ -88,6 +90,8 @@ def build(work: Path, n_snps: int, n_samples: int, seed: int) -> tuple[pd.DataFr
     work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     blocks = read_blocks(BLOCKS)
+    if chroms:
+        blocks = blocks[blocks["CHR"].isin(chroms)].reset_index(drop=True)
     variants = place_variants(blocks, n_snps, rng)
     windows = make_windows(variants, blocks=blocks, flank_kb=1000.0)
     ranks, offsets = [], []
@@ -347,18 +351,24 @@ def main(argv: list[str] | None = None) -> None:
         "line per mode",
     )
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--peak-n", type=int, default=4096, help="size of the matrices timing the matmul peak"
+    )
+    ap.add_argument("--chroms", default=None, help="comma-separated chromosomes (default: all 22)")
     args = ap.parse_args(argv)
+    chroms = [int(c) for c in args.chroms.split(",")] if args.chroms else None
     torch.set_num_threads(args.threads)
-    work = Path(args.work) / f"n{args.n_snps}_s{args.n_samples}_seed{args.seed}"
+    tag = f"_chr{args.chroms.replace(',', '-')}" if args.chroms else ""
+    work = Path(args.work) / f"n{args.n_snps}_s{args.n_samples}_seed{args.seed}{tag}"
     t0 = time.perf_counter()
-    windows, gfile = build(work, args.n_snps, args.n_samples, args.seed)
+    windows, gfile = build(work, args.n_snps, args.n_samples, args.seed, chroms)
     build_s = time.perf_counter() - t0
     log(
         f"{len(windows)} windows, G^T file {gfile.stat().st_size / 2**30:.1f} GiB "
         f"(built or loaded in {build_s:.0f} s)"
     )
     dtype = getattr(torch, args.dtype)
-    peak = matmul_peak(args.device, dtype)
+    peak = matmul_peak(args.device, dtype, args.peak_n)
     cfit = None
     for mode in args.modes.split(","):
         read_mode, cache = mode.split("-")

@@ -139,6 +139,43 @@ def constant_fit(parts, n_gwas: float, m: int) -> dict:
     return {"h2": float(c / n_gwas * m), "sigma": float(sigma), "nll": float(best.fun)}
 
 
+def shaped_fit(parts, n_gwas: float, m: int) -> dict:
+    """Maximum-likelihood constant prior with a free noise shape: per direction
+    y_k ~ N(0, sigma rho_k exp(gamma h_k) + c e_k) (independent), fitted over (c, sigma, gamma);
+    ``parts`` are (rho, e, y, h, const) per window."""
+    rho, E, Y2, H = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    Y2 = Y2 * Y2
+    C = sum(p[4] for p in parts) + 0.5 * rho.size * math.log(2 * math.pi)
+
+    def nll(x):
+        v = np.exp(x[1] + x[2] * H) * rho + np.exp(x[0]) * E
+        return 0.5 * np.sum(np.log(v) + Y2 / v) + C
+
+    best = min(
+        (
+            optimize.minimize(
+                nll,
+                x0,
+                method="Nelder-Mead",
+                options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": 4000},
+            )
+            for x0 in (
+                [math.log(0.1), 0.0, 0.0],
+                [math.log(0.01), 0.5, 0.5],
+                [math.log(1.0), 1.0, -0.5],
+            )
+        ),
+        key=lambda r: r.fun,
+    )
+    c, sigma = np.exp(best.x[:2])
+    return {
+        "h2": float(c / n_gwas * m),
+        "sigma": float(sigma),
+        "gamma": float(best.x[2]),
+        "nll": float(best.fun),
+    }
+
+
 def run_seed(args, seed: int) -> None:
     t0 = time.perf_counter()
     n_refs = sorted(args.n_ref)
@@ -194,7 +231,8 @@ def run_seed(args, seed: int) -> None:
             else:
                 rho = tau = np.ones(r)  # not used
             rho_t, t_t = cv_direction_scales(dos_ref[:n_ref][:, cx], sic, seed=seed).at(r)
-            if "diag_extrap" in args.models:  # 10- and 5-fold maps extrapolated in 1/n_train
+            # 10- and 5-fold maps extrapolated in 1/n_train
+            if {"diag_extrap", "diag_exml"} & set(args.models):
                 rho5, t5 = cv_direction_scales(dos_ref[:n_ref][:, cx], sic, folds=5, seed=seed).at(
                     r
                 )
@@ -242,12 +280,20 @@ def run_seed(args, seed: int) -> None:
                     for name, (rho_k, t_k) in more_folds.items()
                 },
             }
+            q = (np.arange(r) + 0.5) / r
+            shaped = {  # (rho, e, y, h, const): the noise shape exp(gamma h) fitted per trait
+                "diag_tilt": (rho_t, t_t * diagK, y, q - 0.5, const),
+                "diag_exml": (rho_t, t_t * diagK, y, np.log(rho_x / rho_t), const),
+            }
             for name, (noise, signal, yy, c) in models.items():
                 if name not in args.models:
                     continue
                 parts.setdefault(name, []).append(_spectrum(noise, signal, yy, c))
+            for name, part in shaped.items():
+                if name in args.models:
+                    parts.setdefault(name, []).append(part)
         for name, pp in parts.items():
-            fit = constant_fit(pp, args.n_gwas, m)
+            fit = (shaped_fit if name in shaped else constant_fit)(pp, args.n_gwas, m)
             emit(
                 {
                     "benchmark": "panel_mismatch",
