@@ -135,3 +135,44 @@ def test_two_processes_give_the_gradient_of_one(tmp_path, diagonal):
     assert np.allclose(ev["const"], want["const"], rtol=1e-7)
     assert math.isclose(ev["sigma"], want["sigma"], rel_tol=1e-7)
     assert torch.allclose(ev["nlls"], want["nlls"], rtol=1e-12, atol=0)
+
+
+def test_share_balances_windows_by_cost():
+    """The processes' shares partition the work, keep its order, and balance the cost model
+    better than dealing the items out in turn (costs as sorted batches have them)."""
+    from deepwas._distributed import _share
+
+    rng = np.random.default_rng(3)
+    costs = np.sort(rng.lognormal(0.0, 1.5, 40))  # group_by_size orders batches by size
+    ks = list(rng.permutation(40))
+    for world in (1, 2, 3):
+        shares = [_share(ks, costs.__getitem__, world, rank) for rank in range(world)]
+        assert sorted(k for s in shares for k in s) == sorted(ks)
+        for s in shares:  # order of ks kept
+            assert s == [k for k in ks if k in set(s)]
+        loads = [costs[s].sum() for s in shares]
+        dealt = [costs[ks[rank::world]].sum() for rank in range(world)]
+        assert max(loads) <= max(dealt) + 1e-9
+        # greedy LPT is within 4/3 of the best possible, which is at least the mean and the max
+        assert max(loads) <= 4.0 / 3.0 * max(costs.sum() / world, costs.max()) + 1e-9
+    assert _share(ks, costs.__getitem__, 1, 0) == ks
+
+
+def test_batch_cost_follows_the_kernels_cost_model():
+    from deepwas.linalg.batch import PackedBatches, batch_cost, pack_windows, window_cost
+
+    class W:
+        def __init__(self, C, r, seed):
+            rng = np.random.default_rng(seed)
+            self.G = rng.standard_normal((C, r))
+            self.y = rng.standard_normal(r)
+            self.context = np.arange(C)
+            self.const = 0.0
+            self.scale = None
+
+    windows = [W(30, 10, 1), W(20, 12, 2)]
+    packed = PackedBatches(windows, [[0, 1]])
+    C, r = 30, 12  # padded
+    assert batch_cost(packed, 0) == 2 * (C * r * r + r**3 / 3)
+    assert batch_cost([pack_windows(windows, [0, 1])], 0) == batch_cost(packed, 0)
+    assert window_cost(windows[0]) == 30 * 100 + 1000 / 3

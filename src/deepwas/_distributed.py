@@ -19,6 +19,28 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def _share(ks, cost, world: int | None = None, rank: int | None = None) -> list[int]:
+    """This process's share of the work items ``ks``, balanced by their ``cost(k)``.
+
+    Every process computes the same assignment: items in decreasing cost (ties by position in
+    ``ks``) each go to the least-loaded process so far (ties to the lowest rank), the greedy
+    longest-processing-time rule, whose largest load is within 4/3 of the best possible. The share
+    keeps the order of ``ks``. Alone (``world == 1``) it is ``ks`` itself.
+    """
+    if world is None or rank is None:
+        rank, world = _world()
+    ks = list(ks)
+    if world == 1:
+        return ks
+    load = [0.0] * world
+    owner = {}
+    for j in sorted(range(len(ks)), key=lambda j: (-float(cost(ks[j])), j)):
+        p = min(range(world), key=lambda q: (load[q], q))
+        load[p] += float(cost(ks[j]))
+        owner[j] = p
+    return [k for j, k in enumerate(ks) if owner[j] == rank]
+
+
 def _allreduce_(tensors) -> None:
     """Sum tensors in place over the process group (nothing without one), in one collective call
     on a flat float64 buffer."""

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deepwas._distributed import _allreduce_, _collective_value_and_grad, _world
+from deepwas._distributed import _allreduce_, _collective_value_and_grad, _share
 from deepwas.errors import NumericalError
 from deepwas.linalg.batch import (
     PackedBatches,
+    batch_cost,
     batched_nll,
     group_by_size,
     iterate_batches,
     pack_windows,
+    window_cost,
 )
 
 __all__ = [
@@ -80,15 +82,16 @@ def total_nll(
 
     Notes
     -----
-    Within a torch.distributed process group, process k sums batches k, k + W, ... only (its
-    share); :func:`deepwas._distributed._collective_value_and_grad` adds the shares up.
+    Within a torch.distributed process group, each process sums its share of the batches
+    (balanced by cost, ``deepwas._distributed._share``);
+    :func:`deepwas._distributed._collective_value_and_grad` adds the shares up.
     """
     if batches is None:
         batches = PackedBatches(trait.windows, group_by_size(trait.windows))
-    rank, world = _world()
+    mine = _share(range(len(batches)), lambda k: batch_cost(batches, k))
     log_F = log_s + math.log(trait.n_gwas)
     total = torch.zeros((), dtype=torch.float64, device=log_s.device)
-    for _, b in iterate_batches(batches, range(rank, len(batches), world)):
+    for _, b in iterate_batches(batches, mine):
         total = total + batched_nll(b, log_F, sigma).sum()
     return total
 
@@ -109,9 +112,9 @@ class _Spectra:
     """
 
     def __init__(self, weights: torch.Tensor | None, batches) -> None:
-        rank, world = _world()
         d, u2, const = [], [], 0.0
-        for _, b in iterate_batches(batches, range(rank, len(batches), world)):
+        mine = _share(range(len(batches)), lambda k: batch_cost(batches, k))
+        for _, b in iterate_batches(batches, mine):
             H = b.Gt
             if weights is not None:
                 H = H * weights[b.context_index].sqrt().unsqueeze(-2)  # padded rows of Gt are 0
@@ -216,11 +219,11 @@ def window_nlls(trait, log_s: torch.Tensor, sigma: float) -> np.ndarray:
     Within a torch.distributed process group each process evaluates its share of the windows and
     every process returns all of them.
     """
-    rank, world = _world()
     out = torch.zeros(len(trait.windows), dtype=torch.float64, device=log_s.device)
     log_F = log_s + math.log(trait.n_gwas)
+    mine = _share(range(len(trait.windows)), lambda i: window_cost(trait.windows[i]))
     with torch.no_grad():
-        for i in range(rank, len(trait.windows), world):
+        for i in mine:
             b = pack_windows(trait.windows, [i]).to(log_s.device)
             out[i] = batched_nll(b, log_F, sigma)[0]
     _allreduce_([out])

@@ -18,11 +18,11 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
-from deepwas._distributed import _allreduce_, _collective_value_and_grad, _world
+from deepwas._distributed import _allreduce_, _collective_value_and_grad, _share, _world
 from deepwas._validation import Boolean, Check, Interval, Options, validate
 from deepwas.errors import InputError, NumericalError
 from deepwas.exact import fit_constant
-from deepwas.linalg.batch import PackedBatches, iterate_batches
+from deepwas.linalg.batch import PackedBatches, batch_cost, iterate_batches
 from deepwas.linalg.iterative import Preconditioner, choose_engine, iterative_nll
 from deepwas.linalg.likelihood import diagonal_nll, exact_nll, ldsc_loss
 from deepwas.priors import MODELS
@@ -165,9 +165,10 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
     """This process's share of the training objective over the windows at ``positions``.
 
     likelihood: sum of window NLLs / number of scored variants; ldsc: mean LDSC loss. With a
-    torch.distributed process group of W processes, process k evaluates positions k, k + W, ...
-    and divides by the count over *all* positions, so that the sum over processes (of the value
-    and of its gradient) is the objective of the whole mini-batch: data parallelism over windows.
+    torch.distributed process group of W processes, each evaluates its share of the positions
+    (balanced by the kernels' cost model: ``deepwas._distributed._share``) and divides by the
+    count over *all* positions, so that the sum over processes (of the value and of its
+    gradient) is the objective of the whole mini-batch: data parallelism over windows.
     """
     rank, world = _world()
     feats, pos = data["features"], data.get("positions")
@@ -178,7 +179,8 @@ def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gw
     else:
         n = sum(int(ldsc[i].R2.shape[1]) for i in positions)
     total = torch.zeros((), dtype=torch.float64, device=device)
-    for i, b in iterate_batches(batches, list(positions)[rank::world]):
+    mine = _share(positions, lambda k: batch_cost(batches, k), world, rank)
+    for i, b in iterate_batches(batches, mine):
         b = b.to(device)
         idx = b.context_index[0]
         log_F = model(feats[idx], None if pos is None else pos[idx]).unsqueeze(0)

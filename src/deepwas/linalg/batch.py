@@ -225,6 +225,33 @@ class PackedBatches:
             yield k, (batch if hit is not None else self._keep(k, batch))
 
 
+def batch_cost(batches, k: int) -> float:
+    """Flops of one likelihood evaluation of batch ``k`` (the cost model of the kernels): B (C r^2 +
+    r^3 / 3) for padded shape (B, r, C) under the full model, 2 B C r under the diagonal one;
+    ``batches`` a :class:`PackedBatches` (from its windows' shapes, nothing packed) or a list
+    of packed batches."""
+    if isinstance(batches, PackedBatches):
+        sel = [batches.windows[i] for i in batches.groups[k]]
+        B = len(sel)
+        C = max(w.G.shape[0] for w in sel)
+        r = max(w.G.shape[1] for w in sel)
+        diagonal = getattr(sel[0], "scale", None) is not None
+    else:
+        B, r, C = batches[k].Gt.shape
+        diagonal = bool(batches[k].diagonal)
+    return B * _cost(C, r, diagonal)
+
+
+def window_cost(window) -> float:
+    """:func:`batch_cost` of a batch of this one window."""
+    C, r = window.G.shape
+    return _cost(C, r, getattr(window, "scale", None) is not None)
+
+
+def _cost(C: int, r: int, diagonal: bool) -> float:
+    return float(2 * C * r) if diagonal else float(C * r * r + r**3 / 3.0)
+
+
 def iterate_batches(batches, ks: Sequence[int]) -> Iterator[tuple[int, PackedBatch]]:
     """(k, batches[k]) for ``ks``: :meth:`PackedBatches.iterate` (packing ahead) when ``batches``
     has it, else plain indexing (a list of packed batches)."""
