@@ -114,7 +114,9 @@ def test_posterior_is_bayes_rule_on_dense_matrices(kind):
     p0 = p0 / p0.sum()
     for S, k in [(1, 1), (3, 1), (4, 2), (5, 5)]:
         for xs in range(proc.n_states):
-            joint = torch.linalg.matrix_power(K, k)[:, xs] * (p0[0] @ torch.linalg.matrix_power(K, S - k))
+            joint = torch.linalg.matrix_power(K, k)[:, xs] * (
+                p0[0] @ torch.linalg.matrix_power(K, S - k)
+            )
             if joint.sum() == 0:
                 continue
             want = joint / joint.sum()
@@ -200,7 +202,9 @@ def _first_step(depth: int) -> tuple[float, float]:
     logits = net(x_t, S, feats, torch.zeros(96, 3))
     loss = scud_loss(proc, x0, x_t, S, t, logits, proc.target(af)).mean()
     loss.float().backward()
-    grad = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in net.parameters() if p.grad is not None))
+    grad = math.sqrt(
+        sum(float(p.grad.pow(2).sum()) for p in net.parameters() if p.grad is not None)
+    )
     return float(loss.detach()), grad
 
 
@@ -221,7 +225,9 @@ def test_outputs_do_not_blow_up_on_four_times_longer_chunks(trained, panel):
     x = torch.where(S > 0, model.process.mask_state, tokens)
     with torch.no_grad():
         long = model.logits(x, S)  # 128 SNPs: 4x the training chunk of 32
-        short = torch.cat([model.logits(x[:, s : s + 32], S[:, s : s + 32], s) for s in range(0, 128, 32)], 1)
+        short = torch.cat(
+            [model.logits(x[:, s : s + 32], S[:, s : s + 32], s) for s in range(0, 128, 32)], 1
+        )
     assert torch.isfinite(long).all()
     lp = model.tables()["log_prior"]
     # away from chunk edges the long pass sees what the short passes see, and a little more
@@ -252,17 +258,24 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(panel, tmp_path):
     train_synth(panel, tmp_path / "b", SynthConfig(epochs=1, **cfg), progress=False)
     resumed = train_synth(panel, tmp_path / "b", SynthConfig(epochs=2, **cfg), progress=False)
     assert resumed.resumed_from == 1
-    a, b = load_model(tmp_path / "a").denoiser.state_dict(), load_model(tmp_path / "b").denoiser.state_dict()
+    a, b = (
+        load_model(tmp_path / "a").denoiser.state_dict(),
+        load_model(tmp_path / "b").denoiser.state_dict(),
+    )
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
-    pd.testing.assert_frame_equal(whole.log.drop(columns="seconds"), resumed.log.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(
+        whole.log.drop(columns="seconds"), resumed.log.drop(columns="seconds")
+    )
 
 
 def test_resume_with_other_settings_is_refused(panel, tmp_path):
     cfg = dict(_SMALL, width=16, depth=1)
     train_synth(panel, tmp_path / "m", SynthConfig(epochs=1, **cfg), progress=False)
     with pytest.raises(InputError, match="other settings"):
-        train_synth(panel, tmp_path / "m", SynthConfig(epochs=2, **dict(cfg, width=8)), progress=False)
+        train_synth(
+            panel, tmp_path / "m", SynthConfig(epochs=2, **dict(cfg, width=8)), progress=False
+        )
 
 
 def test_imputation_beats_allele_frequency_imputation(trained, panel):
@@ -304,11 +317,34 @@ def test_cli_train_sample_impute_round_trip(panel, tmp_path):
     write_plink(bfile, panel_tokens(panel).astype(float), panel.variants)
     model = tmp_path / "model"
     common = ["--chunk", "32", "--width", "8", "--depth", "1", "--threads", "1", "--quiet"]
-    assert main(["synth", "train", "--bfile", str(bfile), "--epochs", "1", *common, "--out", str(model)]) == 0
-    for name in ("config.json", "weights.safetensors", "heldout_samples.tsv", "training_log.tsv", "provenance.json"):
+    assert (
+        main(
+            ["synth", "train", "--bfile", str(bfile), "--epochs", "1", *common, "--out", str(model)]
+        )
+        == 0
+    )
+    for name in (
+        "config.json",
+        "weights.safetensors",
+        "heldout_samples.tsv",
+        "training_log.tsv",
+        "provenance.json",
+    ):
         assert (model / name).exists()
     syn = tmp_path / "syn"
-    argv = ["synth", "sample", "--model", str(model), "--n", "7", "--steps", "4", "--write-vcf", "--out", str(syn)]
+    argv = [
+        "synth",
+        "sample",
+        "--model",
+        str(model),
+        "--n",
+        "7",
+        "--steps",
+        "4",
+        "--write-vcf",
+        "--out",
+        str(syn),
+    ]
     assert main(argv) == 0
     real, fake = read_plink(bfile), read_plink(syn)
     assert fake.n_samples == 7 and (tmp_path / "syn.vcf.gz").exists()
@@ -323,7 +359,9 @@ def test_cli_train_sample_impute_round_trip(panel, tmp_path):
     dos = pd.read_csv(tmp_path / "imp.dosage.tsv.gz", sep="\t")
     info = pd.read_csv(tmp_path / "imp.info.tsv", sep="\t")
     assert dos.shape == (128, 5 + 5) and not dos.isna().any().any()
-    assert (info["N_IMPUTED"].to_numpy()[::4] == 5).all() and (info["N_IMPUTED"].to_numpy()[1::4] == 0).all()
+    assert (info["N_IMPUTED"].to_numpy()[::4] == 5).all() and (
+        info["N_IMPUTED"].to_numpy()[1::4] == 0
+    ).all()
 
 
 @pytest.mark.parametrize(
@@ -332,7 +370,10 @@ def test_cli_train_sample_impute_round_trip(panel, tmp_path):
         (["synth", "train", "--region", "22:abc", "--epochs", "1"], "--region"),
         (["synth", "train", "--region", "22:1-2", "--epochs", "1"], "no variant of the panel"),
         (["synth", "train", "--gamma", "1.5"], "--gamma"),
-        (["synth", "sample", "--model", "NOTAMODEL", "--n", "3"], "not a deepwas synth model folder"),
+        (
+            ["synth", "sample", "--model", "NOTAMODEL", "--n", "3"],
+            "not a deepwas synth model folder",
+        ),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(argv, message, panel, tmp_path, capsys):

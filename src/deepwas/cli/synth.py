@@ -182,9 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.2,
         help="fraction of individuals never seen in training",
     )
-    t.add_argument(
-        "--no-snp-embedding", action="store_true", help="no learned per-SNP embedding"
-    )
+    t.add_argument("--no-snp-embedding", action="store_true", help="no learned per-SNP embedding")
     t.add_argument("--seed", type=int, default=0, help="seed of the split, model and training")
     t.add_argument("--no-resume", action="store_true", help="ignore a checkpoint in --out")
     add_output(t, kind="dir", what="model folder")

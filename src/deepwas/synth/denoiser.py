@@ -9,7 +9,8 @@ optional learned per-SNP embedding), and returns logits of the clean allele.
 Each block is an RG-LRU-style recurrence (De et al. 2024, "Griffin"/Hawk) run forward and
 backward along the SNPs (as Caduceus runs Mamba both ways): with ``r_i = sigmoid(W_r h_i)``,
 
-    log a_i = -c r_i softplus(lambda),    s_i = a_i s_{i-1} + sqrt(1 - a_i^2) (sigmoid(W_x h_i) * v_i)
+    log a_i = -c r_i softplus(lambda),
+    s_i = a_i s_{i-1} + sqrt(1 - a_i^2) (sigmoid(W_x h_i) * v_i)
 
 followed by a gated output projection and a small MLP. Both residual branches of every block are
 scaled by ``1 / sqrt(2 depth)`` (the depth scaling of Cohen et al. 2021), so the variance of the
@@ -119,7 +120,9 @@ class _Block(nn.Module):
         self.bwd = _Recurrence(width, generator)
         self.out = nn.Linear(2 * width, width)
         self.norm2 = _RMSNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
+        )
         self.branch_scale = branch_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,8 +195,15 @@ class Denoiser(nn.Module):
         before = torch.cat([lg.new_full((1,), 5.0), lg])
         after = torch.cat([lg, lg.new_full((1,), 5.0)])
         return torch.stack(
-            [p, torch.sqrt(p * (1 - p)), torch.log(p / (1 - p)) / 4, before / 4, after / 4,
-             (p - 0.5) ** 2, torch.ones_like(p)],
+            [
+                p,
+                torch.sqrt(p * (1 - p)),
+                torch.log(p / (1 - p)) / 4,
+                before / 4,
+                after / 4,
+                (p - 0.5) ** 2,
+                torch.ones_like(p),
+            ],
             -1,
         )
 

@@ -93,17 +93,25 @@ def reverse_events(
             if not bool((S > 0).any()):
                 break
             left = n_steps - step
-            k = torch.binomial(S.to(torch.float64), torch.full(S.shape, 1.0 / left, dtype=torch.float64), generator=generator).long()
+            k = torch.binomial(
+                S.to(torch.float64),
+                torch.full(S.shape, 1.0 / left, dtype=torch.float64),
+                generator=generator,
+            ).long()
             moving = k > 0
             if not bool(moving.any()):
                 continue
             x0_hat = torch.softmax(model.logits(x, S).to(torch.float64), -1)
             p0 = torch.nn.functional.pad(x0_hat, (0, proc.n_states - B))
-            log_q = proc.log_posterior(p0, x, torch.where(moving, S, 1), pi, torch.where(moving, k, 1))
+            log_q = proc.log_posterior(
+                p0, x, torch.where(moving, S, 1), pi, torch.where(moving, k, 1)
+            )
             q = torch.exp(log_q)
             new = sample_categorical(q, generator)
             finished = moving & (k == S)
-            probs = torch.where(finished[..., None], q[..., :B] / q[..., :B].sum(-1, keepdim=True), probs)
+            probs = torch.where(
+                finished[..., None], q[..., :B] / q[..., :B].sum(-1, keepdim=True), probs
+            )
             x = torch.where(moving, new, x)
             S = S - k
     return x.clamp_max(B - 1), probs
@@ -278,16 +286,22 @@ def write_synthetic(
         with atomic_file(path) as tmp, gzip.open(tmp, "wt") as fh:
             fh.write("##fileformat=VCFv4.2\n##source=deepwas synth sample\n")
             fh.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
-            fh.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names) + "\n")
+            fh.write(
+                "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names) + "\n"
+            )
             for j in range(dosages.shape[1]):
                 v = variants.iloc[j]
                 gt = "\t".join(calls[dosages[:, j].astype(np.int64)])
-                fh.write(f"{chroms[j]}\t{v['BP']}\t{v['SNP']}\t{v['A2']}\t{v['A1']}\t.\tPASS\t.\tGT\t{gt}\n")
+                fh.write(
+                    f"{chroms[j]}\t{v['BP']}\t{v['SNP']}\t{v['A2']}\t{v['A1']}\t.\tPASS\t.\tGT\t{gt}\n"
+                )
         paths.append(path)
     return paths
 
 
-def write_imputed(prefix: str | Path, result: ImputeResult, variants: pd.DataFrame, samples: pd.DataFrame) -> list[Path]:
+def write_imputed(
+    prefix: str | Path, result: ImputeResult, variants: pd.DataFrame, samples: pd.DataFrame
+) -> list[Path]:
     """Write ``prefix.dosage.tsv.gz`` (CHR SNP BP A1 A2, then one column of A1 dosages per
     sample IID) and ``prefix.info.tsv`` (CHR SNP BP A1 A2 AF1 INFO N_IMPUTED)."""
     prefix = Path(prefix)
@@ -296,10 +310,10 @@ def write_imputed(prefix: str | Path, result: ImputeResult, variants: pd.DataFra
     dose_path = prefix.with_name(prefix.name + ".dosage.tsv.gz")
     info_path = prefix.with_name(prefix.name + ".info.tsv")
     with atomic_file(dose_path) as tmp:
-        pd.concat([base, dos], axis=1).to_csv(tmp, sep="\t", index=False, float_format="%.4f", compression="gzip")
-    info = base.assign(
-        AF1=result.dosage.mean(0) / 2, INFO=result.info, N_IMPUTED=result.n_imputed
-    )
+        pd.concat([base, dos], axis=1).to_csv(
+            tmp, sep="\t", index=False, float_format="%.4f", compression="gzip"
+        )
+    info = base.assign(AF1=result.dosage.mean(0) / 2, INFO=result.info, N_IMPUTED=result.n_imputed)
     with atomic_file(info_path) as tmp:
         info.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     return [dose_path, info_path]

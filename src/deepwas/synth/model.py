@@ -30,8 +30,8 @@ import torch
 from deepwas._files import atomic_file
 from deepwas._validation import validate
 from deepwas.errors import InputError
-from deepwas.synth.denoiser import Denoiser
 from deepwas.synth import SYNTH_CONSTRAINTS
+from deepwas.synth.denoiser import Denoiser
 from deepwas.synth.processes import ForwardProcess, hwe_law, prior_kl, scud_loss
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
 
 FORMAT_VERSION = 1
 _LN2 = math.log(2.0)
-
 
 
 @dataclass(frozen=True)
@@ -277,7 +276,12 @@ def _batch_loss(
 
 
 def heldout_bits(
-    model: SynthModel, tokens: np.ndarray, *, draws: int = 4, seed: int = 12345, chunk: int | None = None
+    model: SynthModel,
+    tokens: np.ndarray,
+    *,
+    draws: int = 4,
+    seed: int = 12345,
+    chunk: int | None = None,
 ) -> float:
     """Negative ELBO of held-out individuals in bits per SNP (per individual), estimated with
     ``draws`` stratified times per sequence, on non-overlapping chunks of ``chunk`` SNPs
@@ -361,10 +365,18 @@ def _write_json(path: Path, obj) -> None:
 
 def _write_table(path: Path, table: pd.DataFrame) -> None:
     with atomic_file(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g", compression="gzip" if path.suffix == ".gz" else None)
+        table.to_csv(
+            tmp,
+            sep="\t",
+            index=False,
+            float_format="%.6g",
+            compression="gzip" if path.suffix == ".gz" else None,
+        )
 
 
-def _start_folder(out: Path, config: SynthConfig, variants: pd.DataFrame, samples, train, held) -> None:
+def _start_folder(
+    out: Path, config: SynthConfig, variants: pd.DataFrame, samples, train, held
+) -> None:
     """Write (or check, when resuming) the folder's description of the run."""
     meta = {
         "format": "deepwas-synth",
@@ -379,12 +391,16 @@ def _start_folder(out: Path, config: SynthConfig, variants: pd.DataFrame, sample
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
         old_cfg = SynthConfig(**old.get("config", {}))
-        if old_cfg.training_part() != config.training_part() or old.get("variants_sha256") != meta["variants_sha256"]:
+        if (
+            old_cfg.training_part() != config.training_part()
+            or old.get("variants_sha256") != meta["variants_sha256"]
+        ):
             raise InputError(
                 "holds a model trained with other settings or variants",
                 file=out,
                 column="--out",
-                fix="choose a new --out folder, or rerun with the same settings and panel to resume",
+                fix="choose a new --out folder, or rerun with the same settings and panel "
+                "to resume",
             )
     out.mkdir(parents=True, exist_ok=True)
     _write_json(cfg_path, meta)
@@ -435,7 +451,10 @@ def train_synth(
     tokens = panel_tokens(panel)
     n, m = tokens.shape
     if n < 2 or m < 2:
-        raise InputError(f"the panel has {n} samples and {m} variants; at least 2 of each are needed", file=panel.source)
+        raise InputError(
+            f"the panel has {n} samples and {m} variants; at least 2 of each are needed",
+            file=panel.source,
+        )
     train, held = _split(n, config.heldout_fraction, config.seed)
     variants = panel.variants[["CHR", "SNP", "BP", "A1", "A2", "CM"]].reset_index(drop=True).copy()
     variants["AF1"] = _allele_frequency(tokens[train])
@@ -476,7 +495,9 @@ def train_synth(
             losses.append(float(loss.detach()))
             steps += 1
         held_bits = (
-            heldout_bits(model, held_tokens, draws=config.eval_draws, chunk=chunk) if len(held) else float("nan")
+            heldout_bits(model, held_tokens, draws=config.eval_draws, chunk=chunk)
+            if len(held)
+            else float("nan")
         )
         seconds = time.perf_counter() - t0
         times.append(seconds)
@@ -502,11 +523,14 @@ def train_synth(
             )
         if progress:
             say(
-                f"epoch {epoch}/{config.epochs}: train {row['train_nats_per_token']:.4f} nats/token, "
+                f"epoch {epoch}/{config.epochs}: "
+                f"train {row['train_nats_per_token']:.4f} nats/token, "
                 f"held-out {held_bits:.4f} bits/SNP, {seconds:.1f} s"
             )
 
-    table = pd.DataFrame(log, columns=["epoch", "steps", "train_nats_per_token", "heldout_bits_per_snp", "seconds"])
+    table = pd.DataFrame(
+        log, columns=["epoch", "steps", "train_nats_per_token", "heldout_bits_per_snp", "seconds"]
+    )
     _write_table(out / "training_log.tsv", table)
     if provenance is not None:
         _write_json(out / "provenance.json", provenance)
@@ -558,7 +582,9 @@ def load_model(folder: str | Path) -> SynthModel:
             column="--model",
             fix="rerun deepwas synth train with the same --out to resume it",
         )
-    variants = pd.read_csv(folder / "variants.tsv.gz", sep="\t", dtype={"SNP": str, "A1": str, "A2": str})
+    variants = pd.read_csv(
+        folder / "variants.tsv.gz", sep="\t", dtype={"SNP": str, "A1": str, "A2": str}
+    )
     model = SynthModel.build(SynthConfig(**meta["config"]), variants)
     from safetensors.torch import load_file
 

@@ -119,7 +119,9 @@ class ForwardProcess:
             raise InputError(f"n_alleles must be 2 or 3, got {self.n_alleles}")
         if not 0.0 <= self.gamma < 1.0:
             raise InputError(
-                f"gamma must be in [0, 1), got {self.gamma}", column="--gamma", fix="give 0 <= gamma < 1"
+                f"gamma must be in [0, 1), got {self.gamma}",
+                column="--gamma",
+                fix="give 0 <= gamma < 1",
             )
 
     # ---- the chain ----------------------------------------------------------------------------
@@ -207,7 +209,9 @@ class ForwardProcess:
         c = self._stay(S).to(p.dtype)[..., None]
         return c * p + (1 - c) * pi
 
-    def step_likelihood(self, x_next: torch.Tensor, k: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+    def step_likelihood(
+        self, x_next: torch.Tensor, k: torch.Tensor, pi: torch.Tensor
+    ) -> torch.Tensor:
         """``(K^k)[:, x_next]``: the chance of reaching ``x_next`` in ``k`` events from each state.
 
         x_next: (...,) long; k: (...,) integer; pi: (..., n_states) -> (..., n_states)
@@ -271,7 +275,9 @@ class ForwardProcess:
         return sample_categorical(self.propagate(onehot, S, pi), generator)
 
 
-def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_categorical(
+    probs: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """One draw per row by the inverse CDF; probs: (..., n) -> (...,) long."""
     u = torch.rand(probs.shape[:-1], generator=generator, dtype=probs.dtype)
     cdf = torch.cumsum(probs, -1)
@@ -376,7 +382,11 @@ def prior_kl(process: ForwardProcess, af: torch.Tensor, *, tail: float = 1e-12) 
     mean = float(process.expected_events(torch.tensor(1.0, dtype=torch.float64)))
     s_max = int(mean + 12 * math.sqrt(mean) + 30)
     S = torch.arange(s_max + 1)
-    pmf = torch.distributions.Poisson(torch.tensor(mean, dtype=torch.float64)).log_prob(S.double()).exp()
+    pmf = (
+        torch.distributions.Poisson(torch.tensor(mean, dtype=torch.float64))
+        .log_prob(S.double())
+        .exp()
+    )
     keep = torch.cumsum(pmf.flip(0), 0).flip(0) > tail
     S, pmf = S[keep], pmf[keep]
     af = af.to(torch.float64)
@@ -385,8 +395,12 @@ def prior_kl(process: ForwardProcess, af: torch.Tensor, *, tail: float = 1e-12) 
     for x in range(process.n_alleles):
         e = torch.zeros(process.n_states, dtype=torch.float64)
         e[x] = 1.0
-        q = process.propagate(e.expand(af.shape[0], len(S), -1), S.expand(af.shape[0], -1), pi[:, None])
-        p = process.propagate(rho[:, None].expand(-1, len(S), -1), S.expand(af.shape[0], -1), pi[:, None])
+        q = process.propagate(
+            e.expand(af.shape[0], len(S), -1), S.expand(af.shape[0], -1), pi[:, None]
+        )
+        p = process.propagate(
+            rho[:, None].expand(-1, len(S), -1), S.expand(af.shape[0], -1), pi[:, None]
+        )
         kl = _kl_rows(torch.log(q.clamp_min(_TINY)), torch.log(p.clamp_min(_TINY)))
         out[:, x] = (kl * pmf).sum(-1)
     return out
