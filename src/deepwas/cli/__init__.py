@@ -26,7 +26,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from deepwas import __version__  # noqa: E402
 from deepwas._validation import validate  # noqa: E402
-from deepwas.cli import data, enrich, finemap, fitting, prs  # noqa: E402
+from deepwas.cli import data, enrich, finemap, fitting, prs, synth  # noqa: E402
 from deepwas.cli._args import DEBUG_HELP, set_threads  # noqa: E402
 from deepwas.errors import DeepwasError  # noqa: E402
 
@@ -37,7 +37,7 @@ _REPORT = (
     "rerun with --debug for the traceback"
 )
 #: modules of verbs, each with ``register(sub)``, in the order ``deepwas --help`` lists them
-VERB_MODULES = (data, fitting, enrich, finemap, prs)
+VERB_MODULES = (data, fitting, enrich, finemap, prs, synth)
 
 
 def build_parser() -> argparse.ArgumentParser:
