@@ -484,7 +484,7 @@ def imputation_r2_by_af(
         sel = use & snp[None, :]
         t, m = true[sel], imputed[sel]
         if t.size >= 3 and t.std() > 0:
-            r2 = corr(t, m) ** 2 if m.std() > 0 else 0.0
+            r2 = corr(t, m) ** 2 if np.ptp(m) > 0 else 0.0
         else:
             r2 = float("nan")
         rows.append(
