@@ -37,7 +37,8 @@ from deepwas.synth.evaluate import (
 )
 
 SCALARS = [
-    "af_r", "af_mae", "ld_r2_corr", "ld_r2_mean_real", "ld_r2_mean_synthetic",
+    "af_r", "af_mae", "af_r_train", "ld_r2_corr", "ld_r2_corr_train", "ld_r2_mean_real",
+    "ld_r2_mean_synthetic",
     "ldscore_rel_error_median", "ldscore_r", "pca_energy_distance", "dist_mean_real_real",
     "dist_mean_syn_syn", "dist_mean_real_syn", "dist_w1_rr_ss", "aats", "aa_real",
     "aa_synthetic", "aats_test", "aats_train", "privacy_loss", "exact_copy_rate", "dcr_ratio",
