@@ -391,3 +391,32 @@ def test_run_evaluate_refuses_mismatched_variants(tmp_path):
     syn2 = _write(tmp_path / "syn2", block_panel(10, p=30, block=10), bad)
     with pytest.raises(InputError, match="alleles of SNP rs3 differ"):
         run_evaluate(real, syn2, tmp_path / "out")
+
+
+def test_input_errors_of_the_baselines_and_suite(tmp_path):
+    v = variants_for(20)
+    with pytest.raises(InputError, match="n_samples must be at least 1"):
+        independent_panel(np.full(3, 0.2), n_samples=0)
+    with pytest.raises(InputError, match=r"allele frequencies must be a 1-d array in \[0, 1\]"):
+        independent_panel(np.array([0.2, 1.5]), n_samples=2)
+    with pytest.raises(InputError, match="20 variants for 3 frequencies"):
+        msprime_panel(v, np.full(3, 0.2), n_samples=2)
+    with pytest.raises(InputError, match="bin_snps must be at least 1"):
+        msprime_panel(v, np.full(20, 0.2), n_samples=2, bin_snps=0)
+    with pytest.raises(InputError, match="at least 2 training individuals"):
+        pca_ddpm_panel(np.zeros((1, 20)), n_samples=2)
+    with pytest.raises(InputError, match="k must be >= 1"):
+        knn_impute(np.zeros((3, 20)), np.zeros((1, 20)), k=0)
+    with pytest.raises(InputError, match="has 19 variants, the reference 20"):
+        knn_impute(np.zeros((3, 20)), np.zeros((1, 19)))
+    x = block_panel(10, p=20, block=10)
+    with pytest.raises(InputError, match="not sorted by chromosome and position"):
+        evaluate_panels(x, x, v.iloc[::-1].reset_index(drop=True))
+    with pytest.raises(InputError, match="has 19 variants, the real panel 20"):
+        evaluate_panels(x, x, v, train=x[:, :19])
+    dup = v.copy()
+    dup.loc[1, "SNP"] = "rs1"
+    real = _write(tmp_path / "real", x, v)
+    syn = _write(tmp_path / "syn", x, dup)
+    with pytest.raises(InputError, match="duplicate SNP id rs1"):
+        run_evaluate(real, syn, tmp_path / "out")
