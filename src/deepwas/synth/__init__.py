@@ -5,7 +5,11 @@ The package's parts, one job each: :mod:`~deepwas.synth.processes` (forward nois
 closed forms of their transition matrices, the SCUD and MDLM losses),
 :mod:`~deepwas.synth.denoiser` (the network), :mod:`~deepwas.synth.model` (configuration,
 training, checkpoints, the model folder, held-out bits per SNP) and
-:mod:`~deepwas.synth.generate` (sampling synthetic panels, imputation by inpainting).
+:mod:`~deepwas.synth.generate` (sampling synthetic panels, imputation by inpainting); and the
+evaluation suite: :mod:`~deepwas.synth.evaluate` (the metrics, ``run_evaluate``),
+:mod:`~deepwas.synth.neighbours` (distances, AATS, privacy loss, copies),
+:mod:`~deepwas.synth.evalreport` (metrics.json and report.html) and
+:mod:`~deepwas.synth.baselines` (msprime, PCA-DDPM, independent SNPs, kNN imputation).
 
 This module itself imports no torch: it holds the facts the command line needs before any work
 (:data:`PROCESSES`, :data:`SYNTH_CONSTRAINTS`) and loads the public names lazily.
@@ -54,6 +58,13 @@ _LAZY = {
     "align_target": "deepwas.synth.generate",
     "write_synthetic": "deepwas.synth.generate",
     "write_imputed": "deepwas.synth.generate",
+    "evaluate_panels": "deepwas.synth.evaluate",
+    "run_evaluate": "deepwas.synth.evaluate",
+    "imputation_r2_by_af": "deepwas.synth.evaluate",
+    "msprime_panel": "deepwas.synth.baselines",
+    "pca_ddpm_panel": "deepwas.synth.baselines",
+    "independent_panel": "deepwas.synth.baselines",
+    "knn_impute": "deepwas.synth.baselines",
 }
 
 __all__ = ["PROCESSES", "SYNTH_CONSTRAINTS", *_LAZY]
