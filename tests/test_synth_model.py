@@ -4,6 +4,8 @@ resume), imputation, and the ``deepwas synth`` command line end to end on a toy 
 
 from __future__ import annotations
 
+import json
+
 import math
 
 import numpy as np
@@ -362,6 +364,18 @@ def test_cli_train_sample_impute_round_trip(panel, tmp_path):
     assert (info["N_IMPUTED"].to_numpy()[::4] == 5).all() and (
         info["N_IMPUTED"].to_numpy()[1::4] == 0
     ).all()
+    # evaluate against the model's own held-out and training individuals of the panel
+    report = tmp_path / "report"
+    argv = ["synth", "evaluate", "--real", str(bfile), "--synthetic", str(syn)]
+    assert main([*argv, "--model", str(model), "--out", str(report)]) == 0
+    record = json.loads((report / "metrics.json").read_text())
+    held = pd.read_csv(model / "heldout_samples.tsv", sep="\t")
+    assert record["panels"]["real"]["n_samples"] == len(held)
+    assert record["panels"]["train"]["n_samples"] == panel.n_samples - len(held)
+    assert record["metrics"]["exact_copy_rate"] >= 0.0 and (report / "report.html").exists()
+    # a model folder and a training panel together are refused
+    both = [*argv, "--model", str(model), "--train", str(bfile), "--out", str(tmp_path / "r2")]
+    assert main(both) == 2 and not (tmp_path / "r2").exists()
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,14 @@ def _cmd_impute(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from deepwas.synth.evaluate import run_evaluate
 
-    run_evaluate(args.real, args.synthetic, args.out, train=args.train)
+    run_evaluate(
+        args.real,
+        args.synthetic,
+        args.out,
+        train=args.train,
+        model=args.model,
+        argv=["deepwas", *args.argv],
+    )
     return 0
 
 
@@ -229,9 +236,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Allele frequencies, LD, PCA, privacy and more: synthetic versus held-out "
         "real genotypes; writes a JSON and HTML report.",
     )
-    e.add_argument("--real", required=True, help="held-out real panel (PLINK prefix)")
-    e.add_argument("--synthetic", required=True, help="synthetic panel (PLINK prefix)")
+    e.add_argument(
+        "--real",
+        required=True,
+        help="held-out real panel (PLINK prefix or VCF); with --model, the panel the model was "
+        "trained on",
+    )
+    e.add_argument("--synthetic", required=True, help="synthetic panel (PLINK prefix or VCF)")
     e.add_argument("--train", default=None, help="training panel (PLINK prefix), for privacy")
+    e.add_argument(
+        "--model",
+        default=None,
+        help="the model folder: take its held-out and training individuals (its "
+        "heldout_samples.tsv / train_samples.tsv) and its variants from --real",
+    )
     add_output(e, kind="dir", what="report folder")
     add_common(e)
     e.set_defaults(func=_cmd_evaluate)

@@ -653,12 +653,60 @@ def _matched(panel: Any, real: Any, role: str) -> np.ndarray:
     return x
 
 
+_MODEL_FILES = ("variants.tsv.gz", "heldout_samples.tsv", "train_samples.tsv")
+
+
+def _model_table(path: Path, column: str) -> pd.DataFrame:
+    """A tab-separated table of a synth model folder, with ``column`` required."""
+    from deepwas._files import open_text
+
+    with open_text(path) as fh:
+        table = pd.read_csv(fh, sep="\t", dtype=str)
+    if column not in table.columns:
+        raise InputError(
+            f"no {column} column", file=path, column=column, fix="give a deepwas synth model"
+        )
+    return table
+
+
+def _model_variants(panel: Any, folder: Path) -> np.ndarray:
+    """Positions in ``panel`` of the variants a synth model was trained on."""
+    table = _model_table(folder / "variants.tsv.gz", "SNP")
+    where = pd.Index(panel.variants["SNP"].astype(str)).get_indexer(table["SNP"])
+    if (where < 0).any():
+        raise InputError(
+            f"{int((where < 0).sum())} of the model's {len(table)} variants are not in the "
+            "real panel",
+            file=panel.source,
+            column="SNP",
+            fix="give as --real the panel the model was trained on",
+        )
+    return where
+
+
+def _model_samples(panel: Any, path: Path) -> np.ndarray:
+    """Rows of ``panel``'s samples listed (FID IID) in a synth model's sample file."""
+    listed = _model_table(path, "IID")
+    keys = pd.Index(panel.samples["FID"].astype(str) + "\t" + panel.samples["IID"].astype(str))
+    rows = keys.get_indexer(listed["FID"] + "\t" + listed["IID"])
+    if (rows < 0).any() or rows.size == 0:
+        raise InputError(
+            f"{int((rows < 0).sum())} of the {len(listed)} individuals listed are not in the "
+            "real panel",
+            file=path,
+            column="IID",
+            fix="give as --real the panel the model was trained on",
+        )
+    return rows
+
+
 def run_evaluate(
     real: str | os.PathLike[str],
     synthetic: str | os.PathLike[str],
     out: str | os.PathLike[str],
     train: str | os.PathLike[str] | None = None,
     *,
+    model: str | os.PathLike[str] | None = None,
     seed: int = 0,
     argv: list[str] | None = None,
     **options: int,
@@ -672,6 +720,10 @@ def run_evaluate(
         matched to the real panel's by SNP id (A1/A2 swaps are flipped).
     out:
         Folder for ``metrics.json`` and ``report.html`` (each written atomically).
+    model:
+        A ``deepwas synth train`` model folder: ``real`` is then the panel it was trained on,
+        and the held-out and training individuals are the ones its ``heldout_samples.tsv`` and
+        ``train_samples.tsv`` list, on its variants (``train`` must then be None).
     seed:
         Seed of the subsamples.
     options:
@@ -692,25 +744,47 @@ def run_evaluate(
     from deepwas.provenance import provenance
     from deepwas.synth.evalreport import write_outputs
 
+    if model is not None and train is not None:
+        raise InputError(
+            "both a training panel and a model folder were given",
+            column="--train",
+            fix="give --model (its training individuals are taken from --real) or --train",
+        )
     panels = {"real": read_genotypes(real), "synthetic": read_genotypes(synthetic)}
     if train is not None:
         panels["train"] = read_genotypes(train)
     ref = panels["real"]
+    if model is not None:
+        ref = ref.subset(_model_variants(ref, Path(model)))
     order = np.lexsort((ref.variants["BP"].to_numpy(), ref.variants["CHR"].to_numpy()))
     ref = ref.subset(order) if np.any(order != np.arange(len(order))) else ref
     x = {
         role: (ref.dosages() if role == "real" else _matched(p, ref, role))
         for role, p in panels.items()
     }
+    sizes = {}
+    if model is not None:  # the model's own split of the panel it was trained on
+        whole = x.pop("real")
+        for role, name in (("real", "heldout_samples.tsv"), ("train", "train_samples.tsv")):
+            rows = _model_samples(ref, Path(model) / name)
+            x[role] = whole[rows]
+            sizes[role] = int(rows.size)
+        panels["train"] = panels["real"]
     result = evaluate_panels(
         x["real"], x["synthetic"], ref.variants, train=x.get("train"), seed=seed, **options
     )
     files = {role: [str(f) for f in p.files.values()] or p.source for role, p in panels.items()}
+    if model is not None:
+        files["model"] = [str(Path(model) / n) for n in _MODEL_FILES]
     record = {
         "metrics": result["metrics"],
         "ld_decay": result["curves"]["ld_decay"].to_dict(orient="records"),
         "panels": {
-            role: {"source": str(p.source), "n_samples": p.n_samples, "n_variants": p.n_variants}
+            role: {
+                "source": str(p.source),
+                "n_samples": sizes.get(role, p.n_samples),
+                "n_variants": ref.n_variants if role in sizes else p.n_variants,
+            }
             for role, p in panels.items()
         },
         "provenance": provenance(inputs=files, seed=seed, argv=argv, options=dict(options)),
