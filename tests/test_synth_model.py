@@ -191,6 +191,26 @@ def test_gated_scan_matches_the_sequential_recurrence():
     torch.testing.assert_close(gated_scan(log_a, b), want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 16, 17, 293, 4200])
+def test_gated_scan_is_exact_over_many_chunks(n):
+    """Sequences of 1 to 263 chunks with decays down to the floor (a chunk's total reaches -64)
+    and runs of no decay that carry a state across chunks: float64 equal to the loop to 1e-10,
+    float32 finite and close (no overflow of exp(-cumulative))."""
+    gen = torch.Generator().manual_seed(n)
+    log_a = -torch.rand(2, n, 3, generator=gen, dtype=torch.float64) * 4
+    log_a[:, ::7] = 0.0  # runs of no decay carry a state across many chunks
+    b = torch.randn(2, n, 3, generator=gen, dtype=torch.float64)
+    want = torch.empty_like(b)
+    s = torch.zeros(2, 3, dtype=torch.float64)
+    for i in range(n):
+        s = torch.exp(log_a[:, i]) * s + b[:, i]
+        want[:, i] = s
+    torch.testing.assert_close(gated_scan(log_a, b), want, rtol=1e-10, atol=1e-10)
+    got32 = gated_scan(log_a.float(), b.float())
+    assert torch.isfinite(got32).all()
+    torch.testing.assert_close(got32.double(), want, rtol=1e-3, atol=1e-3)
+
+
 def _first_step(depth: int) -> tuple[float, float]:
     proc = ForwardProcess("masking", 3)
     net = Denoiser(n_states=4, n_alleles=3, width=32, depth=depth, n_snps=0, seed=3)
