@@ -419,3 +419,22 @@ def test_load_errors_corrupt(tmp_path):
     with pytest.raises(InputError, match="weights do not match config.json") as info:
         load_prior(out)
     assert str(out / "model.safetensors") in str(info.value)
+
+
+@pytest.mark.parametrize("model", ["constant", "linear", "mlp"])
+def test_predict_in_blocks_equals_forward(model):
+    """Prior.predict evaluates a genome's rows in blocks (memory) with the values of forward."""
+    from deepwas.priors import PREDICT_ROWS
+
+    if model == "constant":
+        config = PriorConfig("constant", (), (), ())
+    else:
+        config = make_config(model)
+    prior = build_prior(config, seed=3)
+    n = PREDICT_ROWS + 123
+    x = np.random.default_rng(0).normal(size=(n, prior.config.n_features))
+    with torch.no_grad():
+        want = prior(torch.from_numpy(x))
+    got = prior.predict(x)
+    assert got.shape == (n,) and not got.requires_grad
+    torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)

@@ -319,9 +319,8 @@ def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | No
 
         a_pos = variant_positions(annotations.variants, file=annotations.source)
         s_pos = variant_positions(store.variants)
-    with torch.no_grad():
-        a_snpvar = torch.exp(prior(torch.from_numpy(a_feats), a_pos)).numpy()
-        s_snpvar = torch.exp(prior(torch.from_numpy(np.ascontiguousarray(store_features)), s_pos))
+    a_snpvar = torch.exp(prior.predict(a_feats, a_pos)).numpy()
+    s_snpvar = torch.exp(prior.predict(store_features, s_pos))
     pri = annotations.variants.copy()
     for col in ("A1", "A2"):
         if col not in pri:

@@ -510,11 +510,7 @@ def resolve_refit(prior, n_windows: int) -> str:
 
 
 def _log_s(prior, features: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
-    import torch
-
-    prior.to("cpu")
-    with torch.no_grad():
-        return prior(torch.from_numpy(np.ascontiguousarray(features)), positions).numpy()
+    return prior.predict(features, positions).numpy()
 
 
 def enrichment(

@@ -221,9 +221,7 @@ def evaluate(data, prior, *, truth: np.ndarray | None = None) -> FitMetrics:
     model = result.prior if result is not None else prior
     if not isinstance(model, Prior):
         raise TypeError(f"prior must be a Prior or a TrainResult, got {type(prior).__name__}")
-    model.to("cpu")
-    with torch.no_grad():
-        log_s = model(torch.from_numpy(np.ascontiguousarray(data.features)), data.positions)
+    log_s = model.predict(data.features, data.positions)
     # collective calls: the same order on every process
     train_trait, test_trait = data.subset(data.train + data.val), data.subset(data.test)
     sigma = refit_sigma(train_trait, log_s)
@@ -363,9 +361,7 @@ def calibrate_prior(data, prior, metrics: FitMetrics | None = None) -> tuple[flo
         n_variants=diagonal_trait.n_variants,
         ld_model=diagonal_trait.ld_model,
     )
-    prior.to("cpu")
-    with torch.no_grad():
-        log_s = prior(torch.from_numpy(np.ascontiguousarray(data.features)), data.positions)
+    log_s = prior.predict(data.features, data.positions)
     scale, sigma_d, _ = fit_scale(train, log_s)
     with torch.no_grad():
         prior.bias.add_(math.log(scale))

@@ -98,10 +98,7 @@ def predict_prior(prior, annotations, *, store=None) -> tuple[pd.DataFrame, list
         report.append(
             f"neighbourhoods from the {n:,} annotated variants (+-{prior.config.window_kb:g} kb)"
         )
-    prior.to("cpu")
-    with torch.no_grad():
-        feats_t = torch.from_numpy(np.ascontiguousarray(feats))
-        snpvar = torch.exp(prior(feats_t, positions)).numpy()
+    snpvar = torch.exp(prior.predict(feats, positions)).numpy()
     out = annotations.variants.copy()
     for col in ("CHR", "SNP", "BP"):
         if col not in out:

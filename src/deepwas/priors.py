@@ -358,6 +358,10 @@ def log_2pq(af: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+#: rows per block of :meth:`Prior.predict`
+PREDICT_ROWS = 1 << 16
+
+
 class Prior(nn.Module):
     """A prior network ``features -> log s``.
 
@@ -485,6 +489,23 @@ class Prior(nn.Module):
                 )
             return self.bias + self.family.forward(self, x_std, positions)
         return self.bias + self.family.forward(self, x_std)
+
+    def predict(self, features: np.ndarray | torch.Tensor, positions=None) -> torch.Tensor:
+        """:meth:`forward` on the CPU without gradients, in blocks of :data:`PREDICT_ROWS` rows
+        for families that do not read positions (a whole genome's hidden layers at once would
+        take GBs: 1.1 million rows x 64 channels x 8 bytes per tensor). Same values as
+        ``forward``; families that read positions get their input whole (their memory is
+        linear in it)."""
+        x = torch.as_tensor(
+            np.ascontiguousarray(features) if isinstance(features, np.ndarray) else features
+        )
+        self.to("cpu")
+        with torch.no_grad():
+            if self.family.uses_positions or x.shape[0] <= PREDICT_ROWS:
+                return self(x, positions)
+            return torch.cat(
+                [self(x[i : i + PREDICT_ROWS]) for i in range(0, x.shape[0], PREDICT_ROWS)]
+            )
 
     @property
     def n_params(self) -> int:

@@ -154,10 +154,7 @@ def write_fit(
     if metrics.provenance is None:
         metrics.provenance = provenance()
     record = metrics.to_dict()
-    prior.to("cpu")
-    with torch.no_grad():
-        feats = torch.from_numpy(np.ascontiguousarray(data.features))
-        snpvar = torch.exp(prior(feats, data.positions)).numpy()
+    snpvar = torch.exp(prior.predict(data.features, data.positions)).numpy()
     with atomic_dir(out) as tmp:
         predictions.to_csv(tmp / "priors.tsv.gz", sep="\t", index=False, float_format="%.6g")
         (tmp / "metrics.json").write_text(json.dumps(record, indent=2, default=str))
