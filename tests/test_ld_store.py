@@ -657,3 +657,40 @@ def test_store_refuses_inconsistent_tables(tmp_path):
     w.drop(columns="rank").to_parquet(bad / "windows.parquet")
     with pytest.raises(StoreError, match="lacks column 'rank'"):
         LDStore.open(bad)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(35.0).reshape(5, 7),
+        np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        np.arange(10, dtype=np.int64),
+        np.zeros((0, 3)),
+        np.ones((2, 2, 2), np.float32),
+        np.array(2.5),
+        np.zeros(5, bool),
+    ],
+)
+def test_open_npy_reads_arrays_without_ast(array, tmp_path, monkeypatch):
+    """Window arrays are opened from worker threads: their .npy headers are read without
+    ``ast`` (CPython 3.11's AST constructor is not thread-safe), with np.load's values."""
+    import ast
+
+    from deepwas.ld.store import open_npy
+
+    np.save(tmp_path / "a.npy", array)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ast used")
+
+    monkeypatch.setattr(ast, "literal_eval", refuse)
+    monkeypatch.setattr(ast, "parse", refuse)
+    got = open_npy(tmp_path / "a.npy")
+    assert got.shape == array.shape and got.dtype == array.dtype
+    assert got.flags.f_contiguous == array.flags.f_contiguous
+    np.testing.assert_array_equal(np.asarray(got), array)
+    with pytest.raises(ValueError):  # read-only, like np.load(mmap_mode="r")
+        if got.size:
+            got.flat[0] = 1
+        else:
+            raise ValueError

@@ -14,7 +14,10 @@ Memory: :func:`write_store` consumes the LD matrices one window at a time.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import threading
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -333,6 +336,44 @@ def _filter_lines(source: dict) -> list[str]:
     return lines
 
 
+_NPY_HEADER = re.compile(
+    r"\{'descr': '(?P<descr>[<>|=]?[a-zA-Z]\d*)', 'fortran_order': (?P<fortran>True|False), "
+    r"'shape': \((?P<shape>[\d, ]*)\), \}"
+)
+_NPY_LOCK = threading.Lock()
+
+
+def open_npy(path: Path) -> np.ndarray:
+    """A read-only memory map of a ``.npy`` file, safe in any thread.
+
+    ``np.load`` parses the header with ``ast.literal_eval``, and CPython 3.11's AST constructor
+    keeps its recursion depth in interpreter-wide state (gh-106905): two threads parsing at once
+    can fail with ``SystemError: AST constructor recursion depth mismatch``. Window arrays are
+    opened by the projection threads (:func:`deepwas.parallel.map_windows`) and the batch
+    reader (:func:`deepwas.parallel.prefetch`) while the main thread may be importing modules that
+    parse source, so the header of a plain array (what the store writes) is read here without
+    ``ast``; anything else goes through ``np.load`` under a lock.
+    """
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+        if magic[:6] == b"\x93NUMPY" and magic[6] in (1, 2, 3):
+            size = int.from_bytes(fh.read(2 if magic[6] == 1 else 4), "little")
+            header = fh.read(size).decode("latin1").strip()
+            m = _NPY_HEADER.fullmatch(header)
+            if m is not None:
+                shape = tuple(int(x) for x in m["shape"].replace(" ", "").split(",") if x)
+                order = "F" if m["fortran"] == "True" else "C"
+                offset = fh.tell()
+                dtype = np.dtype(m["descr"])
+                if dtype.itemsize * math.prod(shape) == 0:
+                    return np.empty(shape, dtype=dtype, order=order)
+                return np.memmap(
+                    path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order
+                )
+    with _NPY_LOCK:
+        return np.load(path, mmap_mode="r")
+
+
 class LDWindow:
     """One window of an :class:`LDStore`; its arrays are memory-mapped on first access.
 
@@ -406,7 +447,7 @@ class LDWindow:
     def _load(self, name: str) -> np.ndarray:
         f = self._dir / name
         try:
-            return np.load(f, mmap_mode="r")
+            return open_npy(f)
         except (OSError, ValueError) as exc:
             raise StoreError(f"cannot read window array: {exc}", file=f, fix=_FIX_REBUILD) from exc
 
