@@ -42,7 +42,7 @@ def _inputs(panel) -> dict:
 # ------------------------------------------------------------------------------------- train
 def _cmd_train(args: argparse.Namespace) -> int:
     from deepwas.provenance import provenance
-    from deepwas.synth.model import SynthConfig, load_panel, train_synth
+    from deepwas.synth.model import SynthConfig, load_panel, split_individuals, train_synth
 
     config = SynthConfig(
         process=args.process,
@@ -59,7 +59,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     kind, path = _panel_args(args)
     panel = load_panel(path, kind=kind, region=args.region)
-    say(f"training on {panel.n_samples} samples x {panel.n_variants} variants ({config.process})")
+    n_held = len(split_individuals(panel.n_samples, config.heldout_fraction, config.seed)[1])
+    say(
+        f"training on {panel.n_samples - n_held} of {panel.n_samples} samples ({n_held} held out "
+        f"and listed in heldout_samples.tsv) x {panel.n_variants} variants ({config.process})"
+    )
     record = provenance(inputs=_inputs(panel), seed=config.seed, argv=["deepwas", *args.argv])
     summary = train_synth(
         panel,

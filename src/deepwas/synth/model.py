@@ -44,6 +44,7 @@ __all__ = [
     "train_synth",
     "heldout_bits",
     "load_model",
+    "split_individuals",
 ]
 
 FORMAT_VERSION = 1
@@ -336,7 +337,7 @@ class TrainSummary:
     log: pd.DataFrame
 
 
-def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_individuals(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices of ``n`` individuals, sorted."""
     perm = np.random.default_rng(seed).permutation(n)
     n_held = int(round(fraction * n))
@@ -455,7 +456,7 @@ def train_synth(
             f"the panel has {n} samples and {m} variants; at least 2 of each are needed",
             file=panel.source,
         )
-    train, held = _split(n, config.heldout_fraction, config.seed)
+    train, held = split_individuals(n, config.heldout_fraction, config.seed)
     variants = panel.variants[["CHR", "SNP", "BP", "A1", "A2", "CM"]].reset_index(drop=True).copy()
     variants["AF1"] = _allele_frequency(tokens[train])
     _start_folder(out, config, variants, panel.samples, train, held)
