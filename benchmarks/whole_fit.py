@@ -20,7 +20,6 @@ process so far), ``device``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -37,20 +36,12 @@ from scipy import special  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deepwas  # noqa: E402
+from _common import emit, log  # noqa: E402
 from deepwas.io.genotypes import GenotypePanel  # noqa: E402
 from deepwas.ld.windows import read_blocks  # noqa: E402
 from genome_scale import BLOCKS, place_variants  # noqa: E402
 
 HAPMAP3_PER_MB = 1_100_000 / 2_800.0  # about 390 variants per Mb
-
-
-def log(*lines: str) -> None:
-    for line in lines:
-        print(line, file=sys.stderr, flush=True)
-
-
-def emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
 
 
 def peak_rss_gb() -> float:
@@ -184,7 +175,7 @@ def main(argv=None) -> None:
             truth=str(sim / "truth.tsv.gz"),
             enrich_se="no",
             progress=False,
-            say=log,
+            say=lambda *lines: log(*lines, sep="\n"),
             argv=[],
         )
         emit(

@@ -5,7 +5,6 @@ resume), imputation, and the ``deepwas synth`` command line end to end on a toy 
 from __future__ import annotations
 
 import json
-
 import math
 
 import numpy as np

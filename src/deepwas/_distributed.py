@@ -32,11 +32,12 @@ def _share(ks, cost, world: int | None = None, rank: int | None = None) -> list[
     ks = list(ks)
     if world == 1:
         return ks
+    costs = [float(cost(k)) for k in ks]
     load = [0.0] * world
     owner = {}
-    for j in sorted(range(len(ks)), key=lambda j: (-float(cost(ks[j])), j)):
+    for j in sorted(range(len(ks)), key=lambda j: (-costs[j], j)):
         p = min(range(world), key=lambda q: (load[q], q))
-        load[p] += float(cost(ks[j]))
+        load[p] += costs[j]
         owner[j] = p
     return [k for j, k in enumerate(ks) if owner[j] == rank]
 

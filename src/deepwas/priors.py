@@ -492,13 +492,8 @@ class Prior(nn.Module):
 
     def predict(self, features: np.ndarray | torch.Tensor, positions=None) -> torch.Tensor:
         """:meth:`forward` on the CPU without gradients, in blocks of :data:`PREDICT_ROWS` rows
-        for families that do not read positions (a whole genome's hidden layers at once would
-        take GBs: 1.1 million rows x 64 channels x 8 bytes per tensor). Same values as
-        ``forward``; families that read positions get their input whole (their memory is
-        linear in it)."""
-        x = torch.as_tensor(
-            np.ascontiguousarray(features) if isinstance(features, np.ndarray) else features
-        )
+        (a genome's hidden layers at once take GBs) unless the family reads positions."""
+        x = torch.as_tensor(np.ascontiguousarray(features))
         self.to("cpu")
         with torch.no_grad():
             if self.family.uses_positions or x.shape[0] <= PREDICT_ROWS:
