@@ -11,12 +11,19 @@ is fitted with a constant prior using rho and t from different sources:
 * ``loo``: rho from leave-one-out rank-one downdates of the panel (:func:`loo_rho`), mapped by
   rank quantile, t from ``cv10``; ``loo_dir``: the same per direction, aligned by index;
 * ``rho_true+t_cv`` / ``rho_cv+t_true``: one of the two from the population LD;
-* ``oracle_diag``: both from the population LD.
+* ``oracle_diag``: both from the population LD;
+* with ``--richardson``: ``rich10``, the maps as stores build them since 2026-12-02 (the held-out
+  noise variance Richardson-corrected, deepwas.ld.mismatch.held_out_variance; ``cv10`` and
+  ``cv5`` are the maps before it);
+* with ``--bands``: the true rho in one band of rank quantiles and the maps elsewhere
+  (``rho_true_qA-B``), and the maps or the true diagonals on the leading directions only
+  (``cv10_topF``, ``oracle_topF``).
 
 Each record: relative h2 error and sigma (truth 1) averaged over ``--traits`` z draws; then per
 rank decile (largest eigenvalues first) the median log ratio of each rho / t estimate to the truth.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/mismatch_sources.py [--n-ref 500]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/mismatch_sources.py [--n-ref 500] \
+        [--n-loo 0] [--richardson] [--bands] [--band-mb 1]
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from deepwas.io.genotypes import standardize
 from deepwas.ld.mismatch import GRID, cv_direction_scales
 from deepwas.simulate import BandedLD, SimConfig, simulate_genotypes, simulate_sumstats
 from panel_mismatch import _spectrum, _std, _windows, constant_fit
+
+BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.01))
 
 
 def lw_shrinkage(lam: np.ndarray, p: int, n: int) -> np.ndarray:
@@ -122,7 +131,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--n-gwas", type=float, default=300_000)
     p.add_argument("--h2", type=float, default=0.004)
-    p.add_argument("--n-loo", type=int, default=100)
+    p.add_argument("--band-mb", type=float, default=1.0, help="LD band of the signal (Mb)")
+    p.add_argument("--n-loo", type=int, default=100, help="0: skip the leave-one-out models")
+    p.add_argument("--richardson", action="store_true", help="add the Richardson-corrected maps")
+    p.add_argument(
+        "--bands", action="store_true", help="add true-rho-in-one-band and top-only models"
+    )
     args = p.parse_args()
     t0 = time.perf_counter()
     cfg = SimConfig(
@@ -136,7 +150,7 @@ def main() -> None:
     pos = ref.variants["BP"].to_numpy().astype(np.float64)
     m = pos.size
     Xp = standardize(pop.dosages())[0]
-    banded = BandedLD.from_genotypes(Xp, 1e6, positions=pos)
+    banded = BandedLD.from_genotypes(Xp, args.band_mb * 1e6, positions=pos)
     s = np.full(m, args.h2 / m)
     zs = [
         simulate_sumstats(Xp, s, n_gwas=args.n_gwas, rng=[args.seed, k], banded_ld=banded)
@@ -158,18 +172,31 @@ def main() -> None:
         diag_k = (G * G).sum(0)
         Wm = U / np.sqrt(lam)
         Rp = Xp[:, cx].T @ Xp[:, cx] / Xp.shape[0]
-        Rb = Rp * (np.abs(pos[cx][:, None] - pos[cx][None, :]) < 1e6)
+        Rb = Rp * (np.abs(pos[cx][:, None] - pos[cx][None, :]) < args.band_mb * 1e6)
         rho_true = np.einsum("ij,ik,kj->j", Wm, Rp[np.ix_(sic, sic)], Wm)
         Gp = Rb[:, sic] @ Wm
         t_true = (Gp * Gp).sum(0) / diag_k
-        rho10, t10 = cv_direction_scales(dos_ref[:, cx], sic, folds=10, seed=1).at(r)
-        rho5, t5 = cv_direction_scales(dos_ref[:, cx], sic, folds=5, seed=1).at(r)
+        rho10, t10 = cv_direction_scales(
+            dos_ref[:, cx], sic, folds=10, seed=1, test_scale="own"
+        ).at(r)
+        rho5, t5 = cv_direction_scales(dos_ref[:, cx], sic, folds=5, seed=1, test_scale="own").at(r)
+        if args.richardson:
+            rho10r, t10r = cv_direction_scales(
+                dos_ref[:, cx], sic, folds=10, seed=1, test_scale="richardson"
+            ).at(r)
+            _, t10w = cv_direction_scales(dos_ref[:, cx], sic, folds=10, seed=1, t_pool="ratio").at(
+                r
+            )
         f = (1.0 - 1.0 / 0.9) / (1.0 / 0.9 - 1.0 / 0.8)  # 1/n_train: 10 folds -> the panel
         rho_ex = rho10 * (rho10 / rho5) ** f
         t_ex = t10 * (t10 / t5) ** f
-        lr, rho_dir = loo_rho(dos_ref[:, cx], sic, n_loo=args.n_loo)
-        assert rho_dir.size == r, (rho_dir.size, r)
-        rho_loo = np.exp(np.interp((np.arange(r) + 0.5) / r, GRID, lr))
+        q = (np.arange(r) + 0.5) / r
+        if args.n_loo:
+            lr, rho_dir = loo_rho(dos_ref[:, cx], sic, n_loo=args.n_loo)
+            assert rho_dir.size == r, (rho_dir.size, r)
+            rho_loo = np.exp(np.interp(q, GRID, lr))
+        else:
+            rho_loo = rho_dir = rho10
         rho_lw = np.maximum(lw_shrinkage(lam, sic.size, args.n_ref - 1) / lam, 1e-3)
         models = {
             "cv10": (rho10, t10),
@@ -182,13 +209,32 @@ def main() -> None:
             "rho_cv+t_true": (rho10, t_true),
             "oracle_diag": (rho_true, t_true),
         }
+        if args.richardson:
+            models.update(
+                {
+                    "rich10": (rho10r, t10r),
+                }
+            )
+        if not args.n_loo:
+            del models["loo"], models["loo_dir"]
+        subsets = {name: slice(None) for name in models}
+        if args.bands:
+            for lo, hi in BANDS:
+                band = (q >= lo) & (q < hi)
+                models[f"rho_true_q{lo:.2f}-{hi:.2f}"] = (np.where(band, rho_true, rho10), t10)
+                subsets[f"rho_true_q{lo:.2f}-{hi:.2f}"] = slice(None)
+            for top in (0.5, 0.7, 0.8, 0.9):
+                models[f"cv10_top{top:.1f}"] = (rho10, t10)
+                subsets[f"cv10_top{top:.1f}"] = q < top
+                models[f"oracle_top{top:.1f}"] = (rho_true, t_true)
+                subsets[f"oracle_top{top:.1f}"] = q < top
         const = 0.5 * np.log(lam).sum()
         for k, z in enumerate(zs):
             y = U.T @ z[sc] / np.sqrt(lam)
             for name, (rho, t) in models.items():
-                spectrum = _spectrum(rho, np.diag(t * diag_k), y, const)
+                i = subsets[name]
+                spectrum = _spectrum(rho[i], np.diag((t * diag_k)[i]), y[i], const)
                 parts.setdefault((name, k), []).append(spectrum)
-        q = (np.arange(r) + 0.5) / r
         for name, est, truth in (
             ("rho_cv10", rho10, rho_true),
             ("rho_extrap", rho_ex, rho_true),
@@ -196,6 +242,7 @@ def main() -> None:
             ("rho_loo", rho_loo, rho_true),
             ("rho_loo_dir", rho_dir, rho_true),
             ("t_cv10", t10, t_true),
+            *((("rho_rich10", rho10r, rho_true),) if args.richardson else ()),
         ):
             profile.setdefault(name, []).append((q, np.log(est / np.maximum(truth, 1e-12))))
     fits: dict[str, list] = {}

@@ -3,10 +3,10 @@ the projected z-scores recover h2 and sigma of a constant prior, against oracles
 population LD.
 
 The GWAS carries population LD: z = sqrt(N) R_pop beta + e, e ~ N(0, R_pop), R_pop from a
-population sample of ``--n-pop`` simulated people (deepwas.simulate, signal banded at 1 Mb); the
-reference panel is a separate sample of ``--n-ref`` people (same or another population). Every
-model is a model of the same statistic, y = lam^-1/2 U^T z_W in the panel's eigenbasis of each
-window (all eigen-directions kept unless said), so their NLLs are comparable:
+population sample of ``--n-pop`` simulated people (deepwas.simulate, signal banded at
+``--band-mb``); the reference panel is a separate sample of ``--n-ref`` people (same or another
+population). Every model is a model of the same statistic, y = lam^-1/2 U^T z_W in the panel's
+eigenbasis of each window (all eigen-directions kept unless said), so their NLLs are comparable:
 
 * ``full``: today's likelihood, Sigma = sigma I + G^T F G with the panel's G (DESIGN 2.1);
 * ``ve90``: the same on the leading directions explaining 90% of each window's LD (today's
@@ -22,7 +22,10 @@ window (all eigen-directions kept unless said), so their NLLs are comparable:
 * ``diag_cvK`` (e.g. ``diag_cv20``; not by default): the diagonal model with maps from K folds
   instead of the store's 10 (the bias of cross-validation shrinks like 1 / K, its cost grows
   like K); ``diag_cvmK``: the same with the noise ratios pooled on their own scale, not their
-  log (``cv_direction_scales(pool="mean")``);
+  log (``cv_direction_scales(pool="mean")``); ``diag_cvtK`` / ``diag_cvpK`` / ``diag_cvoK``:
+  held-out folds standardised with the training folds' / the whole panel's means and sds, or
+  their own without the Richardson correction of d (the stores before 2026-12-02;
+  ``cv_direction_scales(test_scale=...)``);
 * ``oracle_diag``: the diagonal model with the true diagonals (from R_pop);
 * ``oracle``: the exact distribution of y under R_pop (what a perfect model of mismatch gives).
 
@@ -198,7 +201,7 @@ def run_seed(args, seed: int) -> None:
         n_gwas=args.n_gwas,
         rng=np.random.default_rng([seed, 7]),
         positions=pos,
-        band_bp=1e6,
+        band_bp=args.band_mb * 1e6,
     )
     log(
         f"seed {seed}: {m} variants, mean chi2 {np.mean(z * z):.2f} "
@@ -209,7 +212,7 @@ def run_seed(args, seed: int) -> None:
     pop_ld = []
     for _sc, cx in wins:
         Rp = Xp[:, cx].T @ Xp[:, cx] / Xp.shape[0]
-        band = np.abs(pos[cx][:, None] - pos[cx][None, :]) < 1e6
+        band = np.abs(pos[cx][:, None] - pos[cx][None, :]) < args.band_mb * 1e6
         pop_ld.append((Rp, Rp * band))
     for n_ref in n_refs:
         Xr_all = _std(dos_ref[:n_ref])
@@ -244,17 +247,24 @@ def run_seed(args, seed: int) -> None:
             for name in args.models:
                 # diag_cvK: as stores; diag_cvmK: mean-pooled rho; diag_cvtK: held-out folds
                 # standardised with the training folds' means and sds; diag_cvpK: with the whole
-                # panel's; diag_cvtmK: t and m
+                # panel's; diag_cvrK: its own, Richardson-corrected for the fold size; diag_cvtmK:
+                # t and m
                 opts = name[7:].rstrip("0123456789")
                 k = name[7 + len(opts) :]
-                if name.startswith("diag_cv") and k.isdigit() and set(opts) <= {"m", "t", "p"}:
+                if (
+                    name.startswith("diag_cv")
+                    and k.isdigit()
+                    and set(opts) <= {"m", "t", "p", "r", "o"}
+                ):
                     more_folds[name] = cv_direction_scales(
                         dos_ref[:n_ref][:, cx],
                         sic,
                         folds=int(k),
                         seed=seed,
                         pool="mean" if "m" in opts else "log",
-                        test_scale="train" if "t" in opts else "panel" if "p" in opts else "own",
+                        test_scale={"t": "train", "p": "panel", "o": "own"}.get(
+                            (set(opts) - {"m"} or {"r"}).pop(), "richardson"
+                        ),
                     ).at(r)
             diagK = np.diag(K)
             Wm = U / np.sqrt(lam)
@@ -323,6 +333,13 @@ def main() -> None:
     p.add_argument("--max-snps", type=int, default=8_600)
     p.add_argument("--n-gwas", type=float, default=300_000)
     p.add_argument("--h2", type=float, default=0.004)
+    p.add_argument(
+        "--band-mb",
+        type=float,
+        default=1.0,
+        help="the signal's LD is banded at this distance (2.5: every pair a window's context "
+        "spans, as in real data; 1: what BENCHMARKS.md section 9 used)",
+    )
     p.add_argument(
         "--models",
         type=lambda t: t.split(","),

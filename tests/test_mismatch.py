@@ -304,3 +304,34 @@ def test_h2_is_calibrated_under_population_ld_with_a_small_panel(tmp_path):
     assert main([*argv, "--quiet"]) == 0
     warned = json.loads((tmp_path / "ff" / "metrics.json").read_text())["warnings"]
     assert any("--ld-model diagonal" in w for w in warned), warned
+
+
+def test_held_out_variance_richardson_removes_the_bias_of_own_standardisation():
+    """A held-out fold standardised on its own zeroes the variants that are constant in it, so
+    with rare variants d = u^T R_f u under-estimates u^T R_pop u (by 3-11% at 50 samples here);
+    Richardson extrapolation over the fold's halves removes most of it."""
+    from scipy.stats import norm
+
+    from deepwas.ld.mismatch import held_out_variance
+
+    rng = np.random.default_rng(0)
+    p = 30
+    L = np.linalg.cholesky(_ar1_population(p, 0.9))
+    threshold = norm.ppf(1.0 - np.geomspace(0.008, 0.5, p))  # MAF 0.008 to 0.5
+
+    def draw(n):
+        haplotypes = [(rng.normal(size=(n, p)) @ L.T > threshold) for _ in range(2)]
+        return (haplotypes[0].astype(float) + haplotypes[1]).astype(float)
+
+    big = draw(200_000)
+    Xs = (big - big.mean(0)) / big.std(0)
+    R = Xs.T @ Xs / len(Xs)
+    V = np.linalg.eigh(R)[1]
+    U = np.column_stack([V[:, -1], V[:, -3], V[:, 0], np.linalg.qr(rng.normal(size=(p, 3)))[0]])
+    truth = np.einsum("ik,ij,jk->k", U, R, U)
+    folds = [draw(50) for _ in range(2000)]
+    own = np.mean([held_out_variance(x, U, richardson=False) for x in folds], axis=0) / truth - 1
+    rich = np.mean([held_out_variance(x, U, richardson=True) for x in folds], axis=0) / truth - 1
+    assert np.abs(own).mean() > 0.03 and own.min() < -0.08
+    assert np.abs(rich).mean() < 0.4 * np.abs(own).mean()
+    assert np.abs(rich).max() < 0.6 * np.abs(own).max()

@@ -92,6 +92,24 @@ def _isotonic_on_grid(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.interp(GRID, q[order], fitted)
 
 
+def held_out_variance(Xw: np.ndarray, U: np.ndarray, *, richardson: bool = True) -> np.ndarray:
+    """u^T R_pop u per column u of U from held-out samples Xw (n_f, |W|; not standardised) that
+    did not choose U.
+
+    Standardised on their own, n_f samples give d = u^T R_f u with a bias of order 1 / n_f
+    (variants constant in the sample become 0, sample correlations shrink, rare variants' sd
+    ratios). With ``richardson`` that term is removed by Richardson extrapolation in 1 / n_f:
+    2 d(n_f) - (d_a + d_b) / 2, d_a and d_b from the sample's two halves, each standardised on
+    its own (falls back to d below 4 samples).
+    """
+    d = np.square(_standardise(Xw) @ U).mean(axis=0)
+    h = Xw.shape[0] // 2
+    if not richardson or h < 2:
+        return d
+    d_half = sum(np.square(_standardise(x) @ U).mean(axis=0) for x in (Xw[:h], Xw[h:]))
+    return 2.0 * d - d_half / 2.0
+
+
 def cv_direction_scales(
     X: np.ndarray,
     scored: np.ndarray,
@@ -100,7 +118,7 @@ def cv_direction_scales(
     eig_rtol: float = 1e-6,
     seed: int = 0,
     pool: str = "log",
-    test_scale: str = "own",
+    test_scale: str = "richardson",
 ) -> DirectionScales:
     """Cross-validated noise and signal scales of the eigen-directions of R_WW (module docstring).
 
@@ -124,8 +142,10 @@ def cv_direction_scales(
         freedom, so the mean of its log is low by about 1 / n_f: small with 10 folds of a
         500-sample panel, large with many small folds.
     test_scale:
-        How a held-out fold is standardised: ``"own"`` (the stores' default: its own means and
-        standard deviations, which zero every variant that is constant in the fold) or
+        How a held-out fold is standardised: ``"richardson"`` (the stores' default since
+        2026-12-02: its own means and standard deviations, with the bias that gives d removed,
+        :func:`held_out_variance`) or ``"own"`` (the same without the correction: stores built
+        before; it zeroes every variant that is constant in the fold) or
         ``"train"`` (the training folds' means and standard deviations: the held-out samples
         stay out-of-sample) or ``"panel"`` (the whole panel's, as the store's own LD is).
 
@@ -146,7 +166,7 @@ def cv_direction_scales(
     fold = np.random.default_rng(seed).permutation(n) % folds
     qs, log_rho, t = [], [], []
     for f in range(folds):
-        if test_scale == "own":
+        if test_scale in ("own", "richardson"):
             tr, te = _standardise(X[fold != f]), _standardise(X[fold == f])
         else:
             ref = X[fold != f] if test_scale == "train" else X
@@ -166,10 +186,13 @@ def cv_direction_scales(
         # the training folds' own model of the flat-prior signal, whitened: ||R_CW u||^2 / lam
         m = np.square(tr.T @ (tr_w @ U) / n_tr).sum(axis=0) / lam
         P = te[:, scored] @ U  # (n_te, r)
-        d = np.square(P).sum(axis=0) / n_te
+        if test_scale == "richardson":
+            d = held_out_variance(X[fold == f][:, scored], U, richardson=True)
+        else:
+            d = np.square(P).sum(axis=0) / n_te
+        h = n_te // 2
         # u^T R_a,WC R_b,CW u from the two halves a, b of the held-out fold: independent
         # samples, so unbiased for u^T R_pop,WC R_pop,CW u without a finite-sample correction
-        h = n_te // 2
         Qa = te[:h].T @ P[:h] / h
         Qb = te[h:].T @ P[h:] / (n_te - h)
         b = (Qa * Qb).sum(axis=0)

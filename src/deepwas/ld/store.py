@@ -294,6 +294,7 @@ def write_store(
                 "method": "cross-validated direction scales",
                 "folds": DEFAULT_FOLDS,
                 "grid": len(GRID),
+                "held_out": "richardson",
             }
         windows["rank"] = ranks
         windows.to_parquet(tmp / "windows.parquet", index=False)
