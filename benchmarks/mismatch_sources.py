@@ -184,9 +184,12 @@ def main() -> None:
             rho10r, t10r = cv_direction_scales(
                 dos_ref[:, cx], sic, folds=10, seed=1, test_scale="richardson"
             ).at(r)
-            _, t10w = cv_direction_scales(dos_ref[:, cx], sic, folds=10, seed=1, t_pool="ratio").at(
-                r
-            )
+            rho5r, t5r = cv_direction_scales(
+                dos_ref[:, cx], sic, folds=5, seed=1, test_scale="richardson"
+            ).at(r)
+            f = (1.0 - 1.0 / 0.9) / (1.0 / 0.9 - 1.0 / 0.8)
+            rho_exr = rho10r * (rho10r / rho5r) ** f
+            t_exr = t10r * (t10r / t5r) ** f
         f = (1.0 - 1.0 / 0.9) / (1.0 / 0.9 - 1.0 / 0.8)  # 1/n_train: 10 folds -> the panel
         rho_ex = rho10 * (rho10 / rho5) ** f
         t_ex = t10 * (t10 / t5) ** f
@@ -213,6 +216,8 @@ def main() -> None:
             models.update(
                 {
                     "rich10": (rho10r, t10r),
+                    "extrap_rich": (rho_exr, t_exr),
+                    "extrap_rich_rho": (rho_exr, t10r),
                 }
             )
         if not args.n_loo:
@@ -242,7 +247,15 @@ def main() -> None:
             ("rho_loo", rho_loo, rho_true),
             ("rho_loo_dir", rho_dir, rho_true),
             ("t_cv10", t10, t_true),
-            *((("rho_rich10", rho10r, rho_true),) if args.richardson else ()),
+            *(
+                (
+                    ("rho_rich10", rho10r, rho_true),
+                    ("rho_extrap_rich", rho_exr, rho_true),
+                    ("t_extrap_rich", t_exr, t_true),
+                )
+                if args.richardson
+                else ()
+            ),
         ):
             profile.setdefault(name, []).append((q, np.log(est / np.maximum(truth, 1e-12))))
     fits: dict[str, list] = {}
