@@ -335,3 +335,16 @@ def test_held_out_variance_richardson_removes_the_bias_of_own_standardisation():
     assert np.abs(own).mean() > 0.03 and own.min() < -0.08
     assert np.abs(rich).mean() < 0.4 * np.abs(own).mean()
     assert np.abs(rich).max() < 0.6 * np.abs(own).max()
+
+
+def test_panel_warnings_name_a_panel_too_small_for_the_small_panel_model():
+    from deepwas.diagnostics import SMALL_PANEL, panel_warnings
+
+    (w,) = panel_warnings(100, ld_model="diagonal")
+    assert "100 samples" in w and "under-estimates h2" in w
+    assert panel_warnings(100, ld_model="calibrated")
+    assert panel_warnings(SMALL_PANEL, ld_model="diagonal") == []
+    assert panel_warnings(378, ld_model="calibrated") == []
+    # the full model (in-sample or biobank LD) and stores that do not say their panel's size
+    assert panel_warnings(100, ld_model="full") == []
+    assert panel_warnings(None, ld_model="diagonal") == []

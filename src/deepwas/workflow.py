@@ -254,6 +254,7 @@ def run_fit(
         ``torchrun`` launch (only rank 0 writes and reports).
     """
     from deepwas.data import predict_snpvar, prepare_fit, truth_table
+    from deepwas.diagnostics import panel_warnings
     from deepwas.errors import InputError
     from deepwas.fit import train_prior
     from deepwas.io.annotations import read_annotations
@@ -322,6 +323,9 @@ def run_fit(
             # the prior's shape came from the panel's leading directions; its scale and sigma
             # from the diagonal model on every direction (docs/mismatch.md)
             calibrate_prior(data, result.prior, metrics)
+        metrics.warnings += panel_warnings(
+            store.manifest.get("source", {}).get("n_ref"), ld_model=trait.ld_model
+        )
     except Exception:  # not KeyboardInterrupt: an interrupted run keeps it for --resume
         if not ckpt_kept:
             shutil.rmtree(ckpt_dir, ignore_errors=True)

@@ -48,6 +48,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         flagged_variants,
         mismatch_warnings,
         outlier_lines,
+        panel_warnings,
         variant_diagnostics,
         variant_lines,
         window_diagnostics,
@@ -60,6 +61,9 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         fit, h2_se = fit_constant(trait), None
     table = window_diagnostics(trait, fit.snpvar, fit.sigma)
     warnings_ = mismatch_warnings(table, ld_model=trait.ld_model)
+    warnings_ += panel_warnings(
+        store.manifest.get("source", {}).get("n_ref"), ld_model=trait.ld_model
+    )
     notes = outlier_lines(table)
     variants = variant_diagnostics(trait, store)
     notes += variant_lines(variants)
