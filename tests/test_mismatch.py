@@ -210,6 +210,9 @@ def test_store_keeps_direction_scales_and_old_stores_use_the_full_model(tmp_path
     assert rho.shape == t.shape == (w.rank,) and np.all(rho > 0) and np.all(t > 0)
     assert resolve_ld_model(store) == "calibrated"
     assert any("cross-validated, 10 folds" in line for line in store.summary())
+    # the held-out folds' standardisation is recorded (stores before 2026-12-02 lack the key)
+    assert store.manifest["mismatch"]["held_out"] == "richardson"
+    assert any("Richardson-corrected" in line for line in store.summary())
     # a store of format version 1 (no scales): read, the full model only
     m = json.loads((tmp_path / "ld" / "manifest.json").read_text())
     m["version"] = 1

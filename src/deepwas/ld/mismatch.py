@@ -14,7 +14,8 @@ measured on the panel's own samples (its eigenvectors are fitted to them), but b
 samples the eigenvectors did not see. :func:`cv_direction_scales` splits the panel into folds;
 with eigenvectors from the other folds and the held-out fold's LD R_f (n_f samples),
 
-    d_k = u_k^T R_f,WW u_k               unbiased for u_k^T R_pop,WW u_k
+    d_k = u_k^T R_f,WW u_k               unbiased for u_k^T R_pop,WW u_k (up to O(1 / n_f),
+                                         removed by :func:`held_out_variance`)
     b_k = u_k^T R_a,WC R_b,CW u_k        unbiased for u_k^T R_pop,WC R_pop,CW u_k
 
 with a and b the two halves of the held-out fold (independent samples: the product of their LD has
@@ -55,10 +56,14 @@ class DirectionScales:
         log of the noise scale rho at the quantiles :data:`GRID`.
     log_t: (len(GRID),) float64
         log of the signal scale t at the same quantiles.
+    held_out: str or None
+        How the held-out folds were standardised (``test_scale`` of
+        :func:`cv_direction_scales`); None when read back from a store, whose manifest keeps it.
     """
 
     log_rho: np.ndarray
     log_t: np.ndarray
+    held_out: str | None = None
 
     def at(self, rank: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rho, t) of the first ``n`` (default: all) directions of a spectrum of ``rank``
@@ -97,8 +102,8 @@ def held_out_variance(Xw: np.ndarray, U: np.ndarray, *, richardson: bool = True)
     did not choose U.
 
     Standardised on their own, n_f samples give d = u^T R_f u with a bias of order 1 / n_f
-    (variants constant in the sample become 0, sample correlations shrink, rare variants' sd
-    ratios). With ``richardson`` that term is removed by Richardson extrapolation in 1 / n_f:
+    (variants constant in the sample become 0; rare variants' sample correlations shrink).
+    With ``richardson`` that term is removed by Richardson extrapolation in 1 / n_f:
     2 d(n_f) - (d_a + d_b) / 2, d_a and d_b from the sample's two halves, each standardised on
     its own (falls back to d below 4 samples).
     """
@@ -201,10 +206,10 @@ def cv_direction_scales(
         t.append(b / lam / m)
     if not qs:
         zero = np.zeros(GRID.size)
-        return DirectionScales(log_rho=zero, log_t=zero.copy())
+        return DirectionScales(log_rho=zero, log_t=zero.copy(), held_out=test_scale)
     q_all = np.concatenate(qs)
     lr = _isotonic_on_grid(q_all, np.concatenate(log_rho))
     if pool != "log":
         lr = np.log(np.maximum(lr, _FLOOR))
     tt = _isotonic_on_grid(q_all, np.concatenate(t))
-    return DirectionScales(log_rho=lr, log_t=np.log(np.maximum(tt, _FLOOR)))
+    return DirectionScales(log_rho=lr, log_t=np.log(np.maximum(tt, _FLOOR)), held_out=test_scale)

@@ -222,6 +222,7 @@ def write_store(
     n_windows = len(windows)
     ranks = np.zeros(n_windows, dtype=np.int64)
     n_scaled = 0
+    held_out: str | None = None  # how the direction scales' held-out folds were standardised
     record = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
@@ -274,6 +275,7 @@ def write_store(
                 if scales is not None:
                     np.save(d / "scales.npy", scales.as_array())
                     n_scaled += 1
+                    held_out = held_out or scales.held_out
                 ranks[i] = eig.rank
                 bar.update(1)
         finally:
@@ -294,7 +296,7 @@ def write_store(
                 "method": "cross-validated direction scales",
                 "folds": DEFAULT_FOLDS,
                 "grid": len(GRID),
-                "held_out": "richardson",
+                **({"held_out": held_out} if held_out else {}),
             }
         windows["rank"] = ranks
         windows.to_parquet(tmp / "windows.parquet", index=False)
@@ -674,6 +676,12 @@ class LDStore:
             "  direction scales for small-panel LD: "
             + (
                 f"cross-validated, {m['mismatch'].get('folds')} folds"
+                + (
+                    ", held-out variance Richardson-corrected"
+                    if m["mismatch"].get("held_out") == "richardson"
+                    else " (built before the held-out correction of 2026-12-02: a rebuild "
+                    "brings sigma closer to 1, docs/mismatch.md)"
+                )
                 if "mismatch" in m
                 else "none (the full model only; rebuild with this deepwas for the small-panel "
                 "model)"
