@@ -209,7 +209,9 @@ def test_store_keeps_direction_scales_and_old_stores_use_the_full_model(tmp_path
     rho, t = w.scales.at(w.rank)
     assert rho.shape == t.shape == (w.rank,) and np.all(rho > 0) and np.all(t > 0)
     assert resolve_ld_model(store) == "calibrated"
-    assert any("cross-validated, 10 folds" in line for line in store.summary())
+    # 60 samples: 3 folds, so that each held-out fold keeps 20 (MIN_HELD_OUT)
+    assert store.manifest["mismatch"]["folds"] == 3
+    assert any("cross-validated, 3 folds" in line for line in store.summary())
     # the held-out folds' standardisation is recorded (stores before 2026-12-02 lack the key)
     assert store.manifest["mismatch"]["held_out"] == "richardson"
     assert any("Richardson-corrected" in line for line in store.summary())
@@ -351,3 +353,12 @@ def test_panel_warnings_name_a_panel_too_small_for_the_small_panel_model():
     # the full model (in-sample or biobank LD) and stores that do not say their panel's size
     assert panel_warnings(100, ld_model="full") == []
     assert panel_warnings(None, ld_model="diagonal") == []
+
+
+def test_default_folds_keep_held_out_folds_of_twenty_samples():
+    from deepwas.ld.mismatch import DEFAULT_FOLDS, MIN_HELD_OUT, default_folds
+
+    assert default_folds(378) == DEFAULT_FOLDS == default_folds(200) == default_folds(5000)
+    assert default_folds(100) == 5 and default_folds(150) == 7
+    assert default_folds(40) == 2 == default_folds(10)  # never fewer than 2
+    assert all(n // default_folds(n) >= MIN_HELD_OUT for n in range(40, 1000))

@@ -36,11 +36,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DirectionScales", "cv_direction_scales", "GRID", "DEFAULT_FOLDS", "MIN_FOLD_SAMPLES"]
+__all__ = [
+    "DirectionScales",
+    "cv_direction_scales",
+    "default_folds",
+    "held_out_variance",
+    "GRID",
+    "DEFAULT_FOLDS",
+    "MIN_FOLD_SAMPLES",
+    "MIN_HELD_OUT",
+]
 
 #: quantiles at which a window's maps are kept (33 points, 0 to 1)
 GRID = np.linspace(0.0, 1.0, 33)
 DEFAULT_FOLDS = 10
+#: fewer folds for small panels, so that each held-out fold keeps this many samples (its halves
+#: estimate the signal scale; 10 folds of a 100-sample panel gave h2 -68%, 5 folds -6%, on
+#: simulations: docs/mismatch.md section 5)
+MIN_HELD_OUT = 20
 #: stores are built with direction scales only from panels of at least DEFAULT_FOLDS times this
 MIN_FOLD_SAMPLES = 4  # so that each half of a held-out fold has 2
 _FLOOR = 1e-3  # smallest scale kept (a direction never loses more than this of its variance)
@@ -59,11 +72,14 @@ class DirectionScales:
     held_out: str or None
         How the held-out folds were standardised (``test_scale`` of
         :func:`cv_direction_scales`); None when read back from a store, whose manifest keeps it.
+    folds: int or None
+        The number of folds (likewise).
     """
 
     log_rho: np.ndarray
     log_t: np.ndarray
     held_out: str | None = None
+    folds: int | None = None
 
     def at(self, rank: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rho, t) of the first ``n`` (default: all) directions of a spectrum of ``rank``
@@ -115,11 +131,17 @@ def held_out_variance(Xw: np.ndarray, U: np.ndarray, *, richardson: bool = True)
     return 2.0 * d - d_half / 2.0
 
 
+def default_folds(n: int) -> int:
+    """Folds for a panel of ``n`` samples: :data:`DEFAULT_FOLDS`, fewer when the held-out folds
+    would have fewer than :data:`MIN_HELD_OUT` samples (at least 2)."""
+    return max(2, min(DEFAULT_FOLDS, n // MIN_HELD_OUT))
+
+
 def cv_direction_scales(
     X: np.ndarray,
     scored: np.ndarray,
     *,
-    folds: int = DEFAULT_FOLDS,
+    folds: int | None = None,
     eig_rtol: float = 1e-6,
     seed: int = 0,
     pool: str = "log",
@@ -135,7 +157,8 @@ def cv_direction_scales(
     scored: (n_scored,) int
         Positions of the scored variants within the context.
     folds:
-        Number of folds (at least 2; each must keep at least 2 samples).
+        Number of folds (at least 2; each must keep at least 2 samples). Default:
+        :func:`default_folds` of the panel's size.
     eig_rtol:
         Directions with eigenvalue below ``eig_rtol`` times the largest are not used.
     seed:
@@ -166,6 +189,8 @@ def cv_direction_scales(
     X = np.asarray(X, dtype=np.float64)
     scored = np.asarray(scored, dtype=np.int64)
     n, n_context = X.shape
+    if folds is None:
+        folds = default_folds(n)
     if folds < 2 or n // folds < 2:
         raise ValueError(f"need at least 2 folds of 2 samples, got {n} samples and {folds} folds")
     fold = np.random.default_rng(seed).permutation(n) % folds
@@ -206,10 +231,12 @@ def cv_direction_scales(
         t.append(b / lam / m)
     if not qs:
         zero = np.zeros(GRID.size)
-        return DirectionScales(log_rho=zero, log_t=zero.copy(), held_out=test_scale)
+        return DirectionScales(log_rho=zero, log_t=zero.copy(), held_out=test_scale, folds=folds)
     q_all = np.concatenate(qs)
     lr = _isotonic_on_grid(q_all, np.concatenate(log_rho))
     if pool != "log":
         lr = np.log(np.maximum(lr, _FLOOR))
     tt = _isotonic_on_grid(q_all, np.concatenate(t))
-    return DirectionScales(log_rho=lr, log_t=np.log(np.maximum(tt, _FLOOR)), held_out=test_scale)
+    return DirectionScales(
+        log_rho=lr, log_t=np.log(np.maximum(tt, _FLOOR)), held_out=test_scale, folds=folds
+    )

@@ -223,6 +223,7 @@ def write_store(
     ranks = np.zeros(n_windows, dtype=np.int64)
     n_scaled = 0
     held_out: str | None = None  # how the direction scales' held-out folds were standardised
+    folds: int | None = None  # and how many folds there were
     record = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
@@ -276,6 +277,7 @@ def write_store(
                     np.save(d / "scales.npy", scales.as_array())
                     n_scaled += 1
                     held_out = held_out or scales.held_out
+                    folds = folds or scales.folds
                 ranks[i] = eig.rank
                 bar.update(1)
         finally:
@@ -294,7 +296,7 @@ def write_store(
 
             record["mismatch"] = {
                 "method": "cross-validated direction scales",
-                "folds": DEFAULT_FOLDS,
+                "folds": folds or DEFAULT_FOLDS,
                 "grid": len(GRID),
                 **({"held_out": held_out} if held_out else {}),
             }
