@@ -346,7 +346,7 @@ def test_panel_warnings_name_a_panel_too_small_for_the_small_panel_model():
     from deepwas.diagnostics import SMALL_PANEL, panel_warnings
 
     (w,) = panel_warnings(100, ld_model="diagonal")
-    assert "100 samples" in w and "under-estimates h2" in w
+    assert "100 samples" in w and "less reliable" in w
     assert panel_warnings(100, ld_model="calibrated")
     assert panel_warnings(SMALL_PANEL, ld_model="diagonal") == []
     assert panel_warnings(378, ld_model="calibrated") == []

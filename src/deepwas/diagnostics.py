@@ -130,7 +130,7 @@ def mismatch_warnings(table: pd.DataFrame, *, ld_model: str) -> list[str]:
 
 
 #: panels with fewer samples get a warning under the small-panel model: on simulations a
-#: 100-sample panel under-estimates h2 by about half (BENCHMARKS.md section 9)
+#: 100-sample panel gives sigma 1.8 instead of 1 and h2 within +-22% only (BENCHMARKS.md 9)
 SMALL_PANEL = 200
 
 
@@ -140,9 +140,10 @@ def panel_warnings(n_ref: int | None, *, ld_model: str) -> list[str]:
     if n_ref is None or ld_model == "full" or n_ref >= SMALL_PANEL:
         return []
     return [
-        f"the reference panel has {n_ref} samples: with fewer than {SMALL_PANEL} the small-panel "
-        "model under-estimates h2 (by about half with 100 samples on simulations, BENCHMARKS.md "
-        "section 9) and sigma comes out well above 1; use a larger panel of the GWAS's ancestry"
+        f"the reference panel has {n_ref} samples: below {SMALL_PANEL} the small-panel model is "
+        "less reliable (with 100 samples on simulations, BENCHMARKS.md section 9: sigma 1.8 "
+        "instead of 1, h2 -7% +- 22 across simulations); use a larger panel of the GWAS's "
+        "ancestry where there is one"
     ]
 
 

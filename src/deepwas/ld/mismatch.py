@@ -51,8 +51,8 @@ __all__ = [
 GRID = np.linspace(0.0, 1.0, 33)
 DEFAULT_FOLDS = 10
 #: fewer folds for small panels, so that each held-out fold keeps this many samples (its halves
-#: estimate the signal scale; 10 folds of a 100-sample panel gave h2 -68%, 5 folds -6%, on
-#: simulations: docs/mismatch.md section 5)
+#: estimate the signal scale; a 100-sample panel's h2 was -54% with 10 folds and -7% with 5 over
+#: 10 simulations, BENCHMARKS.md section 9)
 MIN_HELD_OUT = 20
 #: stores are built with direction scales only from panels of at least DEFAULT_FOLDS times this
 MIN_FOLD_SAMPLES = 4  # so that each half of a held-out fold has 2
