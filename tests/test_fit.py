@@ -511,7 +511,8 @@ def test_torchrun_with_two_processes_reproduces_the_single_process_fit(sim, tmp_
     # `deepwas fit` under torchrun: data-parallel training steps and collective evaluation.
     # The fixture's z-scores carry the panel's own LD (in-sample), for which the full model is
     # the right one; under the small-panel model their sigma sits at its boundary 0, where the
-    # calibrated scale is fixed only to L-BFGS's tolerance, not to round-off.
+    # calibrated scale is fixed only to L-BFGS's tolerance, not to round-off. The calibrated
+    # model under torchrun is tested on population-LD data in tests/test_mismatch.py.
     extra = ["--model", "linear", "--test-blocks", "0.25", "--epochs", "3", "--patience", "100"]
     extra += ["--ld-model", "full"]
     one, two = tmp_path / "one", tmp_path / "two"

@@ -304,6 +304,20 @@ def test_h2_is_calibrated_under_population_ld_with_a_small_panel(tmp_path):
     pri = pd.read_csv(tmp_path / "fit" / "priors.tsv.gz", sep="\t")
     in_store = pri["SNP"].isin(store.variants["SNP"])
     assert abs(pri.loc[in_store, "SNPVAR"].sum() / m["h2"] - 1) < 1e-4
+    # the same calibrated fit under torchrun with 2 processes: the same sums in another order
+    # (collective training steps, evaluation, sigma re-fit and scale calibration)
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    cmd += ["-m", "deepwas.cli", *argv[:-3], "--out", str(tmp_path / "fit2"), "--quiet"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m2 = json.loads((tmp_path / "fit2" / "metrics.json").read_text())
+    for key in ("heldout_loglik", "train_loglik", "h2", "sigma", "h2_scale", "sigma_diagonal"):
+        assert math.isclose(m[key], m2[key], rel_tol=1e-7), (key, m[key], m2[key])
     # a fit under the full model carries the mismatch warning in its metrics
     argv = [*argv[:-3], "--ld-model", "full", "--epochs", "2", "--out", str(tmp_path / "ff")]
     assert main([*argv, "--quiet"]) == 0
