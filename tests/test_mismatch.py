@@ -210,7 +210,7 @@ def test_store_keeps_direction_scales_and_old_stores_use_the_full_model(tmp_path
     assert rho.shape == t.shape == (w.rank,) and np.all(rho > 0) and np.all(t > 0)
     assert resolve_ld_model(store) == "calibrated"
     # 60 samples: 3 folds, so that each held-out fold keeps 20 (MIN_HELD_OUT)
-    assert store.manifest["mismatch"]["folds"] == 3
+    assert store.manifest["mismatch"]["folds"] == 3 and store.n_ref == 60
     assert any("cross-validated, 3 folds" in line for line in store.summary())
     # the held-out folds' standardisation is recorded (stores before 2026-12-02 lack the key)
     assert store.manifest["mismatch"]["held_out"] == "richardson"

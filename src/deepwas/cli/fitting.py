@@ -61,9 +61,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         fit, h2_se = fit_constant(trait), None
     table = window_diagnostics(trait, fit.snpvar, fit.sigma)
     warnings_ = mismatch_warnings(table, ld_model=trait.ld_model)
-    warnings_ += panel_warnings(
-        store.manifest.get("source", {}).get("n_ref"), ld_model=trait.ld_model
-    )
+    warnings_ += panel_warnings(store.n_ref, ld_model=trait.ld_model)
     notes = outlier_lines(table)
     variants = variant_diagnostics(trait, store)
     notes += variant_lines(variants)

@@ -123,12 +123,21 @@ def held_out_variance(Xw: np.ndarray, U: np.ndarray, *, richardson: bool = True)
     2 d(n_f) - (d_a + d_b) / 2, d_a and d_b from the sample's two halves, each standardised on
     its own (falls back to d below 4 samples).
     """
-    d = np.square(_standardise(Xw) @ U).mean(axis=0)
+    d = _own_variance(Xw, U)
+    return _richardson(d, Xw, U) if richardson else d
+
+
+def _own_variance(Xw: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """u^T R u per column u of U, with Xw standardised on its own."""
+    return np.square(_standardise(Xw) @ U).mean(axis=0)
+
+
+def _richardson(d: np.ndarray, Xw: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """:func:`held_out_variance`'s correction of ``d`` = :func:`_own_variance` of ``Xw``."""
     h = Xw.shape[0] // 2
-    if not richardson or h < 2:
+    if h < 2:
         return d
-    d_half = sum(np.square(_standardise(x) @ U).mean(axis=0) for x in (Xw[:h], Xw[h:]))
-    return 2.0 * d - d_half / 2.0
+    return 2.0 * d - sum(_own_variance(x, U) for x in (Xw[:h], Xw[h:])) / 2.0
 
 
 def default_folds(n: int) -> int:
@@ -216,10 +225,9 @@ def cv_direction_scales(
         # the training folds' own model of the flat-prior signal, whitened: ||R_CW u||^2 / lam
         m = np.square(tr.T @ (tr_w @ U) / n_tr).sum(axis=0) / lam
         P = te[:, scored] @ U  # (n_te, r)
+        d = np.square(P).sum(axis=0) / n_te
         if test_scale == "richardson":
-            d = held_out_variance(X[fold == f][:, scored], U, richardson=True)
-        else:
-            d = np.square(P).sum(axis=0) / n_te
+            d = _richardson(d, X[fold == f][:, scored], U)
         h = n_te // 2
         # u^T R_a,WC R_b,CW u from the two halves a, b of the held-out fold: independent
         # samples, so unbiased for u^T R_pop,WC R_pop,CW u without a finite-sample correction

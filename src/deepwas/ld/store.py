@@ -595,6 +595,13 @@ class LDStore:
         return cls(path, manifest, variants, windows)
 
     @property
+    def n_ref(self) -> int | None:
+        """The reference panel's sample size (``source.n_ref`` of the manifest; None when the
+        store does not say, as for UK Biobank imports)."""
+        n = self.manifest.get("source", {}).get("n_ref")
+        return None if n is None else int(n)
+
+    @property
     def has_scales(self) -> bool:
         """Whether every window holds the panel's cross-validated direction scales (stores built
         from genotypes by format version 2; docs/mismatch.md)."""
