@@ -41,6 +41,7 @@ from deepwas.ld.mismatch import GRID, cv_direction_scales
 from deepwas.simulate import BandedLD, SimConfig, simulate_genotypes, simulate_sumstats
 from panel_mismatch import _spectrum, _std, _windows, constant_fit
 
+SIGNALS = {"": "fold", "_h": "halves"}
 BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.01))
 
 
@@ -135,6 +136,11 @@ def main() -> None:
     p.add_argument("--n-loo", type=int, default=100, help="0: skip the leave-one-out models")
     p.add_argument("--richardson", action="store_true", help="add the Richardson-corrected maps")
     p.add_argument(
+        "--signals",
+        action="store_true",
+        help="add Richardson maps whose signal scale comes from own-centred halves (10, 20 folds)",
+    )
+    p.add_argument(
         "--bands", action="store_true", help="add true-rho-in-one-band and top-only models"
     )
     args = p.parse_args()
@@ -220,6 +226,33 @@ def main() -> None:
                     "extrap_rich_rho": (rho_exr, t10r),
                 }
             )
+        if args.signals:
+            # the signal scale without the population sample's own spurious LD: the product of
+            # the LD of its two halves (independent samples, each centred on its own)
+            half = Xp.shape[0] // 2
+            band = np.abs(pos[cx][:, None] - pos[cx][None, :]) < args.band_mb * 1e6
+            R1, R2 = (
+                np.cov(Xp[sl][:, cx], rowvar=False) * band
+                for sl in (slice(None, half), slice(half, None))
+            )
+            t_indep = ((R1[:, sic] @ Wm) * (R2[:, sic] @ Wm)).sum(0) / diag_k
+            models["rho_true+t_indep"] = (rho_true, t_indep)
+            models["rich10+t_indep"] = (rho10r, t_indep)
+            profile.setdefault("t_true_vs_indep", []).append(
+                (q, np.log(t_true / np.maximum(t_indep, 1e-12)))
+            )
+            for folds in (10, 20):
+                for tag, sig in SIGNALS.items():
+                    rr, tt = cv_direction_scales(
+                        dos_ref[:, cx], sic, folds=folds, seed=1, signal=sig
+                    ).at(r)
+                    models[f"rich{folds}{tag}"] = (rr, tt)
+                    profile.setdefault(f"t_rich{folds}{tag}", []).append(
+                        (q, np.log(tt / np.maximum(t_true, 1e-12)))
+                    )
+                    profile.setdefault(f"t_rich{folds}{tag}_vs_indep", []).append(
+                        (q, np.log(tt / np.maximum(t_indep, 1e-12)))
+                    )
         if not args.n_loo:
             del models["loo"], models["loo_dir"]
         subsets = {name: slice(None) for name in models}

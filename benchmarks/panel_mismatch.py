@@ -25,7 +25,12 @@ eigenbasis of each window (all eigen-directions kept unless said), so their NLLs
   log (``cv_direction_scales(pool="mean")``); ``diag_cvtK`` / ``diag_cvpK`` / ``diag_cvoK``:
   held-out folds standardised with the training folds' / the whole panel's means and sds, or
   their own without the Richardson correction of d (the stores before 2026-12-02;
-  ``cv_direction_scales(test_scale=...)``);
+  ``cv_direction_scales(test_scale=...)``); ``diag_cvhK``: the signal from the fold's halves
+  centred each on its own mean (``signal="halves"``; ``diag_cvhm`` with rho pooled on its own
+  scale, the candidate of docs/mismatch.md section 5; K may be left out for the store's
+  default folds);
+* ``diag_xq`` (not by default): the maps of the default folds K1 and of K1 / 2 extrapolated
+  linearly in 1 / n_train to the panel's size;
 * ``oracle_diag``: the diagonal model with the true diagonals (from R_pop);
 * ``oracle``: the exact distribution of y under R_pop (what a perfect model of mismatch gives).
 
@@ -45,7 +50,7 @@ from scipy.optimize import isotonic_regression
 
 from _common import emit, log
 from deepwas.io.genotypes import standardize
-from deepwas.ld.mismatch import cv_direction_scales
+from deepwas.ld.mismatch import cv_direction_scales, default_folds
 from deepwas.simulate import SimConfig, simulate_genotypes, simulate_sumstats
 
 FOLDS = 5
@@ -244,27 +249,42 @@ def run_seed(args, seed: int) -> None:
             else:
                 rho_x = t_x = np.ones(r)  # not used
             more_folds = {}  # "diag_cvK": the same maps from K folds (n_train = n (1 - 1/K))
+            if "diag_xq" in args.models:
+                # the maps of the store's folds K1 and of K2 = K1 / 2 (signal from own-centred
+                # halves), extrapolated linearly in 1 / n_train to the panel's n
+                k1 = default_folds(n_ref)
+                k2 = max(2, k1 // 2)
+                m1, m2 = (
+                    cv_direction_scales(
+                        dos_ref[:n_ref][:, cx], sic, folds=k, seed=seed, signal="halves"
+                    ).at(r)
+                    for k in (k1, k2)
+                )
+                g = (1.0 - 1.0 / (1 - 1 / k1)) / (1.0 / (1 - 1 / k1) - 1.0 / (1 - 1 / k2))
+                more_folds["diag_xq"] = tuple(a * (a / b) ** g for a, b in zip(m1, m2, strict=True))
             for name in args.models:
                 # diag_cvK: as stores; diag_cvmK: mean-pooled rho; diag_cvtK: held-out folds
                 # standardised with the training folds' means and sds; diag_cvpK: with the whole
                 # panel's; diag_cvrK: its own, Richardson-corrected for the fold size; diag_cvtmK:
-                # t and m
+                # t and m; diag_cvhK: the signal from halves centred each on its own mean (K
+                # may be left out: the store's default folds)
                 opts = name[7:].rstrip("0123456789")
                 k = name[7 + len(opts) :]
                 if (
                     name.startswith("diag_cv")
-                    and k.isdigit()
-                    and set(opts) <= {"m", "t", "p", "r", "o"}
+                    and (k.isdigit() or (opts and not k))
+                    and set(opts) <= {"m", "t", "p", "r", "o", "h"}
                 ):
                     more_folds[name] = cv_direction_scales(
                         dos_ref[:n_ref][:, cx],
                         sic,
-                        folds=int(k),
+                        folds=int(k) if k else None,
                         seed=seed,
                         pool="mean" if "m" in opts else "log",
                         test_scale={"t": "train", "p": "panel", "o": "own"}.get(
-                            (set(opts) - {"m"} or {"r"}).pop(), "richardson"
+                            (set(opts) - {"m", "h"} or {"r"}).pop(), "richardson"
                         ),
+                        signal="halves" if "h" in opts else "fold",
                     ).at(r)
             diagK = np.diag(K)
             Wm = U / np.sqrt(lam)

@@ -168,6 +168,35 @@ def test_constant_fit_recovers_the_parameters_of_data_drawn_from_the_diagonal_mo
     assert outlier_lines(table) == []  # no window at p < 0.001 / 80
 
 
+def test_fit_scale_recovers_from_a_collapsed_prior_given_a_starting_scale():
+    """A prior whose h2 collapsed (stage 1 of the calibrated model can give h2 ~ 1e-14) leaves the
+    scale's likelihood flat at 1: started there, fit_scale does not move. Started from the
+    constant prior's h2 over the prior's, as calibrate_prior does, it finds the constant
+    prior's optimum (a constant shape: the same problem as fit_constant)."""
+    from _diagonal import diagonal_trait, diagonal_window
+    from deepwas.exact import fit_constant, fit_scale
+
+    rng = np.random.default_rng(5)
+    n_gwas, windows, offset = 1000.0, [], 0
+    for i in range(40):
+        G = rng.normal(size=(60, 30)) * 0.3
+        scale = rng.uniform(0.5, 2.0, size=30)
+        y = rng.normal(size=30) * np.sqrt(1.1 + 0.1 * ((G * scale) ** 2).sum(0))
+        windows.append(diagonal_window(i, offset, G, scale, y))
+        offset += 60
+    trait = diagonal_trait(windows, offset, n_gwas)
+    const = fit_constant(trait)
+    log_s = torch.full((offset,), math.log(const.snpvar) - 30.0, dtype=torch.float64)
+    stuck, _, _ = fit_scale(trait, log_s)
+    assert abs(math.log(stuck)) < 1e-3  # the bug: no gradient, no move
+    init = const.h2 / float(torch.exp(log_s).sum())
+    c, sigma, nll = fit_scale(trait, log_s, init_scale=init)
+    assert c * math.exp(-30.0) == pytest.approx(1.0, rel=1e-5)
+    assert sigma == pytest.approx(const.sigma, rel=1e-5) and nll == pytest.approx(const.nll)
+    with pytest.raises(ValueError, match="init_scale"):
+        fit_scale(trait, log_s, init_scale=0.0)
+
+
 def _panel(n: int, m: int, seed: int):
     """A panel of n samples with LD along m variants on chromosome 1 (a Markov chain of
     haplotype blocks), as a GenotypePanel in memory."""
@@ -214,6 +243,7 @@ def test_store_keeps_direction_scales_and_old_stores_use_the_full_model(tmp_path
     assert any("cross-validated, 3 folds" in line for line in store.summary())
     # the held-out folds' standardisation is recorded (stores before 2026-12-02 lack the key)
     assert store.manifest["mismatch"]["held_out"] == "richardson"
+    assert store.manifest["mismatch"]["signal"] == "fold"
     assert any("Richardson-corrected" in line for line in store.summary())
     # a store of format version 1 (no scales): read, the full model only
     m = json.loads((tmp_path / "ld" / "manifest.json").read_text())
@@ -297,7 +327,8 @@ def test_h2_is_calibrated_under_population_ld_with_a_small_panel(tmp_path):
     argv += ["--test-blocks", "0.25", "--out", str(tmp_path / "fit"), "--quiet"]
     assert main(argv) == 0
     m = json.loads((tmp_path / "fit" / "metrics.json").read_text())
-    assert m["ld_model"] == "calibrated" and m["h2_scale"] > 1.0
+    assert m["ld_model"] == "calibrated"
+    assert m["h2"] == pytest.approx(m["h2_uncalibrated"] * m["h2_scale"], rel=1e-12)
     assert not any("LD directions" in w for w in m["warnings"])
     assert abs(m["h2"] / h2_true - 1) < 0.4, (m["h2"], m["h2_uncalibrated"], h2_true)
     # the exported prior is the calibrated one: its SNPVAR over the store's variants sum to h2
@@ -354,6 +385,36 @@ def test_held_out_variance_richardson_removes_the_bias_of_own_standardisation():
     assert np.abs(own).mean() > 0.03 and own.min() < -0.08
     assert np.abs(rich).mean() < 0.4 * np.abs(own).mean()
     assert np.abs(rich).max() < 0.6 * np.abs(own).max()
+
+
+def test_held_out_signal_is_unbiased_where_halves_centred_on_their_common_mean_are_not():
+    """u^T Sigma_WC Sigma_CW u from 20 held-out samples: halves centred each on its own mean give
+    an unbiased product (within 3 Monte Carlo SEs over 20,000 folds); halves centred on the
+    fold's mean (stores before 2026-12-03) carry about |C| u^T Sigma u / n_f^2 more, which is
+    several times the signal of the small directions."""
+    from deepwas.ld.mismatch import held_out_signal
+
+    rng = np.random.default_rng(0)
+    p, n_f, draws = 80, 20, 20_000
+    Sigma = _ar1_population(p, 0.9)
+    scored = np.arange(20, 60)
+    U = np.linalg.eigh(Sigma[np.ix_(scored, scored)])[1][:, [-1, -5, 20, 3, 0]]
+    truth = np.square(Sigma[:, scored] @ U).sum(0)
+    L = np.linalg.cholesky(Sigma)
+    new, common = [], []
+    for _ in range(draws):
+        Z = rng.normal(size=(n_f, p)) @ L.T + 0.3
+        new.append(held_out_signal(Z, scored, U))
+        Zc = Z - Z.mean(0)
+        P, h = Zc[:, scored] @ U, n_f // 2
+        common.append(((Zc[:h].T @ P[:h] / h) * (Zc[h:].T @ P[h:] / h)).sum(0))
+    new, common = np.array(new), np.array(common)
+    se = new.std(0) / math.sqrt(draws)
+    assert np.all(np.abs(new.mean(0) - truth) < 3 * se)
+    # the small directions (the last three): the common mean adds over 100% of the signal
+    assert np.all(common.mean(0)[2:] / truth[2:] - 1 > 1.0)
+    with pytest.raises(ValueError, match="at least 4"):
+        held_out_signal(Z[:3], scored, U)
 
 
 def test_panel_warnings_name_a_panel_too_small_for_the_small_panel_model():

@@ -243,9 +243,15 @@ def refit_sigma(trait, log_s: torch.Tensor) -> float:
     return math.exp(log_sigma.item())
 
 
-def fit_scale(trait, log_s: torch.Tensor, *, max_iter: int = 100) -> tuple[float, float, float]:
+def fit_scale(
+    trait, log_s: torch.Tensor, *, max_iter: int = 100, init_scale: float = 1.0
+) -> tuple[float, float, float]:
     """Maximise the likelihood of ``trait`` over a common factor of a fixed prior's variances and
     sigma: F = scale * N exp(log_s). Returns (scale, sigma, nll).
+
+    The search starts from ``init_scale`` (in log scale): a prior whose h2 collapsed to nearly 0
+    gives the likelihood no gradient in the scale at 1, so callers start from the ratio of a
+    reference h2 to the prior's (:func:`deepwas.calibrate_prior` uses the constant prior's).
 
     This calibrates the total heritability of a prior whose *shape* was learned elsewhere: with a
     small reference panel deepwas learns the shape on the panel's reliable eigen-directions with
@@ -256,7 +262,9 @@ def fit_scale(trait, log_s: torch.Tensor, *, max_iter: int = 100) -> tuple[float
     batches = PackedBatches(trait.windows, group_by_size(trait.windows), cache_bytes=0)
     F = torch.exp(log_s.detach() + math.log(trait.n_gwas))
     spectra = _Spectra(F, batches)
-    log_c = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    if not (math.isfinite(init_scale) and init_scale > 0):
+        raise ValueError(f"init_scale must be positive and finite, got {init_scale}")
+    log_c = torch.tensor(math.log(init_scale), dtype=torch.float64, requires_grad=True)
     log_sigma = torch.zeros((), dtype=torch.float64, requires_grad=True)
 
     def objective():

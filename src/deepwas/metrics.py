@@ -362,7 +362,14 @@ def calibrate_prior(data, prior, metrics: FitMetrics | None = None) -> tuple[flo
         ld_model=diagonal_trait.ld_model,
     )
     log_s = prior.predict(data.features, data.positions)
-    scale, sigma_d, _ = fit_scale(train, log_s)
+    const = fit_constant(train)
+    # start the scale where the prior's h2 matches the constant prior's: a shape whose h2
+    # collapsed in stage 1 (the full model on the leading directions can give h2 ~ 0) would
+    # otherwise leave the scale at 1, with no gradient
+    prior_h2 = float(torch.exp(log_s.detach()).sum())
+    ratio = const.h2 / prior_h2 if prior_h2 > 0 else 1.0
+    init = ratio if math.isfinite(ratio) and ratio > 0 else 1.0
+    scale, sigma_d, _ = fit_scale(train, log_s, init_scale=init)
     with torch.no_grad():
         prior.bias.add_(math.log(scale))
     if metrics is not None:
@@ -372,10 +379,17 @@ def calibrate_prior(data, prior, metrics: FitMetrics | None = None) -> tuple[flo
             metrics.h2_rel_error = (1.0 + metrics.h2_rel_error) * scale - 1.0
         metrics.h2_scale = scale
         metrics.sigma_diagonal = sigma_d
-        const = fit_constant(train)
         metrics.h2_constant_diagonal = const.h2
         metrics.warnings += _mismatch_warnings(
             metrics, train, const.snpvar, const.sigma, "diagonal"
         )
+        if not 0.01 < scale < 100:
+            metrics.warnings.append(
+                f"the prior's scale moved by a factor {scale:.3g} in calibration: the full model "
+                f"on the panel's leading LD directions gave h2 = {metrics.h2_uncalibrated:.3g} "
+                f"against {const.h2:.3g} for the diagonal model, so the prior's shape was learned "
+                "from a likelihood that barely sees the signal and may be uninformative; "
+                "compare its held-out gain with the constant prior's (docs/mismatch.md)"
+            )
         metrics.ld_model = "calibrated"
     return scale, sigma_d

@@ -40,6 +40,7 @@ __all__ = [
     "DirectionScales",
     "cv_direction_scales",
     "default_folds",
+    "held_out_signal",
     "held_out_variance",
     "GRID",
     "DEFAULT_FOLDS",
@@ -74,12 +75,15 @@ class DirectionScales:
         :func:`cv_direction_scales`); None when read back from a store, whose manifest keeps it.
     folds: int or None
         The number of folds (likewise).
+    signal: str or None
+        How the signal was estimated (``signal`` of :func:`cv_direction_scales`; likewise).
     """
 
     log_rho: np.ndarray
     log_t: np.ndarray
     held_out: str | None = None
     folds: int | None = None
+    signal: str | None = None
 
     def at(self, rank: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rho, t) of the first ``n`` (default: all) directions of a spectrum of ``rank``
@@ -140,6 +144,33 @@ def _richardson(d: np.ndarray, Xw: np.ndarray, U: np.ndarray) -> np.ndarray:
     return 2.0 * d - sum(_own_variance(x, U) for x in (Xw[:h], Xw[h:])) / 2.0
 
 
+def held_out_signal(Z: np.ndarray, scored: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """u^T Sigma_WC Sigma_CW u per column u of U from held-out samples Z (n_f, |C|) that did not
+    choose U, with W = ``scored`` and Sigma the covariance of Z's columns (Z on the panel's
+    scale: correlations when the panel is standardised).
+
+    Z is split into halves a and b, each centred on its own mean: their sample covariances
+    S_a and S_b (divisor n - 1) are independent and unbiased for Sigma, for any distribution,
+    so u^T S_a,WC S_b,CW u is unbiased for the product. Centring the halves on their common
+    mean instead (``signal="fold"``, the stores' default) leaves a term delta delta^T / 4 in
+    each, with delta the difference of the halves' means, and their product adds about
+    |C| u^T Sigma u / n_f^2: larger than the signal of the panel's small directions, and growing
+    fast as the folds get smaller (docs/mismatch.md sections 3 and 5).
+    """
+    h = Z.shape[0] // 2
+    if h < 2:
+        raise ValueError(f"need at least 4 held-out samples, got {Z.shape[0]}")
+    Qa, Qb = (_centred_cross(Z[sl], scored, U) for sl in (slice(None, h), slice(h, None)))
+    return (Qa * Qb).sum(axis=0)
+
+
+def _centred_cross(Z: np.ndarray, scored: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Unbiased sample covariance of Z's columns with the directions U of its scored columns:
+    Z centred on its own mean, divisor n - 1."""
+    Z = Z - Z.mean(axis=0)
+    return Z.T @ (Z[:, scored] @ U) / (Z.shape[0] - 1)
+
+
 def default_folds(n: int) -> int:
     """Folds for a panel of ``n`` samples: :data:`DEFAULT_FOLDS`, fewer when the held-out folds
     would have fewer than :data:`MIN_HELD_OUT` samples (at least 2)."""
@@ -155,6 +186,7 @@ def cv_direction_scales(
     seed: int = 0,
     pool: str = "log",
     test_scale: str = "richardson",
+    signal: str = "fold",
 ) -> DirectionScales:
     """Cross-validated noise and signal scales of the eigen-directions of R_WW (module docstring).
 
@@ -166,7 +198,7 @@ def cv_direction_scales(
     scored: (n_scored,) int
         Positions of the scored variants within the context.
     folds:
-        Number of folds (at least 2; each must keep at least 2 samples). Default:
+        Number of folds (at least 2; each must keep :data:`MIN_FOLD_SAMPLES`). Default:
         :func:`default_folds` of the panel's size.
     eig_rtol:
         Directions with eigenvalue below ``eig_rtol`` times the largest are not used.
@@ -175,9 +207,9 @@ def cv_direction_scales(
     pool:
         How the noise ratios d / lam are pooled over folds before the isotonic map: ``"log"``
         (the stores' default: the map of log(d / lam)) or ``"mean"`` (the map of d / lam, then
-        its log). d from n_f held-out samples is a scaled chi-square with n_f degrees of
-        freedom, so the mean of its log is low by about 1 / n_f: small with 10 folds of a
-        500-sample panel, large with many small folds.
+        its log, like the signal ratios). d from n_f held-out samples is a scaled chi-square
+        with n_f degrees of freedom, so the mean of its log is low by about 1 / n_f: small with
+        10 folds of a 500-sample panel, large with many small folds.
     test_scale:
         How a held-out fold is standardised: ``"richardson"`` (the stores' default since
         2026-12-02: its own means and standard deviations, with the bias that gives d removed,
@@ -185,6 +217,13 @@ def cv_direction_scales(
         before; it zeroes every variant that is constant in the fold) or
         ``"train"`` (the training folds' means and standard deviations: the held-out samples
         stay out-of-sample) or ``"panel"`` (the whole panel's, as the store's own LD is).
+    signal:
+        How u^T R_WC R_CW u is estimated from the held-out fold's halves: ``"fold"`` (the
+        stores' default: the halves of the fold standardised as a whole, whose common mean
+        adds about |C| d / n_f^2, so that the signal scale grows as the folds get smaller) or
+        ``"halves"`` (each half centred on its own mean, on the panel's scale,
+        :func:`held_out_signal`: unbiased; measured with ``pool="mean"`` and not the default
+        yet, docs/mismatch.md section 5).
 
     Returns
     -------
@@ -200,9 +239,16 @@ def cv_direction_scales(
     n, n_context = X.shape
     if folds is None:
         folds = default_folds(n)
-    if folds < 2 or n // folds < 2:
-        raise ValueError(f"need at least 2 folds of 2 samples, got {n} samples and {folds} folds")
+    if folds < 2 or n // folds < MIN_FOLD_SAMPLES:
+        raise ValueError(
+            f"need at least 2 folds of {MIN_FOLD_SAMPLES} samples, got {n} samples and "
+            f"{folds} folds"
+        )
+    if signal not in ("halves", "fold"):
+        raise ValueError(f"signal must be 'halves' or 'fold', got {signal!r}")
     fold = np.random.default_rng(seed).permutation(n) % folds
+    sd = X.std(axis=0)  # the panel's scale (a constant variant stays 0)
+    inv_sd = np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0)
     qs, log_rho, t = [], [], []
     for f in range(folds):
         if test_scale in ("own", "richardson"):
@@ -228,23 +274,30 @@ def cv_direction_scales(
         d = np.square(P).sum(axis=0) / n_te
         if test_scale == "richardson":
             d = _richardson(d, X[fold == f][:, scored], U)
-        h = n_te // 2
-        # u^T R_a,WC R_b,CW u from the two halves a, b of the held-out fold: independent
-        # samples, so unbiased for u^T R_pop,WC R_pop,CW u without a finite-sample correction
-        Qa = te[:h].T @ P[:h] / h
-        Qb = te[h:].T @ P[h:] / (n_te - h)
-        b = (Qa * Qb).sum(axis=0)
+        if signal == "halves":
+            b = held_out_signal(X[fold == f] * inv_sd, scored, U)
+        else:  # "fold"
+            h = n_te // 2
+            Qa = te[:h].T @ P[:h] / h
+            Qb = te[h:].T @ P[h:] / (n_te - h)
+            b = (Qa * Qb).sum(axis=0)
         qs.append((np.arange(r) + 0.5) / r)
         log_rho.append(np.log(np.maximum(d / lam, _FLOOR)) if pool == "log" else d / lam)
         t.append(b / lam / m)
     if not qs:
         zero = np.zeros(GRID.size)
-        return DirectionScales(log_rho=zero, log_t=zero.copy(), held_out=test_scale, folds=folds)
+        return DirectionScales(
+            log_rho=zero, log_t=zero.copy(), held_out=test_scale, folds=folds, signal=signal
+        )
     q_all = np.concatenate(qs)
     lr = _isotonic_on_grid(q_all, np.concatenate(log_rho))
     if pool != "log":
         lr = np.log(np.maximum(lr, _FLOOR))
     tt = _isotonic_on_grid(q_all, np.concatenate(t))
     return DirectionScales(
-        log_rho=lr, log_t=np.log(np.maximum(tt, _FLOOR)), held_out=test_scale, folds=folds
+        log_rho=lr,
+        log_t=np.log(np.maximum(tt, _FLOOR)),
+        held_out=test_scale,
+        folds=folds,
+        signal=signal,
     )

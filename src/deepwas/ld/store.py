@@ -224,6 +224,7 @@ def write_store(
     n_scaled = 0
     held_out: str | None = None  # how the direction scales' held-out folds were standardised
     folds: int | None = None  # and how many folds there were
+    signal: str | None = None  # and how their signal was estimated
     record = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
@@ -278,6 +279,7 @@ def write_store(
                     n_scaled += 1
                     held_out = held_out or scales.held_out
                     folds = folds or scales.folds
+                    signal = signal or scales.signal
                 ranks[i] = eig.rank
                 bar.update(1)
         finally:
@@ -299,6 +301,7 @@ def write_store(
                 "folds": folds or DEFAULT_FOLDS,
                 "grid": len(GRID),
                 **({"held_out": held_out} if held_out else {}),
+                **({"signal": signal} if signal else {}),
             }
         windows["rank"] = ranks
         windows.to_parquet(tmp / "windows.parquet", index=False)
@@ -687,6 +690,11 @@ class LDStore:
                 f"cross-validated, {m['mismatch'].get('folds')} folds"
                 + (
                     ", held-out variance Richardson-corrected"
+                    + (
+                        ", signal from independent halves"
+                        if m["mismatch"].get("signal") == "halves"
+                        else ""
+                    )
                     if m["mismatch"].get("held_out") == "richardson"
                     else " (built before the held-out correction of 2026-12-02: a rebuild "
                     "brings sigma closer to 1, docs/mismatch.md)"
