@@ -344,6 +344,21 @@ def test_an_internal_error_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch)
     )
 
 
+def test_running_out_of_memory_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    """Flags that ask for more memory than the machine has (e.g. a simulated population of
+    millions) are the user's to change, not a bug: numpy's ArrayMemoryError is a MemoryError."""
+    import numpy as np
+
+    def huge(args):
+        return np.empty((3400, 4_000_822, 1000), dtype=np.int32)
+
+    monkeypatch.delenv("DEEPWAS_DEBUG", raising=False)
+    monkeypatch.setattr(cli.data, "_cmd_info", huge)
+    line = _fails_cleanly(["info", "x"], capsys, tmp_path, status=2)
+    assert line.startswith("deepwas: error: out of memory: Unable to allocate")
+    assert "reduce the sizes" in line and "bug" not in line
+
+
 @pytest.mark.parametrize("how", ["flag before the verb", "flag after the verb", "environment"])
 def test_debug_shows_the_traceback(how, capsys, monkeypatch):
     monkeypatch.setattr(cli.data, "_cmd_info", _broken_info)

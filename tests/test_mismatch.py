@@ -122,6 +122,28 @@ def test_cv_direction_scales_estimate_the_population_truth():
     assert np.corrcoef(np.log(t), np.log(t_true))[0, 1] > 0.7
 
 
+def test_cv_direction_scales_options_for_the_small_panel_experiments():
+    """The estimators docs/mismatch.md section 5 compares: a training subset moves the maps
+    (fewer training samples, a more spread spectrum: the smallest directions' rho grows), the
+    whole training set is the default, the signal options differ, and bad values are refused."""
+    rng = np.random.default_rng(6)
+    p, n = 120, 200
+    X = rng.multivariate_normal(np.zeros(p), _ar1_population(p, 0.9), size=n)
+    scored = np.arange(30, 90)
+    base = cv_direction_scales(X, scored, seed=2)
+    same = cv_direction_scales(X, scored, seed=2, train_fraction=1.0)
+    np.testing.assert_array_equal(base.as_array(), same.as_array())
+    assert base.signal == "fold"
+    sub = cv_direction_scales(X, scored, seed=2, train_fraction=0.6)
+    assert sub.log_rho[-1] > base.log_rho[-1]
+    halves = cv_direction_scales(X, scored, seed=2, signal="halves", pool="mean")
+    assert halves.signal == "halves" and not np.allclose(halves.log_t, base.log_t)
+    with pytest.raises(ValueError, match="train_fraction"):
+        cv_direction_scales(X, scored, train_fraction=0.0)
+    with pytest.raises(ValueError, match="signal"):
+        cv_direction_scales(X, scored, signal="own")
+
+
 def test_direction_scales_round_trip_and_interpolate():
     s = DirectionScales(log_rho=np.linspace(-0.1, 2.0, GRID.size), log_t=np.zeros(GRID.size))
     back = DirectionScales.from_array(s.as_array())

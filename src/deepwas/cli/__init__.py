@@ -78,8 +78,9 @@ def _check_args(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deepwas`` console script; returns the exit status.
 
-    Exit status 0 on success; 2 for an error the user can act on (bad flags or input: one line
-    ``deepwas: error: ...`` on stderr, and argparse's usage errors); 1 for an internal error (a
+    Exit status 0 on success; 2 for an error the user can act on (bad flags or input, or sizes
+    that do not fit in memory: one line ``deepwas: error: ...`` on stderr, and argparse's usage
+    errors); 1 for an internal error (a
     bug: one line ``deepwas: internal error: TYPE: message (...)``; with ``--debug`` or
     ``DEEPWAS_DEBUG=1`` the traceback is printed first); 130 when interrupted.
     """
@@ -101,6 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepwas: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as exc:  # sizes beyond the machine (numpy's ArrayMemoryError too)
+        if debug:
+            traceback.print_exc()
+        message = " ".join(str(exc).split())
+        print(
+            f"deepwas: error: out of memory{': ' + message if message else ''}; the inputs or "
+            "flags ask for more memory than this machine has: reduce the sizes they set, or "
+            "run on a larger machine",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     except Exception as exc:  # a bug: one line, the traceback only on request
         if debug:
             traceback.print_exc()

@@ -187,6 +187,7 @@ def cv_direction_scales(
     pool: str = "log",
     test_scale: str = "richardson",
     signal: str = "fold",
+    train_fraction: float = 1.0,
 ) -> DirectionScales:
     """Cross-validated noise and signal scales of the eigen-directions of R_WW (module docstring).
 
@@ -224,6 +225,10 @@ def cv_direction_scales(
         ``"halves"`` (each half centred on its own mean, on the panel's scale,
         :func:`held_out_signal`: unbiased; measured with ``pool="mean"`` and not the default
         yet, docs/mismatch.md section 5).
+    train_fraction:
+        Eigen-directions from this fraction of the training folds' samples (a random subset;
+        default all). With the held-out folds unchanged, maps at two fractions show how the
+        maps move with the training size alone (docs/mismatch.md section 5).
 
     Returns
     -------
@@ -250,14 +255,22 @@ def cv_direction_scales(
     sd = X.std(axis=0)  # the panel's scale (a constant variant stays 0)
     inv_sd = np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0)
     qs, log_rho, t = [], [], []
+    if not 0.0 < train_fraction <= 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
+    subsample = np.random.default_rng([seed, 1])
     for f in range(folds):
+        train = np.flatnonzero(fold != f)
+        if train_fraction < 1.0:
+            size = max(2, round(train_fraction * train.size))
+            train = np.sort(subsample.choice(train, size=size, replace=False))
+        Xtr = X[train]
         if test_scale in ("own", "richardson"):
-            tr, te = _standardise(X[fold != f]), _standardise(X[fold == f])
+            tr, te = _standardise(Xtr), _standardise(X[fold == f])
         else:
-            ref = X[fold != f] if test_scale == "train" else X
+            ref = Xtr if test_scale == "train" else X
             mu, sd = ref.mean(axis=0), ref.std(axis=0)
             sd = np.where(sd > 0, sd, 1.0)
-            tr = _standardise(X[fold != f]) if test_scale == "panel" else (X[fold != f] - mu) / sd
+            tr = _standardise(Xtr) if test_scale == "panel" else (Xtr - mu) / sd
             te = (X[fold == f] - mu) / sd
         n_tr, n_te = tr.shape[0], te.shape[0]
         tr_w = tr[:, scored]
