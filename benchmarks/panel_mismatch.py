@@ -253,19 +253,11 @@ def run_seed(args, seed: int) -> None:
             more_folds = {}  # "diag_cvK": the same maps from K folds (n_train = n (1 - 1/K))
             for name in {"diag_xt", "diag_xth"} & set(args.models):
                 # the same held-out folds with eigen-directions from all / 80% of the training
-                # folds: the maps' dependence on the training size alone, extrapolated linearly
-                # in 1 / n_train to the panel's n
-                k1 = default_folds(n_ref)
+                # folds, extrapolated linearly in 1 / n_train to the panel's n
                 sig = {"signal": "halves", "pool": "mean"} if name == "diag_xth" else {}
-                m1, m2 = (
-                    cv_direction_scales(
-                        dos_ref[:n_ref][:, cx], sic, seed=seed, train_fraction=a, **sig
-                    ).at(r)
-                    for a in (1.0, 0.8)
-                )
-                n1 = 1.0 - 1.0 / k1
-                g = (1.0 - 1.0 / n1) / (1.0 / n1 - 1.0 / (0.8 * n1))
-                more_folds[name] = tuple(a * (a / b) ** g for a, b in zip(m1, m2, strict=True))
+                more_folds[name] = cv_direction_scales(
+                    dos_ref[:n_ref][:, cx], sic, seed=seed, extrapolate=True, **sig
+                ).at(r)
             if "diag_xq" in args.models:
                 # the maps of the store's folds K1 and of K2 = K1 / 2 (signal from own-centred
                 # halves), extrapolated linearly in 1 / n_train to the panel's n

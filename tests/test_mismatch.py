@@ -138,6 +138,13 @@ def test_cv_direction_scales_options_for_the_small_panel_experiments():
     assert sub.log_rho[-1] > base.log_rho[-1]
     halves = cv_direction_scales(X, scored, seed=2, signal="halves", pool="mean")
     assert halves.signal == "halves" and not np.allclose(halves.log_t, base.log_t)
+    # extrapolate: the log maps of all and of 80% of the training folds, linear in 1 / n_train
+    # from 0.72 n and 0.9 n (10 folds) to n: weight 0.4 on their difference
+    ex = cv_direction_scales(X, scored, seed=2, extrapolate=True)
+    part = cv_direction_scales(X, scored, seed=2, train_fraction=0.8)
+    np.testing.assert_allclose(
+        ex.as_array(), base.as_array() + 0.4 * (base.as_array() - part.as_array()), atol=1e-12
+    )
     with pytest.raises(ValueError, match="train_fraction"):
         cv_direction_scales(X, scored, train_fraction=0.0)
     with pytest.raises(ValueError, match="signal"):

@@ -32,7 +32,7 @@ not genotypes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -188,6 +188,7 @@ def cv_direction_scales(
     test_scale: str = "richardson",
     signal: str = "fold",
     train_fraction: float = 1.0,
+    extrapolate: bool = False,
 ) -> DirectionScales:
     """Cross-validated noise and signal scales of the eigen-directions of R_WW (module docstring).
 
@@ -229,6 +230,10 @@ def cv_direction_scales(
         Eigen-directions from this fraction of the training folds' samples (a random subset;
         default all). With the held-out folds unchanged, maps at two fractions show how the
         maps move with the training size alone (docs/mismatch.md section 5).
+    extrapolate:
+        Transfer the maps from the training folds' size n (1 - 1/folds) to the panel's n: the
+        log maps from all and from 80% of the training folds (the same held-out folds),
+        extrapolated linearly in 1 / n_train (twice the cost).
 
     Returns
     -------
@@ -257,6 +262,15 @@ def cv_direction_scales(
     qs, log_rho, t = [], [], []
     if not 0.0 < train_fraction <= 1.0:
         raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
+    if extrapolate:
+        kw = dict(folds=folds, eig_rtol=eig_rtol, seed=seed, pool=pool)
+        kw.update(test_scale=test_scale, signal=signal)
+        full = cv_direction_scales(X, scored, train_fraction=train_fraction, **kw)
+        part = cv_direction_scales(X, scored, train_fraction=0.8 * train_fraction, **kw)
+        n1 = (1.0 - 1.0 / folds) * train_fraction  # training sizes as fractions of the panel
+        g = (1.0 - 1.0 / n1) / (1.0 / n1 - 1.0 / (0.8 * n1))
+        a, b = full.as_array(), part.as_array()
+        return replace(full, log_rho=a[0] + g * (a[0] - b[0]), log_t=a[1] + g * (a[1] - b[1]))
     subsample = np.random.default_rng([seed, 1])
     for f in range(folds):
         train = np.flatnonzero(fold != f)
