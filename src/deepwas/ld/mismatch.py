@@ -256,10 +256,6 @@ def cv_direction_scales(
         )
     if signal not in ("halves", "fold"):
         raise ValueError(f"signal must be 'halves' or 'fold', got {signal!r}")
-    fold = np.random.default_rng(seed).permutation(n) % folds
-    sd = X.std(axis=0)  # the panel's scale (a constant variant stays 0)
-    inv_sd = np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0)
-    qs, log_rho, t = [], [], []
     if not 0.0 < train_fraction <= 1.0:
         raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
     if extrapolate:
@@ -271,6 +267,10 @@ def cv_direction_scales(
         g = (1.0 - 1.0 / n1) / (1.0 / n1 - 1.0 / (0.8 * n1))
         a, b = full.as_array(), part.as_array()
         return replace(full, log_rho=a[0] + g * (a[0] - b[0]), log_t=a[1] + g * (a[1] - b[1]))
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    sd = X.std(axis=0)  # the panel's scale (a constant variant stays 0)
+    inv_sd = np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0)
+    qs, log_rho, t = [], [], []
     subsample = np.random.default_rng([seed, 1])
     for f in range(folds):
         train = np.flatnonzero(fold != f)
