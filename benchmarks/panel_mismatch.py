@@ -52,7 +52,7 @@ from scipy.optimize import isotonic_regression
 
 from _common import emit, log
 from deepwas.io.genotypes import standardize
-from deepwas.ld.mismatch import cv_direction_scales, default_folds
+from deepwas.ld.mismatch import cv_direction_scales, default_folds, extrapolate_scales
 from deepwas.simulate import SimConfig, simulate_genotypes, simulate_sumstats
 
 FOLDS = 5
@@ -266,11 +266,10 @@ def run_seed(args, seed: int) -> None:
                 m1, m2 = (
                     cv_direction_scales(
                         dos_ref[:n_ref][:, cx], sic, folds=k, seed=seed, signal="halves"
-                    ).at(r)
+                    )
                     for k in (k1, k2)
                 )
-                g = (1.0 - 1.0 / (1 - 1 / k1)) / (1.0 / (1 - 1 / k1) - 1.0 / (1 - 1 / k2))
-                more_folds["diag_xq"] = tuple(a * (a / b) ** g for a, b in zip(m1, m2, strict=True))
+                more_folds["diag_xq"] = extrapolate_scales(m1, m2, 1 - 1 / k1, 1 - 1 / k2).at(r)
             for name in args.models:
                 # diag_cvK: as stores; diag_cvmK: mean-pooled rho; diag_cvtK: held-out folds
                 # standardised with the training folds' means and sds; diag_cvpK: with the whole

@@ -40,6 +40,7 @@ __all__ = [
     "DirectionScales",
     "cv_direction_scales",
     "default_folds",
+    "extrapolate_scales",
     "held_out_signal",
     "held_out_variance",
     "GRID",
@@ -171,6 +172,16 @@ def _centred_cross(Z: np.ndarray, scored: np.ndarray, U: np.ndarray) -> np.ndarr
     return Z.T @ (Z[:, scored] @ U) / (Z.shape[0] - 1)
 
 
+def extrapolate_scales(
+    near: DirectionScales, far: DirectionScales, n_near: float, n_far: float
+) -> DirectionScales:
+    """Maps from training sets of ``n_near`` and ``n_far`` samples (any common unit, the panel's
+    size being 1) extrapolated linearly in 1 / n_train, on the log scale, to the panel's size."""
+    g = (1.0 - 1.0 / n_near) / (1.0 / n_near - 1.0 / n_far)
+    a, b = near.as_array(), far.as_array()
+    return replace(near, log_rho=a[0] + g * (a[0] - b[0]), log_t=a[1] + g * (a[1] - b[1]))
+
+
 def default_folds(n: int) -> int:
     """Folds for a panel of ``n`` samples: :data:`DEFAULT_FOLDS`, fewer when the held-out folds
     would have fewer than :data:`MIN_HELD_OUT` samples (at least 2)."""
@@ -263,13 +274,12 @@ def cv_direction_scales(
         kw.update(test_scale=test_scale, signal=signal)
         full = cv_direction_scales(X, scored, train_fraction=train_fraction, **kw)
         part = cv_direction_scales(X, scored, train_fraction=0.8 * train_fraction, **kw)
-        n1 = (1.0 - 1.0 / folds) * train_fraction  # training sizes as fractions of the panel
-        g = (1.0 - 1.0 / n1) / (1.0 / n1 - 1.0 / (0.8 * n1))
-        a, b = full.as_array(), part.as_array()
-        return replace(full, log_rho=a[0] + g * (a[0] - b[0]), log_t=a[1] + g * (a[1] - b[1]))
+        n_train = (1.0 - 1.0 / folds) * train_fraction  # as a fraction of the panel
+        return extrapolate_scales(full, part, n_train, 0.8 * n_train)
     fold = np.random.default_rng(seed).permutation(n) % folds
-    sd = X.std(axis=0)  # the panel's scale (a constant variant stays 0)
-    inv_sd = np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0)
+    if signal == "halves":  # the held-out halves on the panel's scale (a constant variant: 0)
+        panel_sd = X.std(axis=0)
+        inv_sd = np.where(panel_sd > 0, 1.0 / np.where(panel_sd > 0, panel_sd, 1.0), 0.0)
     qs, log_rho, t = [], [], []
     subsample = np.random.default_rng([seed, 1])
     for f in range(folds):
