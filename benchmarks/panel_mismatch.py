@@ -186,6 +186,49 @@ def shaped_fit(parts, n_gwas: float, m: int) -> dict:
     }
 
 
+def lambda_fit(parts, n_gwas: float, m: int) -> dict:
+    """Maximum-likelihood constant prior with per-trait mismatch terms (ancestry): per direction
+    y_k ~ N(0, sigma (rho_k + a / lam_k) + c (e_k + b n_c / lam_k)), fitted over (c, sigma, a, b)
+    with a, b >= 0 (b = 0 when ``parts`` say so); ``parts`` are (rho, e, y, 1 / lam, n_c, const,
+    use_b) per window: a is SuSiE-RSS's lambda (R + a I), b the variance of the panel's LD error
+    per pair times the context's total prior variance (section 2 of docs/mismatch.md)."""
+    rho, E, Y2, H, NC = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    Y2 = Y2 * Y2
+    C = sum(p[5] for p in parts) + 0.5 * rho.size * math.log(2 * math.pi)
+    use_b = parts[0][6]
+
+    def nll(x):
+        b = math.exp(x[3]) if use_b else 0.0
+        v = np.exp(x[1]) * (rho + math.exp(x[2]) * H) + np.exp(x[0]) * (E + b * NC * H)
+        return 0.5 * np.sum(np.log(v) + Y2 / v) + C
+
+    starts = [
+        [math.log(c0), s0, a0, -12.0]
+        for c0 in (0.1, 0.01, 1.0)
+        for s0, a0 in ((0.0, -9.0), (0.5, -4.0), (0.0, -2.0))
+    ]
+    best = min(
+        (
+            optimize.minimize(
+                nll,
+                x0,
+                method="Nelder-Mead",
+                options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": 6000},
+            )
+            for x0 in starts
+        ),
+        key=lambda r: r.fun,
+    )
+    c, sigma = np.exp(best.x[:2])
+    return {
+        "h2": float(c / n_gwas * m),
+        "sigma": float(sigma),
+        "lambda": float(math.exp(best.x[2])),
+        "b": float(math.exp(best.x[3])) if use_b else 0.0,
+        "nll": float(best.fun),
+    }
+
+
 def run_seed(args, seed: int) -> None:
     t0 = time.perf_counter()
     n_refs = sorted(args.n_ref)
@@ -194,6 +237,7 @@ def run_seed(args, seed: int) -> None:
         n_insample=args.n_pop,
         length_mb=args.length_mb,
         max_snps=args.max_snps,
+        maf_spectrum=args.maf_spectrum,
         seed=seed,
         **({"ref_population": args.ref_population} if args.ref_population else {}),
     )
@@ -323,6 +367,13 @@ def run_seed(args, seed: int) -> None:
                 "diag_tilt": (rho_t, t_t * diagK, y, q - 0.5, const),
                 "diag_exml": (rho_t, t_t * diagK, y, np.log(rho_x / rho_t), const),
             }
+            lam_terms = {  # per-trait mismatch terms over the stores' maps (ancestry)
+                "diag_lam": (rho_t, t_t * diagK, y, 1.0 / lam, np.full(r, cx.size), const, False),
+                "diag_lam2": (rho_t, t_t * diagK, y, 1.0 / lam, np.full(r, cx.size), const, True),
+            }
+            for name, part in lam_terms.items():
+                if name in args.models:
+                    parts.setdefault(name, []).append(part)
             for name, (noise, signal, yy, c) in models.items():
                 if name not in args.models:
                     continue
@@ -331,7 +382,10 @@ def run_seed(args, seed: int) -> None:
                 if name in args.models:
                     parts.setdefault(name, []).append(part)
         for name, pp in parts.items():
-            fit = (shaped_fit if name in shaped else constant_fit)(pp, args.n_gwas, m)
+            if name in lam_terms:
+                fit = lambda_fit(pp, args.n_gwas, m)
+            else:
+                fit = (shaped_fit if name in shaped else constant_fit)(pp, args.n_gwas, m)
             emit(
                 {
                     "benchmark": "panel_mismatch",
@@ -339,6 +393,7 @@ def run_seed(args, seed: int) -> None:
                     "n_ref": n_ref,
                     "n_pop": args.n_pop,
                     "ref_population": args.ref_population or "CEU",
+                    "maf_spectrum": args.maf_spectrum,
                     "model": name,
                     **fit,
                     "h2_true": float(s.sum()),
@@ -359,6 +414,7 @@ def main() -> None:
     p.add_argument("--ref-population", default=None, help="YRI, CHB or CEU (default: CEU)")
     p.add_argument("--length-mb", type=float, default=20.0)
     p.add_argument("--max-snps", type=int, default=8_600)
+    p.add_argument("--maf-spectrum", choices=["uniform", "hapmap3"], default="uniform")
     p.add_argument("--n-gwas", type=float, default=300_000)
     p.add_argument("--h2", type=float, default=0.004)
     p.add_argument(

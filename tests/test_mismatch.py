@@ -272,8 +272,10 @@ def test_store_keeps_direction_scales_and_old_stores_use_the_full_model(tmp_path
     assert any("cross-validated, 3 folds" in line for line in store.summary())
     # the held-out folds' standardisation is recorded (stores before 2026-12-02 lack the key)
     assert store.manifest["mismatch"]["held_out"] == "richardson"
-    assert store.manifest["mismatch"]["signal"] == "fold"
-    assert any("Richardson-corrected" in line for line in store.summary())
+    # and how the maps were made: a 60-sample panel keeps the earlier maps (TRANSFER_MIN_SAMPLES)
+    record = store.manifest["mismatch"]
+    assert (record["signal"], record["pool"], record["extrapolated"]) == ("fold", "log", False)
+    assert any(line.endswith("Richardson-corrected") for line in store.summary())
     # a store of format version 1 (no scales): read, the full model only
     m = json.loads((tmp_path / "ld" / "manifest.json").read_text())
     m["version"] = 1
@@ -288,6 +290,36 @@ def test_store_keeps_direction_scales_and_old_stores_use_the_full_model(tmp_path
         resolve_ld_model(old, "diagonal")
     with pytest.raises(InputError, match="unknown LD model"):
         resolve_ld_model(old, "banded")
+
+
+def test_stores_transfer_the_maps_of_panels_of_300_samples_and_more(tmp_path):
+    from deepwas.ld.build import build_store
+    from deepwas.ld.mismatch import TRANSFER_MIN_SAMPLES, cv_direction_scales, store_scale_options
+
+    small, large = (store_scale_options(TRANSFER_MIN_SAMPLES + k) for k in (-1, 0))
+    assert small == {"signal": "fold", "pool": "log", "extrapolate": False}
+    assert large == {"signal": "halves", "pool": "mean", "extrapolate": True}
+    panel = _panel(TRANSFER_MIN_SAMPLES, 120, 2)
+    store = build_store(panel, tmp_path / "ld", window_kb=150, flank_kb=100, progress=False)
+    record = store.manifest["mismatch"]
+    assert (record["signal"], record["pool"], record["extrapolated"]) == ("halves", "mean", True)
+    assert any(
+        line.endswith(
+            "Richardson-corrected, signal from independent halves, noise pooled on its own "
+            "scale, transferred to the panel's size"
+        )
+        for line in store.summary()
+    )
+    # the window's maps are cv_direction_scales' with the stores' options, seeded by the window
+    from deepwas.io.genotypes import standardize
+
+    w = store.windows.iloc[0]
+    X, _ = standardize(panel.dosages(np.arange(w.context_first, w.context_stop), dtype=float))
+    scored = np.arange(w.scored_first - w.context_first, w.scored_stop - w.context_first)
+    want = cv_direction_scales(
+        X, scored, seed=int(w.window), **store_scale_options(panel.n_samples)
+    )
+    np.testing.assert_allclose(store.window(0).scales.as_array(), want.as_array(), rtol=1e-12)
 
 
 def test_small_panels_get_no_direction_scales(tmp_path):
@@ -305,8 +337,12 @@ def test_h2_is_calibrated_under_population_ld_with_a_small_panel(tmp_path):
     LD store comes from a separate 400-sample panel, default settings. The full model reports
     h2 ~ 0 (sigma ~ 10-15); `deepwas loglik` (the diagonal model) is calibrated, and so is the h2
     of a prior fitted by `deepwas fit` (the calibrated model). Measured with the same sizes over
-    seeds 1-3 (10 Mb): loglik's relative errors +0.17, -0.15, +0.18, sigma 1.1-1.4; the bound
-    0.4 is about two of those spreads."""
+    seeds 1-3 (10 Mb, the stores' maps before 2026-12-02's transfer): loglik's relative errors
+    +0.17, -0.15, +0.18, sigma 1.1-1.4; the bound 0.4 is about two of those spreads. This draw
+    (seed 11) with today's maps: loglik -0.31 (sigma 1.11), fit -0.38; with the earlier maps
+    loglik -0.12. Its population of 3,000 gives the GWAS spurious LD that a real GWAS does
+    not have, and its coalescent allele frequencies are rarer than HapMap3's: on simulations
+    like real data the transferred maps are the better ones (docs/mismatch.md section 4)."""
     import json
 
     import pandas as pd

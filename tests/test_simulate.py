@@ -282,6 +282,41 @@ def test_constant_demography_and_thinning() -> None:
         assert (np.diff(g["BP"].to_numpy()) > 0).all()
 
 
+def test_hapmap3_spectrum_thins_each_maf_bin_to_its_share() -> None:
+    # The coalescent keeps many rare variants (30% below MAF 0.05); reference panels of HapMap3
+    # variants have 9%. maf_spectrum="hapmap3" must give the panel HAPMAP3_MAF's histogram.
+    from deepwas.simulate.genotypes import HAPMAP3_MAF, MAF_EDGES, _thin_to_spectrum
+
+    rng = np.random.default_rng(0)
+    maf = rng.beta(0.4, 1.5, size=50_000) / 2  # skewed to rare, as the coalescent's
+    maf = maf[maf >= 0.01]
+    idx = np.arange(maf.size) * 3
+    kept = _thin_to_spectrum(idx, maf, 5_000, rng)
+    assert kept.size == pytest.approx(5_000, abs=8) and (np.diff(kept) > 0).all()
+    hist = np.histogram(maf[kept // 3], MAF_EDGES)[0]
+    share = HAPMAP3_MAF[1:] / HAPMAP3_MAF[1:].sum()  # no candidate below min_maf 0.01
+    np.testing.assert_allclose(hist[1:] / kept.size, share, atol=1e-3)
+    assert hist[0] == 0
+    # without max_snps: the largest set every bin can fill, the commonest bin the limit
+    kept = _thin_to_spectrum(idx, maf, None, rng)
+    hist = np.histogram(maf[kept // 3], MAF_EDGES)[0]
+    assert hist[-1] == (maf >= 0.4).sum()
+    np.testing.assert_allclose(hist[1:] / kept.size, share, atol=1e-3)
+
+    ref, _ = simulate_genotypes(
+        SimConfig(length_mb=2, n_ref=200, max_snps=300, maf_spectrum="hapmap3", seed=3),
+        progress=False,
+    )
+    af = ref.dosages().mean(0) / 2
+    below = (np.minimum(af, 1 - af) < 0.05).mean()
+    assert ref.n_variants <= 300 and below < 0.15, below
+
+
+def test_maf_spectrum_needs_msprime_genotypes(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="a given panel keeps its own spectrum"):
+        SimConfig(panel=str(tmp_path / "panel"), maf_spectrum="hapmap3")
+
+
 def _dense_reference_genotypes(config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
     """The obvious slow path for one chromosome: decode every site of the same tree sequence,
     filter MAF in each cohort on the full matrix, thin, then draw the alleles as the simulator
@@ -442,6 +477,7 @@ def test_simulation_with_genetic_map(tmp_path: Path) -> None:
         ("mutation_rate", -1e-8),
         ("min_maf", 0.5),
         ("max_snps", 0),
+        ("maf_spectrum", "ukb"),
         ("n_binary", -1),
         ("n_continuous", 1.5),
         ("prior", "mlp"),

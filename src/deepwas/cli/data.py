@@ -38,6 +38,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         panel=args.bfile or args.vcf,
         min_maf=args.min_maf,
         max_snps=args.max_snps,
+        maf_spectrum=args.maf_spectrum,
         annotations=args.annot,
         n_binary=args.n_binary,
         n_continuous=args.n_continuous,
@@ -223,6 +224,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--vcf", default=None, help="use this VCF panel instead of msprime")
     add_min_maf(s, STORE_BUILD_CONSTRAINTS)
     s.add_argument("--max-snps", type=int, default=None, help="thin to this many per chromosome")
+    s.add_argument(
+        "--maf-spectrum",
+        choices=["uniform", "hapmap3"],
+        default="uniform",
+        help="MAF spectrum of the kept variants: the coalescent's (uniform thinning) or that of "
+        "HapMap3 variants in 1000 Genomes EUR (9%% below 0.05), as in real reference panels",
+    )
     s.add_argument("--annot", default=None, help="given annotations instead of synthetic ones")
     s.add_argument("--n-binary", type=int, default=6, help="synthetic binary annotations")
     s.add_argument("--n-continuous", type=int, default=4, help="synthetic continuous annotations")

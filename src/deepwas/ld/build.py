@@ -29,6 +29,7 @@ from deepwas.ld.mismatch import (
     MIN_FOLD_SAMPLES,
     DirectionScales,
     cv_direction_scales,
+    store_scale_options,
 )
 from deepwas.ld.store import LDStore, write_store
 from deepwas.ld.windows import make_windows
@@ -279,6 +280,7 @@ def build_store(
 
     # folds of at least MIN_FOLD_SAMPLES samples for the cross-validated direction scales
     with_scales = panel.n_samples >= DEFAULT_FOLDS * MIN_FOLD_SAMPLES
+    scale_options = store_scale_options(panel.n_samples)
 
     def matrices() -> Iterator[tuple[np.ndarray, DirectionScales | None]]:
         for c in np.unique(win_chrom):
@@ -294,7 +296,9 @@ def build_store(
                 # the panel's cross-validated direction scales (small-panel model of the
                 # likelihood, docs/mismatch.md); seeded by the window so builds are reproducible
                 scales = (
-                    cv_direction_scales(Xc, scored, eig_rtol=eig_rtol, seed=int(w.window))
+                    cv_direction_scales(
+                        Xc, scored, eig_rtol=eig_rtol, seed=int(w.window), **scale_options
+                    )
                     if with_scales
                     else None
                 )

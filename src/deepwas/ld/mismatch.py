@@ -20,14 +20,20 @@ with eigenvectors from the other folds and the held-out fold's LD R_f (n_f sampl
 
 with a and b the two halves of the held-out fold (independent samples: the product of their LD has
 no finite-sample bias, whereas u^T R_f,WC R_f,CW u carries about |C| d_k / n_f of it, which is
-larger than the signal itself for |C| ~ 1,500 and n_f ~ 40 and would have to be subtracted). Per
-direction
-the ratios rho = d / lam and t = (b / lam) / m, m = the panel model's own flat-prior signal
-||R_CW u||^2 / lam of the training folds, are pooled over folds and mapped monotonically (isotonic
-regression) onto the *rank quantile* of the direction, (k + 1/2) / rank: the quantile transfers
-from the folds' spectra to the full panel's, and to the spectrum of a partly measured scored set.
+larger than the signal itself for |C| ~ 1,500 and n_f ~ 40 and would have to be subtracted).
+Per direction the ratios rho = d / lam and t = (b / lam) / m, m = the panel model's own flat-prior
+signal ||R_CW u||^2 / lam of the training folds, are pooled over folds and mapped monotonically
+(isotonic regression) onto the *rank quantile* of the direction, (k + 1/2) / rank: the quantile
+transfers from the folds' spectra to the full panel's, and to the spectrum of a partly measured
+scored set.
 What a window keeps is the two maps on a fixed grid of quantiles (:class:`DirectionScales`),
 not genotypes.
+
+LD stores of panels of :data:`TRANSFER_MIN_SAMPLES` samples or more (:func:`store_scale_options`)
+estimate the signal from held-out halves centred each on its own mean (:func:`held_out_signal`),
+pool the noise ratios on their own scale, and transfer the maps from the training folds' size to
+the panel's (:func:`extrapolate_scales`); smaller panels keep the defaults of
+:func:`cv_direction_scales` (docs/mismatch.md section 4).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ __all__ = [
     "DirectionScales",
     "cv_direction_scales",
     "default_folds",
+    "store_scale_options",
     "extrapolate_scales",
     "held_out_signal",
     "held_out_variance",
@@ -47,6 +54,7 @@ __all__ = [
     "DEFAULT_FOLDS",
     "MIN_FOLD_SAMPLES",
     "MIN_HELD_OUT",
+    "TRANSFER_MIN_SAMPLES",
 ]
 
 #: quantiles at which a window's maps are kept (33 points, 0 to 1)
@@ -58,6 +66,12 @@ DEFAULT_FOLDS = 10
 MIN_HELD_OUT = 20
 #: stores are built with direction scales only from panels of at least DEFAULT_FOLDS times this
 MIN_FOLD_SAMPLES = 4  # so that each half of a held-out fold has 2
+#: stores of panels of at least this many samples estimate the signal from independent halves,
+#: pool the noise ratios on their own scale and transfer the maps to the panel's size; smaller
+#: panels keep the earlier maps. Over 10 simulations with a HapMap3-like allele-frequency spectrum
+#: the transfer took h2 from -6% to -2% at 500 samples and from -28% to -6% at 2,000, but from -9%
+#: to -21% at 200 (docs/mismatch.md section 4)
+TRANSFER_MIN_SAMPLES = 300
 _FLOOR = 1e-3  # smallest scale kept (a direction never loses more than this of its variance)
 
 
@@ -78,6 +92,10 @@ class DirectionScales:
         The number of folds (likewise).
     signal: str or None
         How the signal was estimated (``signal`` of :func:`cv_direction_scales`; likewise).
+    pool: str or None
+        How the noise ratios were pooled (``pool``; likewise).
+    extrapolated: bool or None
+        Whether the maps were transferred to the panel's size (``extrapolate``; likewise).
     """
 
     log_rho: np.ndarray
@@ -85,6 +103,14 @@ class DirectionScales:
     held_out: str | None = None
     folds: int | None = None
     signal: str | None = None
+    pool: str | None = None
+    extrapolated: bool | None = None
+
+    def method(self) -> dict:
+        """How the maps were made, as an LD store's manifest records it (``mismatch``): the
+        attributes above that are known."""
+        keys = ("held_out", "folds", "signal", "pool", "extrapolated")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     def at(self, rank: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rho, t) of the first ``n`` (default: all) directions of a spectrum of ``rank``
@@ -153,8 +179,9 @@ def held_out_signal(Z: np.ndarray, scored: np.ndarray, U: np.ndarray) -> np.ndar
     Z is split into halves a and b, each centred on its own mean: their sample covariances
     S_a and S_b (divisor n - 1) are independent and unbiased for Sigma, for any distribution,
     so u^T S_a,WC S_b,CW u is unbiased for the product. Centring the halves on their common
-    mean instead (``signal="fold"``, the stores' default) leaves a term delta delta^T / 4 in
-    each, with delta the difference of the halves' means, and their product adds about
+    mean instead (``signal="fold"``, the stores' maps of small panels) leaves a term
+    delta delta^T / 4 in each, with delta the difference of the halves' means, and their
+    product adds about
     |C| u^T Sigma u / n_f^2: larger than the signal of the panel's small directions, and growing
     fast as the folds get smaller (docs/mismatch.md sections 3 and 5).
     """
@@ -179,13 +206,31 @@ def extrapolate_scales(
     size being 1) extrapolated linearly in 1 / n_train, on the log scale, to the panel's size."""
     g = (1.0 - 1.0 / n_near) / (1.0 / n_near - 1.0 / n_far)
     a, b = near.as_array(), far.as_array()
-    return replace(near, log_rho=a[0] + g * (a[0] - b[0]), log_t=a[1] + g * (a[1] - b[1]))
+    return replace(
+        near,
+        log_rho=a[0] + g * (a[0] - b[0]),
+        log_t=a[1] + g * (a[1] - b[1]),
+        extrapolated=True,
+    )
 
 
 def default_folds(n: int) -> int:
     """Folds for a panel of ``n`` samples: :data:`DEFAULT_FOLDS`, fewer when the held-out folds
     would have fewer than :data:`MIN_HELD_OUT` samples (at least 2)."""
     return max(2, min(DEFAULT_FOLDS, n // MIN_HELD_OUT))
+
+
+def store_scale_options(n: int) -> dict:
+    """The options of :func:`cv_direction_scales` that LD stores are built with, for a panel of
+    ``n`` samples (docs/mismatch.md section 4, adopted 2026-12-02): from
+    :data:`TRANSFER_MIN_SAMPLES` samples on, the signal from held-out halves centred each on its
+    own mean, noise ratios pooled on their own scale, and the maps transferred to the panel's
+    size; below, the function's defaults (there the transfer over-corrects, and the earlier
+    signal's upward bias partly offsets the maps' downward transfer bias: measured better on
+    both simulators)."""
+    if n >= TRANSFER_MIN_SAMPLES:
+        return {"signal": "halves", "pool": "mean", "extrapolate": True}
+    return {"signal": "fold", "pool": "log", "extrapolate": False}
 
 
 def cv_direction_scales(
@@ -219,10 +264,10 @@ def cv_direction_scales(
         Seeds the assignment of samples to folds.
     pool:
         How the noise ratios d / lam are pooled over folds before the isotonic map: ``"log"``
-        (the stores' default: the map of log(d / lam)) or ``"mean"`` (the map of d / lam, then
-        its log, like the signal ratios). d from n_f held-out samples is a scaled chi-square
-        with n_f degrees of freedom, so the mean of its log is low by about 1 / n_f: small with
-        10 folds of a 500-sample panel, large with many small folds.
+        (the map of log(d / lam); older stores) or ``"mean"`` (the map of d / lam, then its
+        log, like the signal ratios; newer stores). d from n_f held-out samples is a scaled
+        chi-square with n_f degrees of freedom, so the mean of its log is low by about 1 / n_f:
+        small with 10 folds of a 500-sample panel, large with many small folds.
     test_scale:
         How a held-out fold is standardised: ``"richardson"`` (the stores' default since
         2026-12-02: its own means and standard deviations, with the bias that gives d removed,
@@ -232,11 +277,10 @@ def cv_direction_scales(
         stay out-of-sample) or ``"panel"`` (the whole panel's, as the store's own LD is).
     signal:
         How u^T R_WC R_CW u is estimated from the held-out fold's halves: ``"fold"`` (the
-        stores' default: the halves of the fold standardised as a whole, whose common mean
-        adds about |C| d / n_f^2, so that the signal scale grows as the folds get smaller) or
-        ``"halves"`` (each half centred on its own mean, on the panel's scale,
-        :func:`held_out_signal`: unbiased; measured with ``pool="mean"`` and not the default
-        yet, docs/mismatch.md section 5).
+        halves of the fold standardised as a whole, whose common
+        mean adds about |C| d / n_f^2, so that the signal scale grows as the folds get
+        smaller) or ``"halves"`` (each half centred on its own mean, on the panel's scale,
+        :func:`held_out_signal`: unbiased).
     train_fraction:
         Eigen-directions from this fraction of the training folds' samples (a random subset;
         default all). With the held-out folds unchanged, maps at two fractions show how the
@@ -245,6 +289,11 @@ def cv_direction_scales(
         Transfer the maps from the training folds' size n (1 - 1/folds) to the panel's n: the
         log maps from all and from 80% of the training folds (the same held-out folds),
         extrapolated linearly in 1 / n_train (twice the cost).
+
+    LD stores use :func:`store_scale_options`: these defaults below
+    :data:`TRANSFER_MIN_SAMPLES` samples (and in every store built before 2026-12-02's change,
+    whose manifest has no ``pool``), ``signal="halves", pool="mean", extrapolate=True`` from
+    there on.
 
     Returns
     -------
@@ -324,7 +373,13 @@ def cv_direction_scales(
     if not qs:
         zero = np.zeros(GRID.size)
         return DirectionScales(
-            log_rho=zero, log_t=zero.copy(), held_out=test_scale, folds=folds, signal=signal
+            log_rho=zero,
+            log_t=zero.copy(),
+            held_out=test_scale,
+            folds=folds,
+            signal=signal,
+            pool=pool,
+            extrapolated=False,
         )
     q_all = np.concatenate(qs)
     lr = _isotonic_on_grid(q_all, np.concatenate(log_rho))
@@ -337,4 +392,6 @@ def cv_direction_scales(
         held_out=test_scale,
         folds=folds,
         signal=signal,
+        pool=pool,
+        extrapolated=False,
     )

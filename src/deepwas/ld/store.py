@@ -222,9 +222,7 @@ def write_store(
     n_windows = len(windows)
     ranks = np.zeros(n_windows, dtype=np.int64)
     n_scaled = 0
-    held_out: str | None = None  # how the direction scales' held-out folds were standardised
-    folds: int | None = None  # and how many folds there were
-    signal: str | None = None  # and how their signal was estimated
+    method: dict = {}  # how the direction scales were made (DirectionScales.method)
     record = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
@@ -277,9 +275,7 @@ def write_store(
                 if scales is not None:
                     np.save(d / "scales.npy", scales.as_array())
                     n_scaled += 1
-                    held_out = held_out or scales.held_out
-                    folds = folds or scales.folds
-                    signal = signal or scales.signal
+                    method = method or scales.method()
                 ranks[i] = eig.rank
                 bar.update(1)
         finally:
@@ -298,10 +294,9 @@ def write_store(
 
             record["mismatch"] = {
                 "method": "cross-validated direction scales",
-                "folds": folds or DEFAULT_FOLDS,
+                "folds": DEFAULT_FOLDS,
                 "grid": len(GRID),
-                **({"held_out": held_out} if held_out else {}),
-                **({"signal": signal} if signal else {}),
+                **method,
             }
         windows["rank"] = ranks
         windows.to_parquet(tmp / "windows.parquet", index=False)
@@ -685,24 +680,27 @@ class LDStore:
             f"  LD: shrinkage {ld.get('shrinkage')}, min MAF {ld.get('min_maf')}, "
             f"stored as {ld.get('dtype')}",
             f"  eigen: eig_rtol {eg.get('eig_rtol')}, var_explained {eg.get('var_explained')}",
-            "  direction scales for small-panel LD: "
-            + (
-                f"cross-validated, {m['mismatch'].get('folds')} folds"
-                + (
-                    ", held-out variance Richardson-corrected"
-                    + (
-                        ", signal from independent halves"
-                        if m["mismatch"].get("signal") == "halves"
-                        else ""
-                    )
-                    if m["mismatch"].get("held_out") == "richardson"
-                    else " (built before the held-out correction of 2026-12-02: a rebuild "
-                    "brings sigma closer to 1, docs/mismatch.md)"
-                )
-                if "mismatch" in m
-                else "none (the full model only; rebuild with this deepwas for the small-panel "
-                "model)"
-            ),
+            "  direction scales for small-panel LD: " + _scales_summary(m.get("mismatch")),
             f"  size on disk: {size / 2**20:.1f} MiB",
         ]
         return lines
+
+
+def _scales_summary(mismatch: dict | None) -> str:
+    """How a store's direction scales were made (its manifest's ``mismatch``), in words."""
+    if mismatch is None:
+        return "none (the full model only; rebuild with this deepwas for the small-panel model)"
+    text = f"cross-validated, {mismatch.get('folds')} folds"
+    if mismatch.get("held_out") != "richardson":
+        return text + (
+            " (built before the held-out correction of 2026-12-02: a rebuild brings sigma "
+            "closer to 1, docs/mismatch.md)"
+        )
+    text += ", held-out variance Richardson-corrected"
+    if mismatch.get("signal") == "halves":
+        text += ", signal from independent halves"
+    if mismatch.get("pool") == "mean":
+        text += ", noise pooled on its own scale"
+    if mismatch.get("extrapolated"):
+        text += ", transferred to the panel's size"
+    return text

@@ -49,6 +49,7 @@ _SIM_CONSTRAINTS: dict[str, Any] = {
     "panel": _PATH,
     "min_maf": Interval(Real, 0, 0.5, closed="left"),
     "max_snps": [Interval(Integral, 1, None, closed="left"), None],
+    "maf_spectrum": Options(("uniform", "hapmap3")),
     "annotations": _PATH,
     "n_binary": Interval(Integral, 0, None, closed="left"),
     "n_continuous": Interval(Integral, 0, None, closed="left"),
@@ -108,6 +109,12 @@ class SimConfig:
         Minimum minor allele frequency in every cohort, in [0, 0.5).
     max_snps: int or None
         Thin to at most this many variants per chromosome (uniformly at random, order kept).
+    maf_spectrum: str
+        ``"uniform"`` keeps the coalescent's minor-allele-frequency spectrum (30% of the kept
+        variants below MAF 0.05 with ``min_maf=0.01``); ``"hapmap3"`` thins each MAF bin so that
+        the panel's spectrum is that of HapMap3 variants in 1000 Genomes EUR (9% below 0.05,
+        median 0.23; :data:`deepwas.simulate.genotypes.HAPMAP3_MAF`), as in the reference
+        panels users have. msprime genotypes only.
     annotations: str or None
         Path to given annotations, in any format :func:`deepwas.io.annotations.read_annotations`
         reads (TSV/CSV, optionally gzipped, or parquet; a ``SNP`` column or ``CHR`` + ``BP``,
@@ -157,6 +164,7 @@ class SimConfig:
     panel: str | None = None
     min_maf: float = 0.01
     max_snps: int | None = None
+    maf_spectrum: str = "uniform"
     annotations: str | None = None
     n_binary: int = 6
     n_continuous: int = 4
@@ -168,6 +176,13 @@ class SimConfig:
     def __post_init__(self) -> None:
         validate(self.__dict__, _SIM_CONSTRAINTS, where="SimConfig", flags=_FLAGS)
         validate(self.__dict__, _SIM_LIBRARY_CONSTRAINTS, where="SimConfig", as_flags=False)
+        if self.maf_spectrum != "uniform" and self.panel is not None:
+            _fail(
+                "maf_spectrum",
+                f"maf_spectrum {self.maf_spectrum} thins msprime genotypes; a given panel "
+                "keeps its own spectrum",
+                "drop maf_spectrum (or the panel)",
+            )
         if self.ref_population != "CEU":  # rules between options, beyond the tables
             if self.panel is not None:
                 _fail(
