@@ -529,7 +529,9 @@ def summarize(
             }
         )
     by = {(r["seed"], r["model"]): r for r in records}
-    for a, b in (("linear", "constant"), ("mlp", "linear"), ("mlp", "constant")):
+    contrasts = [("linear", "constant"), ("mlp", "linear"), ("mlp", "constant")]
+    contrasts += [("linear_mlp", "linear"), ("ssm", "mlp"), ("ssm", "linear")]
+    for a, b in contrasts:
         d = [
             by[(s, a)]["heldout_gain_per_1000"] - by[(s, b)]["heldout_gain_per_1000"]
             for s in args.seeds
