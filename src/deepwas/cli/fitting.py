@@ -60,8 +60,8 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     else:
         fit, h2_se = fit_constant(trait), None
     table = window_diagnostics(trait, fit.snpvar, fit.sigma)
-    warnings_ = mismatch_warnings(table, ld_model=trait.ld_model)
-    warnings_ += panel_warnings(store.n_ref, ld_model=trait.ld_model)
+    mismatch = mismatch_warnings(table, ld_model=trait.ld_model)
+    warnings_ = mismatch + panel_warnings(store.n_ref, ld_model=trait.ld_model)
     notes = outlier_lines(table)
     variants = variant_diagnostics(trait, store)
     notes += variant_lines(variants)
@@ -91,9 +91,15 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         ),
     }
     se = "" if h2_se is None else f" (SE {h2_se:.4f}, block jackknife over windows)"
+    # say at once when the number is not to be read as an estimate
+    caveat = (
+        "; at its lower bound 0: the likelihood puts the signal in sigma"
+        if fit.h2 < 1e-6
+        else ""
+    ) + ("; not reliable with this panel, see the warning below" if mismatch else "")
     say(
         f"best constant prior: h2 = {fit.h2:.4f}{se} over {trait.n_variants:,} variants "
-        f"(SNPVAR {fit.snpvar:.3e}), sigma = {fit.sigma:.4f}",
+        f"(SNPVAR {fit.snpvar:.3e}), sigma = {fit.sigma:.4f}{caveat}",
         f"exact log-likelihood: {-fit.nll:.3f} "
         f"({-fit.nll / trait.n_scored:.5f} per scored variant)",
         *notes,
