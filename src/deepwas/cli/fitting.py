@@ -93,9 +93,7 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
     se = "" if h2_se is None else f" (SE {h2_se:.4f}, block jackknife over windows)"
     # say at once when the number is not to be read as an estimate
     caveat = (
-        "; at its lower bound 0: the likelihood puts the signal in sigma"
-        if fit.h2 < 1e-6
-        else ""
+        "; at its lower bound 0: the likelihood puts the signal in sigma" if fit.h2 < 1e-6 else ""
     ) + ("; not reliable with this panel, see the warning below" if mismatch else "")
     say(
         f"best constant prior: h2 = {fit.h2:.4f}{se} over {trait.n_variants:,} variants "
