@@ -181,9 +181,8 @@ def held_out_signal(Z: np.ndarray, scored: np.ndarray, U: np.ndarray) -> np.ndar
     so u^T S_a,WC S_b,CW u is unbiased for the product. Centring the halves on their common
     mean instead (``signal="fold"``, the stores' maps of small panels) leaves a term
     delta delta^T / 4 in each, with delta the difference of the halves' means, and their
-    product adds about
-    |C| u^T Sigma u / n_f^2: larger than the signal of the panel's small directions, and growing
-    fast as the folds get smaller (docs/mismatch.md sections 3 and 5).
+    product adds about |C| u^T Sigma u / n_f^2: larger than the signal of the panel's small
+    directions, and growing fast as the folds get smaller (docs/mismatch.md sections 3 and 5).
     """
     h = Z.shape[0] // 2
     if h < 2:
@@ -264,8 +263,8 @@ def cv_direction_scales(
         Seeds the assignment of samples to folds.
     pool:
         How the noise ratios d / lam are pooled over folds before the isotonic map: ``"log"``
-        (the map of log(d / lam); older stores) or ``"mean"`` (the map of d / lam, then its
-        log, like the signal ratios; newer stores). d from n_f held-out samples is a scaled
+        (the map of log(d / lam)) or ``"mean"`` (the map of d / lam, then its log, like the
+        signal ratios). d from n_f held-out samples is a scaled
         chi-square with n_f degrees of freedom, so the mean of its log is low by about 1 / n_f:
         small with 10 folds of a 500-sample panel, large with many small folds.
     test_scale:
@@ -277,9 +276,9 @@ def cv_direction_scales(
         stay out-of-sample) or ``"panel"`` (the whole panel's, as the store's own LD is).
     signal:
         How u^T R_WC R_CW u is estimated from the held-out fold's halves: ``"fold"`` (the
-        halves of the fold standardised as a whole, whose common
-        mean adds about |C| d / n_f^2, so that the signal scale grows as the folds get
-        smaller) or ``"halves"`` (each half centred on its own mean, on the panel's scale,
+        halves of the fold standardised as a whole, whose common mean adds about
+        |C| d / n_f^2, so that the signal scale grows as the folds get smaller) or
+        ``"halves"`` (each half centred on its own mean, on the panel's scale,
         :func:`held_out_signal`: unbiased).
     train_fraction:
         Eigen-directions from this fraction of the training folds' samples (a random subset;
