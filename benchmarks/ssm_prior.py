@@ -69,6 +69,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ssm-window-kb", type=float, default=100.0)
     p.add_argument("--ssm-width", type=int, default=None, help="override the ssm width (32)")
     p.add_argument("--ssm-depth", type=int, default=None, help="override the ssm depth (2)")
+    p.add_argument(
+        "--extrapolate-kb",
+        type=float,
+        nargs="+",
+        default=None,
+        help="after each ssm fit, score it with these windows (deepwas.ssm.evaluation_window: "
+        "the learned decay lengths, a wider reach): the length-extrapolation curve",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="working folder (default: a temporary one)")
     p.add_argument(
@@ -77,6 +85,53 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="read the metrics.json of fits already in --out instead of refitting them",
     )
     return p.parse_args(argv)
+
+
+def extrapolation_curve(sim: Path, store: Path, fit_dir: Path, seed: int, kbs) -> list[dict]:
+    """Held-out gain of the saved ssm prior of ``fit_dir`` scored with each window of ``kbs``
+    (kb), on the fit's own split: the prior as :func:`deepwas.evaluate` scored it (before the
+    small-panel calibration of its scale), with its hard window widened and its learned decay
+    lengths kept (:func:`deepwas.ssm.evaluation_window`)."""
+    import math
+
+    import torch
+
+    from deepwas.data import prepare_fit
+    from deepwas.io.annotations import read_annotations
+    from deepwas.ld.store import LDStore
+    from deepwas.ld.trait import load_trait
+    from deepwas.metrics import evaluate
+    from deepwas.priors import load_prior
+    from deepwas.ssm import evaluation_window
+
+    st = LDStore.open(store)
+    trait = load_trait(sim / "sumstats.tsv.gz", st, progress=False)
+    annotations = read_annotations(sim / "annotations.tsv.gz")
+    data = prepare_fit(trait, annotations, st, test_blocks=0.25, split_seed=seed)
+    prior = load_prior(fit_dir / "model")
+    saved = json.loads((fit_dir / "metrics.json").read_text())
+    if saved.get("h2_scale"):  # undo the calibration: score the prior evaluate() scored
+        with torch.no_grad():
+            prior.bias.sub_(math.log(saved["h2_scale"]))
+    rows = []
+    for kb in kbs:
+        with evaluation_window(prior, kb):
+            m = evaluate(data, prior)
+        rows.append(
+            {
+                "record": "extrapolation",
+                "seed": seed,
+                "trained_kb": prior.config.window_kb,
+                "window_kb": kb,
+                "heldout_gain_per_1000": m.heldout_gain_per_1000,
+                "fit_heldout_gain_per_1000": saved.get("heldout_gain_per_1000"),
+                "h2": m.h2,
+                "sigma": m.sigma,
+            }
+        )
+        emit(rows[-1])
+        log(f"seed {seed} ssm at +-{kb:g} kb: gain/1000 {m.heldout_gain_per_1000:.3f}")
+    return rows
 
 
 def main(argv=None) -> int:
@@ -95,7 +150,7 @@ def main(argv=None) -> int:
     with contextlib.ExitStack() as stack:
         tmp = None if args.out else stack.enter_context(tempfile.TemporaryDirectory())
         root = Path(args.out or tmp)
-        rows = []
+        rows, curves = [], []
         for seed in args.seeds:
             sim, store = root / f"sim{seed}", root / f"ld{seed}"
             t0 = time.perf_counter()
@@ -159,6 +214,17 @@ def main(argv=None) -> int:
                     f"seed {seed} {name}: gain/1000 {m.heldout_gain_per_1000:.3f}, "
                     f"Spearman {m.truth_spearman:.3f}, {m.seconds:.0f} s"
                 )
+            if args.extrapolate_kb and "ssm" in args.models:
+                curves += extrapolation_curve(
+                    sim, store, root / f"fit{seed}_ssm", seed, args.extrapolate_kb
+                )
+        for kb in args.extrapolate_kb or []:
+            mean, sd, n = mean_sd(
+                c["heldout_gain_per_1000"] for c in curves if c["window_kb"] == kb
+            )
+            emit(
+                {"record": "extrapolation_summary", "window_kb": kb, "mean": mean, "sd": sd, "n": n}
+            )
         by = {(r["seed"], r["model"]): r for r in rows}
         for name in args.models:
             for key in ("heldout_gain_per_1000", "truth_spearman", "seconds"):

@@ -162,6 +162,38 @@ def test_window_context_equals_whole_chromosome_inside_the_window():
     assert (ctx[~inside] - whole[lo:hi][~inside]).abs().max() > 1e-4
 
 
+def test_evaluation_window_widens_the_reach_and_restores_the_prior():
+    # length extrapolation (issue 12): a prior trained on +-20 kb evaluated on +-200 kb sees
+    # exactly the variants within +-200 kb, with each block's decay lengths those it learned
+    from deepwas.ssm import evaluation_window
+
+    prior = _random_prior(window_kb=20.0, depth=2)
+    pos = _chromosome(600, 1, seed=7, span=2_000_000)
+    x = torch.tensor(np.random.default_rng(8).normal(size=(600, 3)), dtype=F64)
+    base = prior(x, pos)
+    with evaluation_window(prior, 20.0):  # the configured window: the same numbers
+        assert torch.equal(prior(x, pos), base)
+    with evaluation_window(prior, 200.0):
+        wide = prior(x, pos)
+    assert not hasattr(prior, "_reach_kb") and torch.equal(prior(x, pos), base)
+    i = 300
+    d = np.abs(pos[:, 1] - pos[i, 1])
+    for reach_kb, out in ((20.0, base), (200.0, wide)):
+        near, far = (d > 25_000) & (d <= 0.8 * reach_kb * 1000), d > reach_kb * 1000
+        x2 = x.clone()
+        x2[far] += 5.0  # beyond the reach: nothing changes, bit for bit
+        with evaluation_window(prior, reach_kb):
+            assert torch.equal(prior(x2, pos)[i], out[i])
+        if near.any():  # between the trained window and the reach: it does
+            x3 = x.clone()
+            x3[near] += 5.0
+            with evaluation_window(prior, reach_kb):
+                assert abs(float(prior(x3, pos)[i].detach() - out[i].detach())) > 1e-8
+    with pytest.raises(ValueError, match="window_kb"):
+        with evaluation_window(prior, 0.0):
+            pass
+
+
 def test_row_order_does_not_matter():
     prior = _random_prior()
     pos = np.vstack([_chromosome(60, 1, seed=7), _chromosome(70, 4, seed=8)])

@@ -21,6 +21,8 @@ Everything is float64; positions never need gradients.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,7 @@ from deepwas.errors import InputError
 __all__ = [
     "CHUNK",
     "decayed_cumsum",
+    "evaluation_window",
     "window_kernel_mean",
     "variant_positions",
 ]
@@ -269,9 +272,11 @@ class _SSMBlock(nn.Module):
         lo, hi = _log_length_range(w_bp)
         return torch.exp(lo + (hi - lo) * torch.sigmoid(self.theta))
 
-    def forward(self, h, pos, seg, w_bp: float, scale: float) -> torch.Tensor:
+    def forward(self, h, pos, seg, w_bp: float, scale: float, reach_bp: float) -> torch.Tensor:
+        """``w_bp``: the trained window, which sets the decay lengths; ``reach_bp``: the hard
+        window the kernel is cut at (``w_bp`` but under :func:`evaluation_window`)."""
         u = self.norm(h)
-        mixed = window_kernel_mean(self.value(u), pos, seg, self.lengths(w_bp), w_bp)
+        mixed = window_kernel_mean(self.value(u), pos, seg, self.lengths(w_bp), reach_bp)
         h = h + scale * self.out(mixed * self.act(self.gate(u)))
         return h + scale * self.fc2(self.act(self.fc1(self.norm2(h))))
 
@@ -286,6 +291,24 @@ def _log_length_range(w_bp: float) -> tuple[float, float]:
 def block_window_bp(prior) -> float:
     """The hard window of each block, ``1000 window_kb / depth`` bp."""
     return 1000.0 * prior.config.window_kb / prior.config.depth
+
+
+@contextmanager
+def evaluation_window(prior, window_kb: float) -> Iterator[None]:
+    """Within the block, ``prior`` (an ``ssm`` prior) sees ``+-window_kb`` instead of its
+    configured window, with the decay lengths it learned unchanged: each block's kernel is cut
+    at ``window_kb / depth`` instead of ``config.window_kb / depth``. For measuring length
+    extrapolation (a prior trained on +-50 kb evaluated on +-500 kb, issue 12); the prior and
+    its saved configuration are not changed."""
+    if prior.config.model != "ssm":
+        raise ValueError(f"evaluation_window needs an ssm prior, got {prior.config.model!r}")
+    if not (math.isfinite(window_kb) and window_kb > 0):
+        raise ValueError(f"window_kb must be positive and finite, got {window_kb}")
+    prior._reach_kb = float(window_kb)
+    try:
+        yield
+    finally:
+        del prior._reach_kb
 
 
 def ssm_build(prior) -> None:
@@ -346,8 +369,10 @@ def ssm_forward(prior, x_std: torch.Tensor, positions) -> torch.Tensor:
         return x_std.new_zeros(0)
     order, pos, seg = _sorted_segments(positions, n, x_std.device)
     w_bp = block_window_bp(prior)
+    reach_kb = getattr(prior, "_reach_kb", None)  # evaluation_window
+    reach_bp = w_bp if reach_kb is None else 1000.0 * reach_kb / prior.config.depth
     h = prior.input(x_std[order])
     for block in prior.blocks:
-        h = block(h, pos, seg, w_bp, prior.block_scale)
+        h = block(h, pos, seg, w_bp, prior.block_scale, reach_bp)
     y = prior.out_act(prior.out_norm(h)) @ prior.weight
     return torch.empty_like(y).index_copy(0, order, y)
