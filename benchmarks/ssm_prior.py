@@ -50,6 +50,7 @@ MODELS = {
     "linear": ("linear", 64, 4),
     "mlp": ("mlp", 64, 4),
     "ssm": ("ssm", 32, 2),
+    "linear_ssm": ("linear_ssm", 32, 2),
     "constant": ("constant", 64, 4),
 }
 
@@ -143,10 +144,11 @@ def main(argv=None) -> int:
     from deepwas.workflow import run_fit
 
     torch.set_num_threads(args.threads)
-    if args.ssm_width:
-        MODELS["ssm"] = ("ssm", args.ssm_width, MODELS["ssm"][2])
-    if args.ssm_depth:
-        MODELS["ssm"] = ("ssm", MODELS["ssm"][1], args.ssm_depth)
+    for name in ("ssm", "linear_ssm"):
+        if args.ssm_width:
+            MODELS[name] = (name, args.ssm_width, MODELS[name][2])
+        if args.ssm_depth:
+            MODELS[name] = (name, MODELS[name][1], args.ssm_depth)
     with contextlib.ExitStack() as stack:
         tmp = None if args.out else stack.enter_context(tempfile.TemporaryDirectory())
         root = Path(args.out or tmp)
@@ -233,7 +235,9 @@ def main(argv=None) -> int:
                     {"record": "summary", "model": name, "metric": key, "mean": mean, "sd": sd}
                     | {"n": n, "prior": args.prior}
                 )
-        for a, b in (("ssm", "mlp"), ("ssm", "linear"), ("mlp", "linear")):
+        contrasts = [("ssm", "mlp"), ("ssm", "linear"), ("mlp", "linear")]
+        contrasts += [("linear_ssm", "mlp"), ("linear_ssm", "linear"), ("linear_ssm", "ssm")]
+        for a, b in contrasts:
             if a not in args.models or b not in args.models:
                 continue
             for key in ("heldout_gain_per_1000", "truth_spearman"):

@@ -45,11 +45,13 @@ def test_registry_is_read_by_the_configs_and_the_cli():
     from deepwas.errors import InputError
 
     families = list(deepwas.PRIOR_FAMILIES)
-    assert families == ["constant", "linear", "mlp", "linear_mlp", "ssm"]
+    assert families == ["constant", "linear", "mlp", "linear_mlp", "ssm", "linear_ssm"]
     for name, family in deepwas.PRIOR_FAMILIES.items():
         assert family.name == name and family.description
         deepwas.TrainConfig(model=name)  # accepted
-    with pytest.raises(InputError, match="give one of constant, linear, mlp, linear_mlp or ssm"):
+    with pytest.raises(
+        InputError, match="give one of constant, linear, mlp, linear_mlp, ssm or linear_ssm"
+    ):
         deepwas.TrainConfig(model="transformer")
     for objective in deepwas.OBJECTIVES:
         deepwas.TrainConfig(objective=objective)

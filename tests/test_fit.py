@@ -244,15 +244,22 @@ def test_resume_gives_the_uninterrupted_result(sim, tmp_path):
     assert resumed.sigma == full.sigma
 
 
-def test_linear_mlp_starts_from_the_linear_fit_and_keeps_it_unless_validation_improves(sim):
+@pytest.mark.parametrize("model", ["linear_mlp", "linear_ssm"])
+def test_linear_then_network_starts_from_the_linear_fit_and_keeps_it_unless_validation_improves(
+    sim, model
+):
     from dataclasses import replace
 
+    from deepwas.ssm import variant_positions
+
     data, store = _fit_data(sim)
+    data = replace(data, positions=variant_positions(store.variants))  # for linear_ssm
     cfg = TrainConfig(model="linear", epochs=5, patience=100, seed=2, width=8, depth=1)
     lin = train_prior(data, cfg, store=store, progress=False)
-    res = train_prior(data, replace(cfg, model="linear_mlp"), store=store, progress=False)
+    res = train_prior(data, replace(cfg, model=model), store=store, progress=False)
+    assert res.prior.config.model == model
     stages = [h["stage"] for h in res.history]
-    assert stages == ["linear"] * 5 + ["linear_mlp"] * 5
+    assert stages == ["linear"] * 5 + [model] * 5
     # the first stage is the linear fit itself
     assert [h["val_objective"] for h in res.history[:5]] == [
         h["val_objective"] for h in lin.history
@@ -261,8 +268,8 @@ def test_linear_mlp_starts_from_the_linear_fit_and_keeps_it_unless_validation_im
     best = min(h["val_objective"] for h in res.history)
     x = torch.from_numpy(data.features)
     with torch.no_grad():
-        got, want = res.prior.to("cpu")(x), lin.prior.to("cpu")(x)
-    if res.best_epoch <= 5:  # no MLP epoch beat the linear prior on validation: kept as it was
+        got, want = res.prior.to("cpu")(x, data.positions), lin.prior.to("cpu")(x)
+    if res.best_epoch <= 5:  # no network epoch beat the linear prior on validation: kept as is
         assert best == best_lin and torch.allclose(got, want, rtol=0, atol=1e-12)
     else:
         assert res.history[res.best_epoch - 1]["val_objective"] == best < best_lin

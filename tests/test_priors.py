@@ -150,6 +150,22 @@ def test_linear_mlp_is_the_linear_prior_plus_the_mlp():
         assert torch.allclose(lm(x), lin(x) + mlp(x), rtol=0, atol=1e-12)
 
 
+def test_linear_ssm_is_the_linear_prior_plus_the_ssm():
+    ls = build_prior(make_config("linear_ssm", width=4, depth=2), seed=3)
+    ssm = build_prior(make_config("ssm", width=4, depth=2), seed=3)
+    lin = build_prior(make_config("linear"), seed=3)
+    with torch.no_grad():
+        for p in (ls.weight, ssm.weight):
+            p.copy_(torch.linspace(-1.0, 1.0, 4, dtype=torch.float64))
+        ls.linear.copy_(torch.arange(1.0, K + 1, dtype=torch.float64) / 10)
+        lin.weight.copy_(ls.linear)
+        lin.bias.copy_(ls.bias)
+        ssm.bias.zero_()
+    x, pos = raw_features(6), positions(6)
+    with torch.no_grad():
+        assert torch.allclose(ls(x, pos), lin(x) + ssm(x, pos), rtol=0, atol=1e-12)
+
+
 def test_mlp_gradcheck_wrt_features():
     prior = build_prior(make_config("mlp", width=4, depth=2), seed=0)
     with torch.no_grad():  # make the output depend on the features
@@ -296,7 +312,8 @@ def test_log_2pq():
 
 
 def test_registry_lists_the_families_once():
-    assert MODELS == tuple(PRIOR_FAMILIES) == ("constant", "linear", "mlp", "linear_mlp", "ssm")
+    assert MODELS == tuple(PRIOR_FAMILIES)
+    assert MODELS == ("constant", "linear", "mlp", "linear_mlp", "ssm", "linear_ssm")
     for name, family in PRIOR_FAMILIES.items():
         assert family.name == name and family.description
         assert build_prior(make_config(name)).family is family
@@ -304,7 +321,7 @@ def test_registry_lists_the_families_once():
         PRIOR_FAMILIES["other"] = PRIOR_FAMILIES["linear"]  # read-only
     with pytest.raises(
         InputError,
-        match="PriorConfig.model .give one of constant, linear, mlp, linear_mlp or ssm",
+        match="PriorConfig.model .give one of constant, linear, mlp, linear_mlp, ssm or linear_ssm",
     ):
         make_config("transformer")
 
@@ -325,6 +342,7 @@ def test_state_dict_keys_are_those_of_the_saved_format():
         for w in ("weight", "bias")
     }
     assert keys["ssm"] == common | {"weight", "blocks.0.theta"} | ssm_block | io
+    assert keys["linear_ssm"] == keys["ssm"] | {"linear"}
 
 
 # --- on disk -----------------------------------------------------------------------------

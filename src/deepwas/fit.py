@@ -51,6 +51,8 @@ OBJECTIVES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: families trained in two stages, the linear prior first (:func:`_train_linear_then_mlp`)
+TWO_STAGE = ("linear_mlp", "linear_ssm")
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 # TrainConfig's constraint table (deepwas._validation); the CLI flag is --NAME, except sigma
 _TRAIN_CONSTRAINTS = {
@@ -295,12 +297,12 @@ def train_prior(
     sigma), so training only has to learn departures from it. The order of windows in epoch e is a
     permutation drawn from ``numpy.random.default_rng([seed, e])``, so a resumed run replays it.
 
-    ``linear_mlp`` trains in two stages (:func:`_train_linear_then_mlp`): the linear prior (this
-    function with ``model="linear"``), then the whole network from it, its MLP output starting at
-    zero, with the linear prior as epoch 0 of the second stage: on the validation windows the
-    result is never worse than the linear prior.
+    ``linear_mlp`` and ``linear_ssm`` train in two stages (:func:`_train_linear_then_mlp`): the
+    linear prior (this function with ``model="linear"``), then the whole network from it, its
+    MLP (or SSM) output starting at zero, with the linear prior as epoch 0 of the second stage:
+    on the validation windows the result is never worse than the linear prior.
     """
-    if init is None and cfg.model == "linear_mlp":
+    if init is None and cfg.model in TWO_STAGE:
         return _train_linear_then_mlp(
             fit_data, cfg, store=store, checkpoint=checkpoint, resume=resume, progress=progress
         )
@@ -486,9 +488,10 @@ def train_prior(
 
 
 def _train_linear_then_mlp(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
-    """Train a ``linear_mlp`` prior: the linear prior first (``cfg`` with ``model="linear"``,
-    no checkpoint), then the linear + MLP network from it (``linear`` = the linear weights, the
-    same output bias and sigma, the MLP's output weights 0: the same prior), with the linear
+    """Train a ``linear_mlp`` or ``linear_ssm`` prior: the linear prior first (``cfg`` with
+    ``model="linear"``, no checkpoint), then the linear + MLP (or SSM) network from it
+    (``linear`` = the linear weights, the same output bias and sigma, the network's output
+    weights 0: the same prior), with the linear
     prior as the second stage's epoch 0. The history runs on across the stages (a ``stage``
     column); ``best_epoch`` counts from the first stage's first epoch."""
     from deepwas.priors import build_prior
@@ -496,7 +499,13 @@ def _train_linear_then_mlp(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
     checkpoint, resume = kwargs.pop("checkpoint", None), kwargs.pop("resume", False)
     lin = train_prior(fit_data, replace(cfg, model="linear"), **kwargs)
     lin_prior = lin.prior.to("cpu")
-    pcfg = replace(lin_prior.config, model="linear_mlp", width=cfg.width, depth=cfg.depth)
+    pcfg = replace(
+        lin_prior.config,
+        model=cfg.model,
+        width=cfg.width,
+        depth=cfg.depth,
+        window_kb=cfg.ssm_window_kb,
+    )
     start = build_prior(pcfg, seed=cfg.seed)
     with torch.no_grad():
         start.bias.copy_(lin_prior.bias)
@@ -513,14 +522,14 @@ def _train_linear_then_mlp(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
     )
     n1 = len(lin.history)
     history = [{**h, "stage": "linear"} for h in lin.history] + [
-        {**h, "epoch": h["epoch"] + n1, "stage": "linear_mlp"} for h in res.history
+        {**h, "epoch": h["epoch"] + n1, "stage": cfg.model} for h in res.history
     ]
     best = lin.best_epoch if res.best_epoch == 0 else n1 + res.best_epoch
     return replace(
         res,
         history=history,
         best_epoch=best,
-        stopped=f"linear: {lin.stopped}; linear_mlp: {res.stopped}",
+        stopped=f"linear: {lin.stopped}; {cfg.model}: {res.stopped}",
         float64_retries=lin.float64_retries + res.float64_retries,
     )
 

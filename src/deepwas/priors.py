@@ -107,8 +107,8 @@ class PriorConfig:
     Parameters
     ----------
     model:
-        A registered family: ``"constant"``, ``"linear"``, ``"mlp"``, ``"linear_mlp"`` or
-        ``"ssm"``.
+        A registered family: ``"constant"``, ``"linear"``, ``"mlp"``, ``"linear_mlp"``,
+        ``"ssm"`` or ``"linear_ssm"``.
     feature_names: (k,)
         Names of the feature columns, in order (annotations, and ``"log_2pq"`` if allele
         frequency is used). May be empty for ``"constant"`` only.
@@ -649,7 +649,14 @@ _register(
 
 
 def _register_ssm() -> None:
-    from deepwas.ssm import ssm_build, ssm_forward, ssm_reset
+    from deepwas.ssm import (
+        linear_ssm_build,
+        linear_ssm_forward,
+        linear_ssm_reset,
+        ssm_build,
+        ssm_forward,
+        ssm_reset,
+    )
 
     _register(
         PriorFamily(
@@ -661,6 +668,19 @@ def _register_ssm() -> None:
             build=ssm_build,
             reset=ssm_reset,
             forward=ssm_forward,
+            uses_positions=True,
+        )
+    )
+    _register(
+        PriorFamily(
+            "linear_ssm",
+            "log s = b + v . x_std + the ssm stack: the linear prior plus the neighbourhood; "
+            "training fits the linear prior first and starts the stack from it",
+            uses_features=True,
+            sized=True,
+            build=linear_ssm_build,
+            reset=linear_ssm_reset,
+            forward=linear_ssm_forward,
             uses_positions=True,
         )
     )

@@ -2,7 +2,8 @@
 sequence, whose per-step decay depends on the base-pair gap between consecutive variants.
 
 This module owns the scan (:func:`decayed_cumsum`, :func:`window_kernel_mean`), the family's
-build / reset / forward functions (registered in :mod:`deepwas.priors` as ``"ssm"``) and
+build / reset / forward functions (registered in :mod:`deepwas.priors` as ``"ssm"``, and with a
+linear term of the variant's own features as ``"linear_ssm"``) and
 :func:`variant_positions`, the ``(CHR, BP)`` array every caller passes as ``positions``.
 docs/decisions.md ("The neighbourhood prior ssm") derives the design; in short, with
 ``w = window_kb / depth`` kb:
@@ -300,7 +301,7 @@ def evaluation_window(prior, window_kb: float) -> Iterator[None]:
     at ``window_kb / depth`` instead of ``config.window_kb / depth``. For measuring length
     extrapolation (a prior trained on +-50 kb evaluated on +-500 kb, issue 12); the prior and
     its saved configuration are not changed."""
-    if prior.config.model != "ssm":
+    if not prior.family.uses_positions:
         raise ValueError(f"evaluation_window needs an ssm prior, got {prior.config.model!r}")
     if not (math.isfinite(window_kb) and window_kb > 0):
         raise ValueError(f"window_kb must be positive and finite, got {window_kb}")
@@ -344,6 +345,21 @@ def ssm_reset(prior, normal_) -> None:
         block.fc1.bias.zero_()
         normal_(block.fc2.weight, 1.0 / width)
         block.fc2.bias.zero_()
+
+
+def linear_ssm_build(prior) -> None:
+    """``linear_ssm``: the ``ssm`` stack plus a linear term of the variant's own features."""
+    ssm_build(prior)
+    prior.linear = nn.Parameter(torch.empty(prior.config.n_features, dtype=_DTYPE))
+
+
+def linear_ssm_reset(prior, normal_) -> None:
+    ssm_reset(prior, normal_)
+    prior.linear.zero_()
+
+
+def linear_ssm_forward(prior, x_std: torch.Tensor, positions) -> torch.Tensor:
+    return x_std @ prior.linear + ssm_forward(prior, x_std, positions)
 
 
 def _sorted_segments(positions, n: int, device) -> tuple[torch.Tensor, ...]:
