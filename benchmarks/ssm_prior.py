@@ -17,6 +17,11 @@ per model with the mean and sample SD across seeds, then one per paired contrast
 ssm minus linear, mlp minus linear: mean difference and paired t over seeds). Progress on stderr.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ssm_prior.py --seeds 1 2 3 --out DIR
+
+``--models`` may add ``linear_ssm`` (the stack trained from the fitted linear prior; its
+contrasts with mlp, linear and ssm are printed too). ``--extrapolate-kb K...`` scores each
+fitted ssm prior with windows of K kb (``deepwas.ssm.evaluation_window``: the length-
+extrapolation curve, one JSON line per seed and window, then the mean per window).
 """
 
 from __future__ import annotations
