@@ -128,6 +128,13 @@ def _spectrum(noise, signal, y, const):
     return np.maximum(e, 0.0), u * u, const + c0 + 0.5 * u.size * math.log(2 * math.pi)
 
 
+def _best_of(nll, starts, maxiter: int | None = None):
+    """The lowest of Nelder-Mead minimisations of ``nll`` from each of ``starts``."""
+    options = {"xatol": 1e-7, "fatol": 1e-7, **({"maxiter": maxiter} if maxiter else {})}
+    runs = (optimize.minimize(nll, x0, method="Nelder-Mead", options=options) for x0 in starts)
+    return min(runs, key=lambda r: r.fun)
+
+
 def constant_fit(parts, n_gwas: float, m: int) -> dict:
     """Maximum-likelihood constant prior (c = N s, sigma) from per-window spectra."""
     E = np.concatenate([p[0] for p in parts])
@@ -138,13 +145,7 @@ def constant_fit(parts, n_gwas: float, m: int) -> dict:
         v = np.exp(x[1]) + np.exp(x[0]) * E
         return 0.5 * np.sum(np.log(v) + U2 / v) + C
 
-    best = min(
-        (
-            optimize.minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-7})
-            for x0 in ([math.log(0.1), 0.0], [math.log(0.01), 0.5], [math.log(1.0), 1.0])
-        ),
-        key=lambda r: r.fun,
-    )
+    best = _best_of(nll, ([math.log(0.1), 0.0], [math.log(0.01), 0.5], [math.log(1.0), 1.0]))
     c, sigma = np.exp(best.x)
     return {"h2": float(c / n_gwas * m), "sigma": float(sigma), "nll": float(best.fun)}
 
@@ -161,22 +162,8 @@ def shaped_fit(parts, n_gwas: float, m: int) -> dict:
         v = np.exp(x[1] + x[2] * H) * rho + np.exp(x[0]) * E
         return 0.5 * np.sum(np.log(v) + Y2 / v) + C
 
-    best = min(
-        (
-            optimize.minimize(
-                nll,
-                x0,
-                method="Nelder-Mead",
-                options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": 4000},
-            )
-            for x0 in (
-                [math.log(0.1), 0.0, 0.0],
-                [math.log(0.01), 0.5, 0.5],
-                [math.log(1.0), 1.0, -0.5],
-            )
-        ),
-        key=lambda r: r.fun,
-    )
+    starts = ([math.log(0.1), 0.0, 0.0], [math.log(0.01), 0.5, 0.5], [math.log(1.0), 1.0, -0.5])
+    best = _best_of(nll, starts, maxiter=4000)
     c, sigma = np.exp(best.x[:2])
     return {
         "h2": float(c / n_gwas * m),
@@ -207,18 +194,7 @@ def lambda_fit(parts, n_gwas: float, m: int) -> dict:
         for c0 in (0.1, 0.01, 1.0)
         for s0, a0 in ((0.0, -9.0), (0.5, -4.0), (0.0, -2.0))
     ]
-    best = min(
-        (
-            optimize.minimize(
-                nll,
-                x0,
-                method="Nelder-Mead",
-                options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": 6000},
-            )
-            for x0 in starts
-        ),
-        key=lambda r: r.fun,
-    )
+    best = _best_of(nll, starts, maxiter=6000)
     c, sigma = np.exp(best.x[:2])
     return {
         "h2": float(c / n_gwas * m),

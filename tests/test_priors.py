@@ -134,36 +134,21 @@ def test_n_params():
     )
 
 
-def test_linear_mlp_is_the_linear_prior_plus_the_mlp():
-    lm = build_prior(make_config("linear_mlp", width=4, depth=2), seed=3)
-    mlp = build_prior(make_config("mlp", width=4, depth=2), seed=3)
+@pytest.mark.parametrize("combined, network", [("linear_mlp", "mlp"), ("linear_ssm", "ssm")])
+def test_linear_plus_network_is_the_linear_prior_plus_the_network(combined, network):
+    both = build_prior(make_config(combined, width=4, depth=2), seed=3)
+    net = build_prior(make_config(network, width=4, depth=2), seed=3)
     lin = build_prior(make_config("linear"), seed=3)
     with torch.no_grad():
-        for p in (lm.weight, mlp.weight):
+        for p in (both.weight, net.weight):
             p.copy_(torch.linspace(-1.0, 1.0, 4, dtype=torch.float64))
-        lm.linear.copy_(torch.arange(1.0, K + 1, dtype=torch.float64) / 10)
-        lin.weight.copy_(lm.linear)
-        lin.bias.copy_(lm.bias)
-        mlp.bias.zero_()
-    x = raw_features(6)
+        both.linear.copy_(torch.arange(1.0, K + 1, dtype=torch.float64) / 10)
+        lin.weight.copy_(both.linear)
+        lin.bias.copy_(both.bias)
+        net.bias.zero_()
+    x, pos = raw_features(6), positions(6)  # the mlp ignores the positions
     with torch.no_grad():
-        assert torch.allclose(lm(x), lin(x) + mlp(x), rtol=0, atol=1e-12)
-
-
-def test_linear_ssm_is_the_linear_prior_plus_the_ssm():
-    ls = build_prior(make_config("linear_ssm", width=4, depth=2), seed=3)
-    ssm = build_prior(make_config("ssm", width=4, depth=2), seed=3)
-    lin = build_prior(make_config("linear"), seed=3)
-    with torch.no_grad():
-        for p in (ls.weight, ssm.weight):
-            p.copy_(torch.linspace(-1.0, 1.0, 4, dtype=torch.float64))
-        ls.linear.copy_(torch.arange(1.0, K + 1, dtype=torch.float64) / 10)
-        lin.weight.copy_(ls.linear)
-        lin.bias.copy_(ls.bias)
-        ssm.bias.zero_()
-    x, pos = raw_features(6), positions(6)
-    with torch.no_grad():
-        assert torch.allclose(ls(x, pos), lin(x) + ssm(x, pos), rtol=0, atol=1e-12)
+        assert torch.allclose(both(x, pos), lin(x) + net(x, pos), rtol=0, atol=1e-12)
 
 
 def test_mlp_gradcheck_wrt_features():

@@ -21,6 +21,7 @@ __all__ = [
     "linear_mlp_build",
     "linear_mlp_reset",
     "linear_mlp_forward",
+    "plus_linear",
 ]
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
@@ -83,15 +84,25 @@ def mlp_forward(prior, x_std: torch.Tensor) -> torch.Tensor:
     return prior.out_act(prior.out_norm(prior._hidden(x_std))) @ prior.weight
 
 
-def linear_mlp_build(prior) -> None:
-    mlp_build(prior)
-    prior.linear = nn.Parameter(torch.empty(prior.config.n_features, dtype=_DTYPE))
+def plus_linear(build, reset, forward):
+    """The build / reset / forward of a family plus a linear term of the variant's own
+    standardised features, ``v . x_std`` (``prior.linear``, 0 at the start): ``linear_mlp`` and
+    ``linear_ssm``, whose training starts ``v`` at the fitted linear prior's weights."""
+
+    def build_(prior) -> None:
+        build(prior)
+        prior.linear = nn.Parameter(torch.empty(prior.config.n_features, dtype=_DTYPE))
+
+    def reset_(prior, normal_) -> None:
+        reset(prior, normal_)
+        prior.linear.zero_()
+
+    def forward_(prior, x_std: torch.Tensor, *positions) -> torch.Tensor:
+        return x_std @ prior.linear + forward(prior, x_std, *positions)
+
+    return build_, reset_, forward_
 
 
-def linear_mlp_reset(prior, normal_) -> None:
-    mlp_reset(prior, normal_)
-    prior.linear.zero_()
-
-
-def linear_mlp_forward(prior, x_std: torch.Tensor) -> torch.Tensor:
-    return x_std @ prior.linear + mlp_forward(prior, x_std)
+linear_mlp_build, linear_mlp_reset, linear_mlp_forward = plus_linear(
+    mlp_build, mlp_reset, mlp_forward
+)

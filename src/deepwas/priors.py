@@ -649,13 +649,11 @@ _register(
 
 
 def _register_ssm() -> None:
-    from deepwas.ssm import (
-        linear_ssm_build,
-        linear_ssm_forward,
-        linear_ssm_reset,
-        ssm_build,
-        ssm_forward,
-        ssm_reset,
+    from deepwas.networks import plus_linear
+    from deepwas.ssm import ssm_build, ssm_forward, ssm_reset
+
+    linear_ssm_build, linear_ssm_reset, linear_ssm_forward = plus_linear(
+        ssm_build, ssm_reset, ssm_forward
     )
 
     _register(

@@ -347,21 +347,6 @@ def ssm_reset(prior, normal_) -> None:
         block.fc2.bias.zero_()
 
 
-def linear_ssm_build(prior) -> None:
-    """``linear_ssm``: the ``ssm`` stack plus a linear term of the variant's own features."""
-    ssm_build(prior)
-    prior.linear = nn.Parameter(torch.empty(prior.config.n_features, dtype=_DTYPE))
-
-
-def linear_ssm_reset(prior, normal_) -> None:
-    ssm_reset(prior, normal_)
-    prior.linear.zero_()
-
-
-def linear_ssm_forward(prior, x_std: torch.Tensor, positions) -> torch.Tensor:
-    return x_std @ prior.linear + ssm_forward(prior, x_std, positions)
-
-
 def _sorted_segments(positions, n: int, device) -> tuple[torch.Tensor, ...]:
     p = positions.detach().cpu().numpy() if isinstance(positions, torch.Tensor) else positions
     p = np.asarray(p, dtype=np.float64)
