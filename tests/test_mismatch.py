@@ -275,7 +275,7 @@ def test_store_keeps_direction_scales_and_old_stores_use_the_full_model(tmp_path
     # and how the maps were made: a 60-sample panel keeps the earlier maps (TRANSFER_MIN_SAMPLES)
     record = store.manifest["mismatch"]
     assert (record["signal"], record["pool"], record["extrapolated"]) == ("fold", "log", False)
-    assert any(line.endswith("Richardson-corrected") for line in store.summary())
+    assert any(line.endswith("Richardson-corrected") for line in store.summary())  # no rebuild
     # a store of format version 1 (no scales): read, the full model only
     m = json.loads((tmp_path / "ld" / "manifest.json").read_text())
     m["version"] = 1
@@ -310,6 +310,18 @@ def test_stores_transfer_the_maps_of_panels_of_300_samples_and_more(tmp_path):
         )
         for line in store.summary()
     )
+    # a store of such a panel built before its maps were transferred says a rebuild helps
+    import json
+
+    from deepwas.ld.store import LDStore
+
+    path = tmp_path / "ld" / "manifest.json"
+    m = json.loads(path.read_text())
+    for key in ("signal", "pool", "extrapolated"):
+        del m["mismatch"][key]
+    path.write_text(json.dumps(m))
+    lines = LDStore.open(tmp_path / "ld").summary()
+    assert any("a rebuild with `deepwas ld` gives less biased h2" in line for line in lines)
     # the window's maps are cv_direction_scales' with the stores' options, seeded by the window
     from deepwas.io.genotypes import standardize
 
@@ -493,6 +505,13 @@ def test_panel_warnings_name_a_panel_too_small_for_the_small_panel_model():
     # the full model (in-sample or biobank LD) and stores that do not say their panel's size
     assert panel_warnings(100, ld_model="full") == []
     assert panel_warnings(None, ld_model="diagonal") == []
+    # a store of a 300+ sample panel whose maps predate the transfer: a rebuild helps
+    before = {"folds": 10, "held_out": "richardson", "signal": "fold"}
+    (w,) = panel_warnings(378, ld_model="calibrated", mismatch=before)
+    assert "a rebuild with `deepwas ld`" in w
+    assert panel_warnings(378, ld_model="full", mismatch=before) == []
+    assert panel_warnings(378, ld_model="diagonal", mismatch={**before, "pool": "mean"}) == []
+    assert len(panel_warnings(100, ld_model="diagonal", mismatch=before)) == 1  # same maps now
 
 
 def test_default_folds_keep_held_out_folds_of_twenty_samples():

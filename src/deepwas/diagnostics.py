@@ -134,12 +134,19 @@ def mismatch_warnings(table: pd.DataFrame, *, ld_model: str) -> list[str]:
 SMALL_PANEL = 200
 
 
-def panel_warnings(n_ref: int | None, *, ld_model: str) -> list[str]:
-    """A warning when a store's panel (``n_ref`` samples, from its manifest) is too small for
-    the small-panel model to be calibrated (``ld_model`` other than ``"full"``)."""
-    if n_ref is None or ld_model == "full" or n_ref >= SMALL_PANEL:
+def panel_warnings(n_ref: int | None, *, ld_model: str, mismatch: dict | None = None) -> list[str]:
+    """Warnings on a store's panel under the small-panel model (``ld_model`` other than
+    ``"full"``): ``n_ref`` samples (from its manifest) too few for the model to be calibrated,
+    and direction scales (the manifest's ``mismatch`` record) that a rebuild would improve."""
+    from deepwas.ld.mismatch import outdated_scales
+
+    if ld_model == "full":
         return []
-    return [
+    note = outdated_scales(mismatch, n_ref)
+    out = [note] if note else []
+    if n_ref is None or n_ref >= SMALL_PANEL:
+        return out
+    return out + [
         f"the reference panel has {n_ref} samples: below {SMALL_PANEL} the small-panel model is "
         "less reliable (with 100 samples on simulations, BENCHMARKS.md section 9: sigma 1.8 "
         "instead of 1, h2 -7% +- 22 across simulations); use a larger panel of the GWAS's "

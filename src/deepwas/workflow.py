@@ -323,7 +323,9 @@ def run_fit(
             # the prior's shape came from the panel's leading directions; its scale and sigma
             # from the diagonal model on every direction (docs/mismatch.md)
             calibrate_prior(data, result.prior, metrics)
-        metrics.warnings += panel_warnings(store.n_ref, ld_model=trait.ld_model)
+        metrics.warnings += panel_warnings(
+            store.n_ref, ld_model=trait.ld_model, mismatch=store.manifest.get("mismatch")
+        )
     except Exception:  # not KeyboardInterrupt: an interrupted run keeps it for --resume
         if not ckpt_kept:
             shutil.rmtree(ckpt_dir, ignore_errors=True)

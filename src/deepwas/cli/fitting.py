@@ -61,7 +61,9 @@ def _cmd_loglik(args: argparse.Namespace) -> int:
         fit, h2_se = fit_constant(trait), None
     table = window_diagnostics(trait, fit.snpvar, fit.sigma)
     mismatch = mismatch_warnings(table, ld_model=trait.ld_model)
-    warnings_ = mismatch + panel_warnings(store.n_ref, ld_model=trait.ld_model)
+    warnings_ = mismatch + panel_warnings(
+        store.n_ref, ld_model=trait.ld_model, mismatch=store.manifest.get("mismatch")
+    )
     notes = outlier_lines(table)
     variants = variant_diagnostics(trait, store)
     notes += variant_lines(variants)

@@ -47,6 +47,7 @@ __all__ = [
     "cv_direction_scales",
     "default_folds",
     "store_scale_options",
+    "outdated_scales",
     "extrapolate_scales",
     "held_out_signal",
     "held_out_variance",
@@ -230,6 +231,20 @@ def store_scale_options(n: int) -> dict:
     if n >= TRANSFER_MIN_SAMPLES:
         return {"signal": "halves", "pool": "mean", "extrapolate": True}
     return {"signal": "fold", "pool": "log", "extrapolate": False}
+
+
+def outdated_scales(mismatch: dict | None, n_ref: int | None) -> str | None:
+    """Why rebuilding a store would give it better direction scales, or None: a store's
+    manifest record ``mismatch`` against what :func:`store_scale_options` makes today for its
+    panel of ``n_ref`` samples (stores of panels of 300+ samples built before the transfer)."""
+    if mismatch is None or not n_ref or not store_scale_options(n_ref)["extrapolate"]:
+        return None
+    if "pool" in mismatch:
+        return None
+    return (
+        "the LD store's direction scales predate the maps of 2026-12-02 for panels of 300+ "
+        "samples: a rebuild with `deepwas ld` gives less biased h2 (docs/mismatch.md section 4)"
+    )
 
 
 def cv_direction_scales(

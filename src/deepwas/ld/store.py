@@ -680,14 +680,18 @@ class LDStore:
             f"  LD: shrinkage {ld.get('shrinkage')}, min MAF {ld.get('min_maf')}, "
             f"stored as {ld.get('dtype')}",
             f"  eigen: eig_rtol {eg.get('eig_rtol')}, var_explained {eg.get('var_explained')}",
-            "  direction scales for small-panel LD: " + _scales_summary(m.get("mismatch")),
+            "  direction scales for small-panel LD: "
+            + _scales_summary(m.get("mismatch"), self.n_ref),
             f"  size on disk: {size / 2**20:.1f} MiB",
         ]
         return lines
 
 
-def _scales_summary(mismatch: dict | None) -> str:
-    """How a store's direction scales were made (its manifest's ``mismatch``), in words."""
+def _scales_summary(mismatch: dict | None, n_ref: int | None) -> str:
+    """How a store's direction scales were made (its manifest's ``mismatch``), in words, and
+    whether a rebuild would make them better (:func:`deepwas.ld.mismatch.outdated_scales`)."""
+    from deepwas.ld.mismatch import outdated_scales
+
     if mismatch is None:
         return "none (the full model only; rebuild with this deepwas for the small-panel model)"
     text = f"cross-validated, {mismatch.get('folds')} folds"
@@ -703,4 +707,5 @@ def _scales_summary(mismatch: dict | None) -> str:
         text += ", noise pooled on its own scale"
     if mismatch.get("extrapolated"):
         text += ", transferred to the panel's size"
-    return text
+    note = outdated_scales(mismatch, n_ref)
+    return text + (f" ({note})" if note else "")
