@@ -93,16 +93,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def extrapolation_curve(sim: Path, store: Path, fit_dir: Path, seed: int, kbs) -> list[dict]:
+def extrapolation_curve(fit_dir: Path, seed: int, kbs) -> list[dict]:
     """Held-out gain of the saved ssm prior of ``fit_dir`` scored with each window of ``kbs``
     (kb), on the fit's own split: the prior as :func:`deepwas.evaluate` scored it (before the
     small-panel calibration of its scale), with its hard window widened and its learned decay
-    lengths kept (:func:`deepwas.ssm.evaluation_window`)."""
+    lengths kept (:func:`deepwas.ssm.evaluation_window`). The fit's inputs, split and
+    calibration come from the folder, as ``deepwas enrich`` reads them (``fit_settings``)."""
     import math
 
     import torch
 
     from deepwas.data import prepare_fit
+    from deepwas.enrich import fit_settings
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
@@ -110,15 +112,23 @@ def extrapolation_curve(sim: Path, store: Path, fit_dir: Path, seed: int, kbs) -
     from deepwas.priors import load_prior
     from deepwas.ssm import evaluation_window
 
-    st = LDStore.open(store)
-    trait = load_trait(sim / "sumstats.tsv.gz", st, progress=False)
-    annotations = read_annotations(sim / "annotations.tsv.gz")
-    data = prepare_fit(trait, annotations, st, test_blocks=0.25, split_seed=seed)
+    fs = fit_settings(fit_dir)
+    st = LDStore.open(fs.ld)
+    trait = load_trait(fs.sumstats, st, ld_model=fs.ld_model, progress=False)
+    data = prepare_fit(
+        trait,
+        read_annotations(fs.annot[0] if len(fs.annot) == 1 else fs.annot, bim=fs.bim),
+        st,
+        test_chrom=fs.test_chrom,
+        test_blocks=fs.test_blocks,
+        val_fraction=fs.val_fraction,
+        split_seed=fs.split_seed,
+    )
     prior = load_prior(fit_dir / "model")
-    saved = json.loads((fit_dir / "metrics.json").read_text())
-    if saved.get("h2_scale"):  # undo the calibration: score the prior evaluate() scored
+    if fs.h2_scale:  # undo the calibration: score the prior evaluate() scored
         with torch.no_grad():
-            prior.bias.sub_(math.log(saved["h2_scale"]))
+            prior.bias.sub_(math.log(fs.h2_scale))
+    saved = json.loads((fit_dir / "metrics.json").read_text())
     rows = []
     for kb in kbs:
         with evaluation_window(prior, kb):
@@ -222,9 +232,7 @@ def main(argv=None) -> int:
                     f"Spearman {m.truth_spearman:.3f}, {m.seconds:.0f} s"
                 )
             if args.extrapolate_kb and "ssm" in args.models:
-                curves += extrapolation_curve(
-                    sim, store, root / f"fit{seed}_ssm", seed, args.extrapolate_kb
-                )
+                curves += extrapolation_curve(root / f"fit{seed}_ssm", seed, args.extrapolate_kb)
         for kb in args.extrapolate_kb or []:
             mean, sd, n = mean_sd(
                 c["heldout_gain_per_1000"] for c in curves if c["window_kb"] == kb

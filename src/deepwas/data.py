@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from deepwas.errors import InputError
+from deepwas.features import log_2pq
 from deepwas.ld.trait import TraitData
-from deepwas.priors import check_features, log_2pq
+from deepwas.priors import check_features
 
 __all__ = [
     "FitData",

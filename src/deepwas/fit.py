@@ -51,7 +51,7 @@ OBJECTIVES: Mapping[str, str] = MappingProxyType(
     }
 )
 
-#: families trained in two stages, the linear prior first (:func:`_train_linear_then_mlp`)
+#: families trained in two stages, the linear prior first (:func:`_train_linear_then_network`)
 TWO_STAGE = ("linear_mlp", "linear_ssm")
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 # TrainConfig's constraint table (deepwas._validation); the CLI flag is --NAME, except sigma
@@ -297,13 +297,13 @@ def train_prior(
     sigma), so training only has to learn departures from it. The order of windows in epoch e is a
     permutation drawn from ``numpy.random.default_rng([seed, e])``, so a resumed run replays it.
 
-    ``linear_mlp`` and ``linear_ssm`` train in two stages (:func:`_train_linear_then_mlp`): the
+    ``linear_mlp`` and ``linear_ssm`` train in two stages (:func:`_train_linear_then_network`): the
     linear prior (this function with ``model="linear"``), then the whole network from it, its
     MLP (or SSM) output starting at zero, with the linear prior as epoch 0 of the second stage:
     on the validation windows the result is never worse than the linear prior.
     """
     if init is None and cfg.model in TWO_STAGE:
-        return _train_linear_then_mlp(
+        return _train_linear_then_network(
             fit_data, cfg, store=store, checkpoint=checkpoint, resume=resume, progress=progress
         )
     from tqdm.auto import tqdm
@@ -311,7 +311,8 @@ def train_prior(
     from deepwas._files import atomic_file
     from deepwas.data import ldsc_windows
     from deepwas.errors import NumericalError
-    from deepwas.priors import PriorConfig, build_prior, fit_standardization
+    from deepwas.features import fit_standardization
+    from deepwas.priors import PriorConfig, build_prior
 
     trait = fit_data.trait
     store = getattr(fit_data, "store", None) if store is None else store
@@ -487,7 +488,7 @@ def train_prior(
     )
 
 
-def _train_linear_then_mlp(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
+def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
     """Train a ``linear_mlp`` or ``linear_ssm`` prior: the linear prior first (``cfg`` with
     ``model="linear"``, no checkpoint), then the linear + MLP (or SSM) network from it
     (``linear`` = the linear weights, the same output bias and sigma, the network's output

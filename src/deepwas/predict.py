@@ -50,7 +50,8 @@ def predict_prior(prior, annotations, *, store=None) -> tuple[pd.DataFrame, list
     """
     import torch
 
-    from deepwas.priors import check_features, log_2pq
+    from deepwas.features import log_2pq
+    from deepwas.priors import check_features
 
     names = list(prior.config.feature_names)
     check_features(

@@ -234,16 +234,17 @@ def store_scale_options(n: int) -> dict:
 
 
 def outdated_scales(mismatch: dict | None, n_ref: int | None) -> str | None:
-    """Why rebuilding a store would give it better direction scales, or None: a store's
-    manifest record ``mismatch`` against what :func:`store_scale_options` makes today for its
-    panel of ``n_ref`` samples (stores of panels of 300+ samples built before the transfer)."""
-    if mismatch is None or not n_ref or not store_scale_options(n_ref)["extrapolate"]:
+    """Why rebuilding a store would give it better direction scales, or None: a store of a
+    panel whose maps :func:`store_scale_options` now transfers (``n_ref`` samples), whose
+    manifest record ``mismatch`` predates the ``pool`` key (recorded since the transfer)."""
+    if mismatch is None or not n_ref or "pool" in mismatch:
         return None
-    if "pool" in mismatch:
-        return None
+    if not store_scale_options(n_ref)["extrapolate"]:
+        return None  # a small panel: its maps are made as they were
     return (
-        "the LD store's direction scales predate the maps of 2026-12-02 for panels of 300+ "
-        "samples: a rebuild with `deepwas ld` gives less biased h2 (docs/mismatch.md section 4)"
+        f"the LD store's direction scales were made otherwise than this deepwas makes them for "
+        f"a {n_ref}-sample panel (docs/mismatch.md section 4): a rebuild with `deepwas ld` "
+        "gives less biased h2"
     )
 
 
