@@ -52,6 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=None)
     p.add_argument("--refit", default="optimum", choices=["auto", "optimum", "scratch", "adamw"])
     p.add_argument("--refit-epochs", type=int, default=5, help="epochs of an adamw refit")
+    p.add_argument("--jackknife", default="auto", choices=["auto", "delete-one", "delete-half"])
+    p.add_argument("--half-partitions", type=int, default=None)
     p.add_argument("--prior-sd", type=float, default=1.0, help="0: unpenalised optimum")
     p.add_argument(
         "--compare-adamw",
@@ -160,6 +162,8 @@ def replicate(args, env, r: int, model: str) -> dict:
         refit=args.refit,
         refit_epochs=args.refit_epochs,
         prior_sd=args.prior_sd or None,
+        jackknife=args.jackknife,
+        half_partitions=args.half_partitions,
         progress=False,
     )
     t_enrich = time.perf_counter() - t0 - t_fit
@@ -183,6 +187,8 @@ def replicate(args, env, r: int, model: str) -> dict:
         "max_abs_drift": float(np.nanmax(np.abs(res.drift))) if res.drift is not None else None,
         "report": res.report,
         "n_blocks": res.n_blocks,
+        "jackknife": res.jackknife,
+        "df": res.n_refits // 2 if res.jackknife == "delete-half" else res.n_blocks - 1,
         "seconds_fit": t_fit,
         "seconds_enrich": t_enrich,
         "fit": str(fit),
@@ -269,7 +275,7 @@ def diagnosis(recs: list[dict], prefix: str = "") -> dict:
     se = np.array([r[prefix + "prop_h2_se"] for r in recs], dtype=float)
     true = np.array([r["prop_h2_true"] for r in recs], dtype=float)
     err = est - true
-    q = stats.t.ppf(0.975, df=recs[0]["n_blocks"] - 1)
+    q = stats.t.ppf(0.975, df=recs[0].get("df", recs[0]["n_blocks"] - 1))
     binary = np.array([n.startswith("binary") for n in names])
     cov = np.abs(err) <= 1.96 * se
     cov_t = np.abs(err) <= q * se

@@ -63,14 +63,33 @@ def standardised(prefix: Path) -> tuple[np.ndarray, pd.DataFrame]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sim", type=Path, default=None, help="a deepwas simulate folder")
+    ap.add_argument(
+        "--sim", type=Path, default=None, help="a deepwas simulate folder (simulated when new)"
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reps", type=int, default=10, help="replicate draws of the causal effects")
     ap.add_argument("--block-kb", type=float, default=1000.0)
     ap.add_argument("--extra-causal", type=float, default=0.5)
     ap.add_argument("--z-sd", type=float, default=6.0, help="sd of sqrt(N) beta")
     ap.add_argument("--L", type=int, default=10)
+    ap.add_argument(
+        "--chroms",
+        type=int,
+        default=1,
+        help="simulated chromosomes (with --length-mb each; --h2 and --max-snps scale with them): "
+        "a prior learnt from more of the genome than the loci",
+    )
+    ap.add_argument("--length-mb", type=float, default=10.0)
     args = ap.parse_args()
+    scale = args.chroms * args.length_mb / 10.0
+    sim_args = [*SIM_ARGS]
+    for flag, value in (
+        ("--h2", f"{0.01 * scale:g}"),
+        ("--length-mb", f"{args.length_mb:g}"),
+        ("--max-snps", str(int(round(3000 * scale)))),
+    ):
+        sim_args[sim_args.index(flag) + 1] = value
+    sim_args += ["--chroms", str(args.chroms)] if args.chroms > 1 else []
 
     from deepwas.cli import main as cli
     from deepwas.finemapping import FinemapConfig, finemap_z
@@ -80,9 +99,10 @@ def main() -> None:
     if sim is None:
         tmp = tempfile.TemporaryDirectory()
         sim = Path(tmp.name) / "sim"
+    if not (sim / "insample.bed").is_file():  # simulate (into --sim when it is new)
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON lines only
-            assert cli(["simulate", *SIM_ARGS, "--seed", str(args.seed), "--out", str(sim)]) == 0
+            assert cli(["simulate", *sim_args, "--seed", str(args.seed), "--out", str(sim)]) == 0
         log(f"simulated in {time.perf_counter() - t0:.0f} s")
     n_gwas = 300_000.0
     X_pop, bim = standardised(sim / "insample")
@@ -90,8 +110,9 @@ def main() -> None:
     assert (bim["SNP"].to_numpy() == bim_ref["SNP"].to_numpy()).all()
     truth = pd.read_csv(sim / "truth.tsv.gz", sep="\t").set_index("SNP")["SNPVAR"]
     snpvar = truth.reindex(bim["SNP"]).to_numpy(np.float64)
-    bp = bim["BP"].to_numpy()
-    block_id = ((bp - bp.min()) // (args.block_kb * 1000)).astype(int)
+    bp, chrom = bim["BP"].to_numpy(), bim["CHR"].to_numpy()
+    block_id = ((bp - bp.min()) // (args.block_kb * 1000)).astype(np.int64)
+    block_id += chrom.astype(np.int64) * 1_000_000  # blocks never span chromosomes
     blocks = [np.flatnonzero(block_id == b) for b in np.unique(block_id)]
     blocks = [b for b in blocks if b.size >= 20]
     R_pop = [X_pop[:, b].T @ X_pop[:, b] / X_pop.shape[0] for b in blocks]
@@ -184,7 +205,7 @@ def main() -> None:
                 "cs_size": float(np.mean([n for _, n in cs])) if cs else None,
                 "seconds_finemap": seconds[s],
                 "seed": args.seed,
-                "sim_args": SIM_ARGS,
+                "sim_args": sim_args if args.sim is None else str(args.sim),
                 "z_sd": args.z_sd,
                 "extra_causal": args.extra_causal,
                 "L": args.L,

@@ -296,6 +296,58 @@ def test_optimum_jackknife_refits_equal_from_scratch_fits_on_the_reduced_data():
     assert np.std(np.array(thetas), axis=0).min() > 1e-3
 
 
+def test_scratch_refits_take_the_fits_mini_batches_without_the_deleted_windows(monkeypatch):
+    """A ``scratch`` delete-one rerun steps through the full fit's mini-batches with the deleted
+    windows left out (``train_prior(schedule=...)``), so that it differs from the fit by the data
+    and not by a reshuffled optimisation; with nothing deleted it is the fit itself."""
+    import deepwas.fit as fit_module
+
+    data = _linear_diagonal_data(n_windows=10)
+    cfg = TrainConfig(model="mlp", width=4, depth=1, epochs=3, batch_windows=3, seed=2)
+    calls: list[list[int]] = []
+    real = fit_module._objective_value
+
+    def recording(model, log_sigma, d, positions, *args):
+        calls.append([int(w) for w in positions])
+        return real(model, log_sigma, d, positions, *args)
+
+    monkeypatch.setattr(fit_module, "_objective_value", recording)
+    full = fit_module.train_prior(data, cfg, progress=False)
+    full_calls, calls[:] = list(calls), []
+    same = fit_module.train_prior(data, cfg, progress=False, schedule=list(data.train))
+    assert calls == full_calls
+    for a, b in zip(
+        full.prior.state_dict().values(), same.prior.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+
+    refits = dict(
+        jackknife_refits(data, full.prior, cfg, n_blocks=5, method="scratch", progress=False)
+    )
+    assert len(refits) == 5
+    dropped = {4, 5}  # block 2 of 5 contiguous pairs
+    kept = [w for w in data.train if w not in dropped]
+    calls[:] = []
+    by_hand = fit_module.train_prior(
+        FitData(data.trait, data.features, data.feature_names, kept, [], []),
+        cfg,
+        progress=False,
+        schedule=list(data.train),
+    )
+    for a, b in zip(
+        refits[2].state_dict().values(), by_hand.prior.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    expected = [[w for w in c if w not in dropped] for c in full_calls]
+    assert calls == [c for c in expected if c]
+    # without the schedule the batches are reshuffled (what the jackknife must not do)
+    calls[:] = []
+    fit_module.train_prior(
+        FitData(data.trait, data.features, data.feature_names, kept, [], []), cfg, progress=False
+    )
+    assert calls != [c for c in expected if c]
+
+
 def test_optimum_jackknife_of_the_constant_prior_equals_constant_h2_jackknife():
     """With refits to the optimum the constant prior's delete-one h2 are constant_h2_jackknife's
     L-BFGS delete-one values: the same SE to optimiser precision."""
@@ -435,6 +487,7 @@ def test_enrich_end_to_end(fitted, tmp_path, refit):
     assert record["n_blocks"] == 3 and record["provenance"]["command"][1] == "enrich"
     # the default for a fit of a few windows: the saved prior's table, its training rerun
     assert record["refit"] == (refit or "scratch")
+    assert record["jackknife"] == "delete-one" and record["n_refits"] == 3  # a linear prior
     # Prop._h2 from the written prior (priors.tsv.gz, 6 significant digits) and the annotations;
     # with --refit optimum the table is the optimum's, which is drift_in_se SEs away
     pri = pd.read_csv(fit / "priors.tsv.gz", sep="\t")
@@ -449,6 +502,70 @@ def test_enrich_end_to_end(fitted, tmp_path, refit):
         assert max(abs(v) for v in record["drift_in_se"].values()) > 0.01
     page = Path(f"{out}.html").read_text()  # the forest plot with 95% intervals and the table
     assert "data:image/png;base64," in page and tab["Category"].iloc[0] in page
+
+
+def test_delete_half_jackknife_against_its_refits_by_hand(fitted, tmp_path):
+    """``jackknife="delete-half"``: 2 x partitions reruns of the fit without the blocks of
+    half_samples, SEs by half_sample_se of their Prop._h2 and p-values on ``partitions``
+    degrees of freedom; the CLI records it."""
+    from deepwas.enrich import enrichment, fit_settings
+    from deepwas.jackknife import half_sample_se, half_samples
+
+    sim, _, fit = fitted
+    annot = str(sim / "annotations.tsv.gz")
+    captured = {}
+    import deepwas.enrich as enrich_module
+
+    real = enrich_module.jackknife_refits
+
+    def spy(*args, **kwargs):
+        captured["deleted"] = kwargs["deleted"]
+        for b, prior in real(*args, **kwargs):
+            captured.setdefault("priors", []).append(prior)
+            yield b, prior
+
+    enrich_module.jackknife_refits = spy
+    try:
+        res = enrichment(
+            fit, annot, n_blocks=4, jackknife="delete-half", half_partitions=3, progress=False
+        )
+    finally:
+        enrich_module.jackknife_refits = real
+    assert res.jackknife == "delete-half" and res.n_refits == 6
+    seed = fit_settings(fit).split_seed
+    expected = half_samples(4, 3, seed=seed)
+    assert all((a == b).all() for a, b in zip(captured["deleted"], expected, strict=True))
+    # each refit is the fit's training on the windows outside its deleted blocks
+    assert len(captured["priors"]) == 6
+    from deepwas.data import build_features
+    from deepwas.io.annotations import match_annotations, read_annotations
+    from deepwas.ld.store import LDStore
+
+    store = LDStore.open(fit_settings(fit).ld)
+    table = read_annotations(annot)
+    values, found, _ = match_annotations(table, store.variants)
+    X, feature_names, _ = build_features(store, table)
+    prior_names = list(captured["priors"][0].config.feature_names)
+    X = X[:, [feature_names.index(n) for n in prior_names]]
+    A = values[found]
+    props = []
+    for p in captured["priors"]:
+        s = np.exp(p.predict(X).numpy())[found]
+        props.append(A.T @ s / s.sum())
+    props = np.array(props)
+    sizes = np.array([len(d) for d in expected])
+    for k in range(len(res.table)):
+        se = half_sample_se(props[:, k], sizes, 4)
+        assert res.table.loc[k, "Prop._h2_std_error"] == pytest.approx(se, rel=1e-9)
+    t = (res.table["Prop._h2"] - res.table["Prop._SNPs"]) / res.table["Prop._h2_std_error"]
+    np.testing.assert_allclose(res.table["Enrichment_p"], 2 * stats.t.sf(np.abs(t), df=3))
+
+    out = tmp_path / "h"
+    argv = ["enrich", "--fit", str(fit), "--annot", annot, "--blocks", "4"]
+    argv += ["--jackknife", "delete-half", "--half-partitions", "2", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    record = json.loads(open(f"{out}.enrich.json").read())
+    assert record["jackknife"] == "delete-half" and record["n_refits"] == 4
 
 
 def test_enrich_without_blocks_gives_point_estimates(fitted, tmp_path):
@@ -634,8 +751,9 @@ def test_fit_writes_its_enrichment_with_ses(fitted, tmp_path):
 
 
 def test_enrich_plan_of_a_fit():
-    """--enrich-se auto runs the jackknife only for a linear prior whose reruns are cheap, and
-    says how to get the SEs otherwise; yes and no are obeyed."""
+    """--enrich-se auto runs the jackknife when its reruns of the training are cheap (a linear
+    prior's delete-one, a network's delete-half), and says how to get the SEs otherwise; yes
+    and no are obeyed."""
     from deepwas.workflow import AUTO_ENRICH_SECONDS, _enrich_plan
 
     def prior(model):
@@ -647,7 +765,10 @@ def test_enrich_plan_of_a_fit():
     assert not run and "deepwas enrich --fit" in why and "20 reruns" in why
     run, why = _enrich_plan("auto", linear, 500, 0.1)  # many windows: optimum refits
     assert not run and "500 windows" in why
-    run, why = _enrich_plan("auto", mlp, 20, 0.1)
-    assert not run and "mlp prior" in why
+    # a network's delete-half jackknife: 2 x min(20, blocks - 1) reruns on half the windows
+    assert _enrich_plan("auto", mlp, 20, 1.0) == (True, "")
+    run, why = _enrich_plan("auto", mlp, 500, AUTO_ENRICH_SECONDS / 19)
+    assert not run and "40 reruns" in why and "half the windows" in why
+    assert _enrich_plan("auto", mlp, 500, AUTO_ENRICH_SECONDS / 21)[0]
     assert _enrich_plan("yes", mlp, 500, 100.0) == (True, "")
     assert _enrich_plan("no", linear, 20, 0.1) == (False, "")

@@ -12,7 +12,7 @@ import pytest
 
 from _diagonal import diagonal_trait, diagonal_window
 from deepwas.errors import InputError
-from deepwas.jackknife import constant_h2_jackknife, jackknife_se
+from deepwas.jackknife import constant_h2_jackknife, half_sample_se, half_samples, jackknife_se
 from deepwas.ld.trait import TraitData, TraitWindow
 
 N_GWAS, S_TRUE, SIGMA_TRUE = 1000.0, 1e-4, 1.2
@@ -117,3 +117,52 @@ def test_errors(n_windows, n_blocks, match):
 def test_jackknife_se_needs_two_values():
     with pytest.raises(InputError, match="at least 2 blocks, got 1"):
         jackknife_se(np.array([1.0]))
+
+
+def test_half_samples_are_complementary_halvings():
+    drops = half_samples(7, 5, seed=3)
+    assert len(drops) == 10
+    for a, b in zip(drops[::2], drops[1::2], strict=True):
+        assert sorted([*a, *b]) == list(range(7))
+        assert (len(a), len(b)) == (3, 4)
+    assert all((x == y).all() for x, y in zip(drops, half_samples(7, 5, seed=3), strict=True))
+    assert any((x != y).any() for x, y in zip(drops, half_samples(7, 5, seed=4), strict=True))
+
+
+def test_delete_half_se_of_a_mean_over_every_halving_is_the_delete_one_se():
+    """For a linear statistic (the mean of B block values) the delete-d jackknife over all
+    C(B, B/2) halvings equals the delete-one jackknife, s / sqrt(B) (Shao & Wu 1989)."""
+    from itertools import combinations
+
+    x = np.random.default_rng(2).normal(size=6)
+    halves = [np.array(c) for c in combinations(range(6), 3)]
+    values = np.array([np.delete(x, h).mean() for h in halves])
+    se = half_sample_se(values, np.full(len(halves), 3), 6)
+    delete_one = np.array([np.delete(x, b).mean() for b in range(6)])
+    assert se == pytest.approx(jackknife_se(delete_one), rel=1e-12)
+    assert se == pytest.approx(x.std(ddof=1) / math.sqrt(6), rel=1e-12)
+
+
+def test_delete_half_counts_run_to_run_noise_once_where_delete_one_counts_it_b_minus_1_times():
+    """Refits with independent noise of SD tau around a statistic that does not depend on the
+    data: delete-one reports about sqrt(B - 1) tau, delete-half about tau (the noise the
+    estimate itself carries)."""
+    rng = np.random.default_rng(0)
+    B, tau = 40, 1.0
+    one = [jackknife_se(rng.normal(scale=tau, size=B)) for _ in range(200)]
+    drops = half_samples(B, 40)
+    half = [
+        half_sample_se(rng.normal(scale=tau, size=len(drops)), np.full(len(drops), B // 2), B)
+        for _ in range(200)
+    ]
+    assert np.sqrt(np.mean(np.square(one))) == pytest.approx(math.sqrt(B - 1), rel=0.05)
+    assert np.sqrt(np.mean(np.square(half))) == pytest.approx(tau, rel=0.05)
+
+
+def test_delete_half_inputs():
+    with pytest.raises(InputError):
+        half_samples(1, 3)
+    with pytest.raises(InputError):
+        half_sample_se(np.array([1.0, 2.0]), np.array([0, 2]), 4)
+    with pytest.raises(InputError):
+        half_sample_se(np.array([1.0]), np.array([2]), 4)

@@ -24,8 +24,18 @@ values t_b,
 
     SE = sqrt((B - 1) / B * sum_b (t_b - mean t)^2)          (deepwas.jackknife.jackknife_se)
 
+A network's delete-one reruns also differ from the fit by run-to-run noise of its training,
+which that formula counts B - 1 times; for them (:func:`resolve_jackknife`) the refits delete
+random halves of the blocks instead, in complementary pairs, and
+
+    SE = sqrt(1 / S * sum_s (B - d_s) / d_s * (t_s - mean t)^2)   (deepwas.jackknife.half_sample_se)
+
+over the S refits, d_s the blocks refit s deleted (the delete-d jackknife of Shao & Wu 1989),
+which counts the noise once, as the estimate carries it.
+
 Enrichment_std_error = SE(Prop._h2) / Prop._SNPs (Prop._SNPs does not depend on the data), and
-Enrichment_p is the two-sided t-test (B - 1 degrees of freedom) of Prop._h2 - Prop._SNPs = 0,
+Enrichment_p is the two-sided t-test (B - 1 degrees of freedom; delete-half: the number of
+halvings) of Prop._h2 - Prop._SNPs = 0,
 which is enrichment = 1. S-LDSC tests the equivalent difference of per-SNP heritability inside
 and outside the annotation, whose jackknife SE also carries the noise of the total h2;
 docs/decisions.md explains the choice.
@@ -60,6 +70,7 @@ __all__ = [
     "enrichment_stats",
     "fit_settings",
     "jackknife_refits",
+    "resolve_jackknife",
     "resolve_refit",
 ]
 
@@ -84,6 +95,12 @@ REFIT_METHODS = ("auto", "optimum", "scratch", "adamw")
 AUTO_SCRATCH_MAX_WINDOWS = 100
 #: S-LDSC's number of jackknife blocks, the default when there are at least that many windows
 DEFAULT_BLOCKS = 200
+#: How the standard errors come from refits: ``"delete-one"`` block at a time, or
+#: ``"delete-half"`` the blocks at a time (random halvings; for networks, whose reruns carry
+#: run-to-run noise; docs/decisions.md); ``"auto"`` chooses by the prior's family
+JACKKNIFE_SCHEMES = ("auto", "delete-one", "delete-half")
+#: Random halvings of the blocks of a delete-half jackknife (two refits each), at most B - 1
+DEFAULT_HALF_PARTITIONS = 20
 
 
 # ------------------------------------------------------------------------------ arithmetic
@@ -128,6 +145,8 @@ def enrichment_table(
     delete_snpvar: Iterator[np.ndarray] | np.ndarray | None = None,
     coef: np.ndarray | None = None,
     delete_coef: np.ndarray | None = None,
+    se_of=None,
+    df: int | None = None,
 ) -> pd.DataFrame:
     """The S-LDSC ``.results`` table from per-SNP heritabilities (module docstring).
 
@@ -146,6 +165,12 @@ def enrichment_table(
         Linear-prior coefficients (:func:`coefficients`); NaN where not applicable.
     delete_coef: (B, K) float64, optional
         The coefficients of each refit.
+    se_of: callable, optional
+        The standard error of a statistic from its refit values (default
+        :func:`deepwas.jackknife.jackknife_se`, the delete-one jackknife; a delete-half
+        jackknife passes :func:`deepwas.jackknife.half_sample_se` with its sizes).
+    df: int, optional
+        Degrees of freedom of the t-test of Enrichment_p (default B - 1).
 
     Returns
     -------
@@ -185,19 +210,17 @@ def enrichment_table(
     if delete_snpvar is not None:
         from scipy import stats
 
+        se_of = se_of or jackknife_se
         d_prop = np.array([enrichment_stats(s, annot)[0] / s.sum() for s in delete_snpvar])
-        B = d_prop.shape[0]
-        se_prop = np.array([jackknife_se(d_prop[:, k]) for k in range(K)])
+        df = d_prop.shape[0] - 1 if df is None else df
+        se_prop = np.array([se_of(d_prop[:, k]) for k in range(K)])
         with np.errstate(divide="ignore", invalid="ignore"):
             t = (prop_h2 - prop_snps) / se_prop
-        p = np.where(se_prop > 0, 2.0 * stats.t.sf(np.abs(t), df=B - 1), np.nan)
+        p = np.where(se_prop > 0, 2.0 * stats.t.sf(np.abs(t), df=df), np.nan)
         if delete_coef is not None:
             dc = np.asarray(delete_coef, dtype=np.float64)
             coef_se = np.array(
-                [
-                    jackknife_se(dc[:, k]) if np.isfinite(dc[:, k]).all() else np.nan
-                    for k in range(K)
-                ]
+                [se_of(dc[:, k]) if np.isfinite(dc[:, k]).all() else np.nan for k in range(K)]
             )
     with np.errstate(divide="ignore", invalid="ignore"):
         enr_se = np.where(defined, se_prop / np.abs(prop_snps), np.nan)
@@ -230,9 +253,10 @@ def jackknife_refits(
     tol: float = 1e-7,
     prior_sd: float | None = 1.0,
     objective=None,
+    deleted: list[np.ndarray] | None = None,
     progress: bool = True,
 ) -> Iterator[tuple[int, Any]]:
-    """Delete-one-block refits of a prior, warm-started from it.
+    """Delete-one-block (or delete-half) refits of a prior, warm-started from it.
 
     Parameters
     ----------
@@ -267,12 +291,15 @@ def jackknife_refits(
         The Gaussian penalty of the ``"optimum"`` refits (:func:`deepwas.fit_to_optimum`).
     objective: deepwas.optimum.TrainingObjective, optional
         The packed objective of ``data`` (built here when not given).
+    deleted: list of arrays of block indices, optional
+        The blocks each refit leaves out (default: one refit per block, without it; a
+        delete-half jackknife passes :func:`deepwas.jackknife.half_samples`).
 
     Yields
     ------
     (b, deepwas.priors.Prior)
-        The block and its refitted prior, block by block (so that the caller keeps only the
-        statistics it needs).
+        The refit's index (its block, or its entry of ``deleted``) and its refitted prior, one
+        by one (so that the caller keeps only the statistics it needs).
     """
     from tqdm.auto import tqdm
 
@@ -289,6 +316,8 @@ def jackknife_refits(
     if n_blocks is None:
         n_blocks = min(DEFAULT_BLOCKS, len(windows))
     groups = _groups(len(windows), n_blocks)
+    if deleted is not None:
+        groups = [np.concatenate([groups[j] for j in sub]) for sub in deleted]
     cfg = replace(config, epochs=int(epochs), patience=int(epochs) + 1, device="cpu")
     if method == "optimum" and objective is None:
         objective = TrainingObjective(data)
@@ -305,7 +334,15 @@ def jackknife_refits(
                 val=[w for w in data.val if w not in dropped],
                 test=[],
             )
-            yield b, train_prior(sub, replace(config, device="cpu"), progress=False).prior
+            # the fit's mini-batches with the deleted windows left out (``schedule``): a rerun
+            # that reshuffled the batches would add optimisation noise to every delete-one
+            # value, which the jackknife multiplies by about B - 1 (docs/decisions.md)
+            yield (
+                b,
+                train_prior(
+                    sub, replace(config, device="cpu"), progress=False, schedule=list(data.train)
+                ).prior,
+            )
         elif method == "optimum":
             s0 = sigma if sigma is not None else fit_constant(data.subset(kept)).sigma
             yield b, fit_to_optimum(objective, prior, s0, kept, tol=tol, prior_sd=prior_sd).prior
@@ -481,6 +518,10 @@ class EnrichmentResult:
         *all* the windows moves it; 0 with ``"scratch"`` (large values: the fit had not
         converged).
     report: list[str]
+    jackknife: str
+        ``"delete-one"`` or ``"delete-half"`` (``"auto"`` resolved).
+    n_refits: int
+        Refits run (B delete-one, 2 x partitions delete-half, 0 without SEs).
     """
 
     table: pd.DataFrame
@@ -492,6 +533,8 @@ class EnrichmentResult:
     refit: str = ""
     drift: pd.Series | None = None
     report: list[str] = field(default_factory=list)
+    jackknife: str = "delete-one"
+    n_refits: int = 0
 
 
 def resolve_refit(prior, n_windows: int) -> str:
@@ -507,6 +550,20 @@ def resolve_refit(prior, n_windows: int) -> str:
     if prior.config.model not in ("linear", "constant") or n_windows <= AUTO_SCRATCH_MAX_WINDOWS:
         return "scratch"
     return "optimum"
+
+
+def resolve_jackknife(prior, refit: str) -> str:
+    """The jackknife ``jackknife="auto"`` chooses: ``"delete-half"`` when the refits rerun the
+    training of a network (MLP, ``linear_mlp``, SSM families), ``"delete-one"`` otherwise.
+
+    A network's training does not end at a unique optimum: two runs on data that differ by one
+    block of 200 differ by more than the block's data explains, and the delete-one jackknife
+    multiplies that run-to-run noise by B - 1 (error SD / SE of 0.5-0.7 on simulations,
+    BENCHMARKS.md section 12). Deleting half the blocks at a time multiplies it by 1.
+    """
+    if refit == "scratch" and prior.config.model not in ("linear", "constant"):
+        return "delete-half"
+    return "delete-one"
 
 
 def _log_s(prior, features: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
@@ -526,6 +583,8 @@ def enrichment(
     refit_epochs: int = 5,
     tol: float = 1e-7,
     prior_sd: float | None = 1.0,
+    jackknife: str = "auto",
+    half_partitions: int | None = None,
     progress: bool = True,
     say=None,
 ) -> EnrichmentResult:
@@ -571,6 +630,16 @@ def enrichment(
         log-enrichment per standard deviation of each feature); None for the plain likelihood,
         whose optimum can be a log-enrichment of -inf with a standard error of 0
         (docs/decisions.md).
+    jackknife:
+        ``"auto"`` (default, :func:`resolve_jackknife`): ``"delete-half"`` for a network whose
+        training is rerun, ``"delete-one"`` otherwise. ``"delete-one"``: B refits, each without
+        one block. ``"delete-half"``: 2 x ``half_partitions`` refits, each without a random half
+        of the blocks (:func:`deepwas.jackknife.half_samples`), standard errors by
+        :func:`deepwas.jackknife.half_sample_se` and p-values on ``half_partitions`` degrees of
+        freedom.
+    half_partitions:
+        Random halvings of a delete-half jackknife (default
+        min(:data:`DEFAULT_HALF_PARTITIONS`, B - 1)).
     progress:
         Show a progress bar.
     say:
@@ -599,6 +668,12 @@ def enrichment(
             f"unknown refit method {refit!r}",
             column="--refit",
             fix=f"use one of {', '.join(REFIT_METHODS)}",
+        )
+    if jackknife not in JACKKNIFE_SCHEMES:
+        raise InputError(
+            f"unknown jackknife {jackknife!r}",
+            column="--jackknife",
+            fix=f"use one of {', '.join(JACKKNIFE_SCHEMES)}",
         )
     fit = Path(fit)
     if not fit.is_dir():
@@ -698,8 +773,28 @@ def enrichment(
         how = "the fit's training rerun on the kept windows"
     else:
         how = f"warm-started refits of {refit_epochs} AdamW epoch(s) each"
+    if jackknife == "auto":
+        jackknife = resolve_jackknife(prior, refit)
+    deleted, se_of, df = None, jackknife_se, B - 1
+    scheme = "delete-one"
+    if jackknife == "delete-half":
+        from functools import partial
+
+        from deepwas.jackknife import half_sample_se, half_samples
+
+        P = min(DEFAULT_HALF_PARTITIONS, B - 1) if half_partitions is None else half_partitions
+        if isinstance(P, bool) or not isinstance(P, int | np.integer) or P < 1:
+            raise InputError(
+                f"half_partitions must be a positive integer, got {P!r}",
+                column="--half-partitions",
+            )
+        deleted = half_samples(B, int(P), seed=settings.split_seed)
+        sizes = np.array([len(d) for d in deleted])
+        se_of = partial(half_sample_se, n_deleted=sizes, n_blocks=B)
+        df = min(int(P), B - 1)
+        scheme = f"delete-half: {P} random halvings, {2 * P} refits without half the blocks"
     say(
-        f"jackknife: {B} blocks of the fit's {len(windows)} training windows, {how}",
+        f"jackknife: {B} blocks of the fit's {len(windows)} training windows, {scheme}, {how}",
         *settings.notes,
     )
     delete_s, delete_coef = [], []
@@ -714,15 +809,23 @@ def enrichment(
         tol=tol,
         prior_sd=prior_sd,
         objective=objective,
+        deleted=deleted,
         progress=progress,
     ):
         delete_s.append(np.exp(_log_s(refitted, features, positions))[found])
         delete_coef.append(coefficients(refitted, test.names))
     table = enrichment_table(
-        snpvar, A, test.names, delete_snpvar=delete_s, coef=coef, delete_coef=np.array(delete_coef)
+        snpvar,
+        A,
+        test.names,
+        delete_snpvar=delete_s,
+        coef=coef,
+        delete_coef=np.array(delete_coef),
+        se_of=se_of,
+        df=df,
     )
     rel = np.array([s.sum() for s in delete_s])
-    h2_se = jackknife_se(rel / rel.mean()) * h2_full
+    h2_se = se_of(rel / rel.mean()) * h2_full
     se = table["Prop._h2_std_error"].to_numpy()
     if refit == "scratch":
         moved = np.zeros(len(test.names))  # the table is the saved prior's
@@ -761,5 +864,15 @@ def enrichment(
             ),
         ]
     return EnrichmentResult(
-        table, h2_full, h2_se, M, B, refit_epochs, refit=refit, drift=drift, report=report
+        table,
+        h2_full,
+        h2_se,
+        M,
+        B,
+        refit_epochs,
+        refit=refit,
+        drift=drift,
+        report=report,
+        jackknife=jackknife,
+        n_refits=len(delete_s),
     )

@@ -264,6 +264,7 @@ def train_prior(
     init=None,
     init_sigma: float | None = None,
     start_is_candidate: bool = False,
+    schedule: list[int] | None = None,
 ) -> TrainResult:
     """Train a prior on ``fit_data.train`` windows, early-stopping on ``fit_data.val``.
 
@@ -285,6 +286,13 @@ def train_prior(
         prior's)
     start_is_candidate: the starting point competes with the epochs for the best validation
         objective (epoch 0), so that training keeps it when no epoch improves on it
+    schedule: the windows whose seeded permutation forms each epoch's mini-batches (default
+        ``fit_data.train``). Windows of the schedule that are not training windows are left out
+        of their mini-batch (a mini-batch left empty is skipped), so that training on
+        ``fit_data.train`` minus some windows with ``schedule`` = all of them takes the same steps
+        on the same remaining windows: the jackknife's delete-one reruns
+        (:func:`deepwas.enrich.jackknife_refits`, ``"scratch"``) then differ from the fit by the
+        deleted data, not by a reshuffled optimisation.
 
     Returns
     -------
@@ -401,12 +409,18 @@ def train_prior(
         initial=start_epoch,
         total=cfg.epochs,
     )
+    training = set(fit_data.train)
     for epoch in bar:
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(fit_data.train)
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(
+            fit_data.train if schedule is None else schedule
+        )
         for k in range(0, len(order), cfg.batch_windows):
+            batch = [int(w) for w in order[k : k + cfg.batch_windows] if w in training]
+            if not batch:
+                continue
             opt.zero_grad()
             try:
-                loss = objective(order[k : k + cfg.batch_windows].tolist())
+                loss = objective(batch)
             except NumericalError as exc:  # e.g. a non-finite prior variance broke the Cholesky
                 raise NumericalError(
                     f"training diverged at epoch {epoch + 1}: {exc.message}",

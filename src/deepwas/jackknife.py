@@ -21,7 +21,7 @@ from deepwas.errors import InputError
 if TYPE_CHECKING:  # fit loads torch; import it only when a fit is run
     from deepwas.exact import ConstantFit
 
-__all__ = ["constant_h2_jackknife", "jackknife_se"]
+__all__ = ["constant_h2_jackknife", "half_sample_se", "half_samples", "jackknife_se"]
 
 
 def jackknife_se(delete_values: np.ndarray) -> float:
@@ -42,6 +42,72 @@ def jackknife_se(delete_values: np.ndarray) -> float:
     if B < 2:
         raise InputError(f"a jackknife needs at least 2 blocks, got {B}", column="n_blocks")
     return math.sqrt((B - 1) / B * float(np.sum((d - d.mean()) ** 2)))
+
+
+def half_samples(n_blocks: int, n_partitions: int, seed: int = 0) -> list[np.ndarray]:
+    """The blocks deleted by each refit of a delete-half jackknife: random halvings in
+    complementary pairs.
+
+    Parameters
+    ----------
+    n_blocks:
+        B, the jackknife blocks (at least 2).
+    n_partitions:
+        Random partitions of the blocks into two halves (floor(B / 2) and ceil(B / 2) blocks);
+        each gives two refits, one without each half.
+    seed:
+        Seeds the partitions (``numpy.random.default_rng([seed, B])``).
+
+    Returns
+    -------
+    list of 2 * n_partitions sorted arrays of block indices: the blocks each refit deletes,
+    partition by partition (deleted half, then its complement).
+    """
+    if n_blocks < 2 or n_partitions < 1:
+        raise InputError(
+            f"a delete-half jackknife needs at least 2 blocks and 1 partition, got {n_blocks} "
+            f"blocks and {n_partitions} partitions",
+            column="n_blocks",
+        )
+    rng = np.random.default_rng([int(seed), int(n_blocks)])
+    out = []
+    for _ in range(int(n_partitions)):
+        order = rng.permutation(n_blocks)
+        out += [np.sort(order[: n_blocks // 2]), np.sort(order[n_blocks // 2 :])]
+    return out
+
+
+def half_sample_se(values: np.ndarray, n_deleted: np.ndarray, n_blocks: int) -> float:
+    """Delete-d jackknife standard error (Shao & Wu 1989) from refits that each deleted
+    d_s of the B blocks (:func:`half_samples`: d_s about B / 2).
+
+    Parameters
+    ----------
+    values: (S,) float64
+        The estimate recomputed without each refit's blocks.
+    n_deleted: (S,) int
+        d_s, the blocks each refit deleted.
+    n_blocks:
+        B.
+
+    Returns
+    -------
+    float
+        sqrt(1 / S * sum_s (B - d_s) / d_s * (theta_s - mean theta)^2). With d_s = B / 2 this is
+        the spread of the half-sample estimates themselves: the factor (B - 1) by which the
+        delete-one jackknife multiplies its squared deviations is 1, so run-to-run noise of a
+        refit (an early-stopped network's training) enters once, as it enters the estimate,
+        instead of B - 1 times (docs/decisions.md, "enrich: the delete-half jackknife").
+    """
+    v = np.asarray(values, dtype=np.float64)
+    d = np.asarray(n_deleted, dtype=np.float64)
+    if v.size < 2 or v.shape != d.shape or not ((d >= 1) & (d < n_blocks)).all():
+        raise InputError(
+            f"a delete-half jackknife needs at least 2 refits, each deleting between 1 and "
+            f"{n_blocks - 1} blocks",
+            column="n_blocks",
+        )
+    return math.sqrt(float(np.mean((n_blocks - d) / d * (v - v.mean()) ** 2)))
 
 
 def _groups(n_windows: int, n_blocks: int | None) -> list[np.ndarray]:

@@ -432,8 +432,9 @@ def enrichment_results_section(results: pd.DataFrame) -> str:
             _png(fig),
             _table(["annotation", "Prop. SNPs", "Prop. h2", "SE", "enrichment", "SE", "p"], rows),
             _note(
-                "S-LDSC definitions (docs/enrich.md); SEs by the delete-one-block jackknife over "
-                "LD windows with warm-started refits; p tests enrichment = 1."
+                "S-LDSC definitions (docs/enrich.md); SEs by the block jackknife over LD "
+                "windows with refits (delete-one block, or delete-half for a network prior); "
+                "p tests enrichment = 1."
             ),
         ]
     )

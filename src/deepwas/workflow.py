@@ -183,23 +183,35 @@ ENRICH_SE = ("auto", "yes", "no")
 
 
 def _enrich_plan(enrich_se: str, prior: Prior, n_windows: int, train_seconds: float):
-    """(run?, reason) for the fit's enrichment SEs: ``auto`` runs them for a linear prior whose
-    refits are reruns of a cheap training (:func:`deepwas.enrich.resolve_refit` gives
-    "scratch" and blocks x training time <= :data:`AUTO_ENRICH_SECONDS`)."""
-    from deepwas.enrich import DEFAULT_BLOCKS, resolve_refit
+    """(run?, reason) for the fit's enrichment SEs: ``auto`` runs them when the refits are
+    reruns of the training (:func:`deepwas.enrich.resolve_refit` gives "scratch") and their cost
+    is at most :data:`AUTO_ENRICH_SECONDS`: blocks x the training time for a delete-one jackknife,
+    the halvings x the training time for a network's delete-half jackknife (2 reruns per halving,
+    each on half the windows)."""
+    from deepwas.enrich import (
+        DEFAULT_BLOCKS,
+        DEFAULT_HALF_PARTITIONS,
+        resolve_jackknife,
+        resolve_refit,
+    )
 
     if enrich_se == "yes":
         return True, ""
     if enrich_se == "no":
         return False, ""
     blocks = min(DEFAULT_BLOCKS, n_windows)
-    cost = blocks * train_seconds
-    if prior.config.model != "linear":
-        why = f"a {prior.config.model} prior's jackknife reruns its training per block"
-    elif resolve_refit(prior, n_windows) != "scratch":
+    refit = resolve_refit(prior, n_windows)
+    if resolve_jackknife(prior, refit) == "delete-half":
+        fits = min(DEFAULT_HALF_PARTITIONS, blocks - 1)
+        what = f"{2 * fits} reruns of a {train_seconds:.0f} s training on half the windows"
+    else:
+        fits = blocks
+        what = f"{blocks} reruns of a {train_seconds:.0f} s training"
+    cost = fits * train_seconds
+    if refit != "scratch":
         why = f"{n_windows} windows: the jackknife refits to the optimum per block"
     elif cost > AUTO_ENRICH_SECONDS:
-        why = f"{blocks} reruns of a {train_seconds:.0f} s training"
+        why = what
     else:
         return True, ""
     return False, (

@@ -15,6 +15,7 @@ _ENRICH_CONSTRAINTS = {
     "blocks": [Interval(Integral, 0, None, closed="left"), None],
     "refit_epochs": Interval(Integral, 1, None, closed="left"),
     "prior_sd": Interval(Real, 0, None, closed="left"),
+    "half_partitions": [Interval(Integral, 1, None, closed="left"), None],
 }
 
 
@@ -41,6 +42,8 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         refit=args.refit,
         refit_epochs=args.refit_epochs,
         prior_sd=args.prior_sd or None,
+        jackknife=args.jackknife,
+        half_partitions=args.half_partitions,
         progress=not args.quiet,
         say=say,
     )
@@ -50,6 +53,8 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         "n_variants": res.n_variants,
         "n_blocks": res.n_blocks,
         "refit": res.refit,
+        "jackknife": res.jackknife,
+        "n_refits": res.n_refits,
         "prior_sd": (args.prior_sd or None) if res.refit == "optimum" else None,
         "refit_epochs": res.refit_epochs if res.refit == "adamw" else None,
         "drift_in_se": None if res.drift is None else res.drift.to_dict(),
@@ -75,7 +80,11 @@ def _cmd_enrich(args: argparse.Namespace) -> int:
         f"deepwas enrich: {args.fit}",
         [("Heritability enrichment (95% intervals)", enrichment_results_section(res.table))],
     )
-    se = "" if res.n_blocks == 0 else f" (SE {res.h2_se:.4g}, {res.n_blocks} jackknife blocks)"
+    se = (
+        ""
+        if res.n_blocks == 0
+        else f" (SE {res.h2_se:.4g}, {res.jackknife} jackknife over {res.n_blocks} blocks)"
+    )
     say(
         *[line for line in res.report if line.startswith("warning:")],
         f"h2 of the prior over {res.n_variants:,} variants: {res.h2:.4g}{se}",
@@ -105,7 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "enrich",
         help="heritability enrichment of annotations under a fitted prior, with SEs",
         description="Prop._h2 and enrichment of each annotation under a fitted prior (any "
-        "family), with delete-one-block jackknife standard errors from refits; "
+        "family), with block-jackknife standard errors from refits; "
         "writes OUT.results (S-LDSC columns) and OUT.enrich.json (docs/enrich.md).",
     )
     e.add_argument("--fit", required=True, help="folder written by deepwas fit")
@@ -135,6 +144,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "optimum of the penalised likelihood (linear and constant priors); adamw: the saved "
         "prior and --refit-epochs epochs of the fit's optimiser per refit (the first version: "
         "SEs too small)",
+    )
+    e.add_argument(
+        "--jackknife",
+        choices=("auto", "delete-one", "delete-half"),
+        default="auto",
+        help="auto (default): delete-half when the refits rerun a network's training (their "
+        "run-to-run noise would be counted B - 1 times by delete-one), else delete-one; "
+        "delete-one: a refit without each block; delete-half: refits without random halves "
+        "of the blocks, in complementary pairs",
+    )
+    e.add_argument(
+        "--half-partitions",
+        type=int,
+        default=None,
+        help="random halvings of a delete-half jackknife, two refits each (default: "
+        "min(20, blocks - 1)); the p-values' degrees of freedom",
     )
     e.add_argument(
         "--prior-sd",

@@ -288,8 +288,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["auto", "yes", "no"],
         default="auto",
         help="enrichment of the annotations with block-jackknife SEs in OUT/enrichment.results "
-        "and the report (as deepwas enrich): auto (default) when it is cheap (a linear prior "
-        "whose reruns should take <= 5 min: blocks x the training time), yes, no",
+        "and the report (as deepwas enrich): auto (default) when its reruns of the training "
+        "should take <= 5 min (a linear prior's delete-one: blocks x the training time; a "
+        "network's delete-half: min(20, blocks - 1) x the training time), yes, no",
     )
     add_output(f, kind="dir", what="output folder")
     add_common(f)
