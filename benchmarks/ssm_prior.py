@@ -104,7 +104,7 @@ def extrapolation_curve(fit_dir: Path, seed: int, kbs) -> list[dict]:
     import torch
 
     from deepwas.data import prepare_fit
-    from deepwas.enrich import fit_settings
+    from deepwas.fit_folder import fit_settings
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
