@@ -76,7 +76,8 @@ def main() -> None:
         "--chroms",
         type=int,
         default=1,
-        help="simulated chromosomes (with --length-mb each; --h2 and --max-snps scale with them): "
+        help="simulated chromosomes (--length-mb each; --h2 scales with the genome, --max-snps "
+        "with each chromosome's length): "
         "a prior learnt from more of the genome than the loci",
     )
     ap.add_argument("--length-mb", type=float, default=10.0)
@@ -86,7 +87,7 @@ def main() -> None:
     for flag, value in (
         ("--h2", f"{0.01 * scale:g}"),
         ("--length-mb", f"{args.length_mb:g}"),
-        ("--max-snps", str(int(round(3000 * scale)))),
+        ("--max-snps", str(int(round(3000 * args.length_mb / 10.0)))),  # per chromosome
     ):
         sim_args[sim_args.index(flag) + 1] = value
     sim_args += ["--chroms", str(args.chroms)] if args.chroms > 1 else []
