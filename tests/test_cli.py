@@ -217,6 +217,25 @@ def test_loglik_missing_sumstats(store, tmp_path, capsys):
     assert not res.exists()
 
 
+def test_fit_with_a_missing_annotation_file_fails_before_reading_the_trait(
+    sim, store, tmp_path, capsys, monkeypatch
+):
+    """A wrong --annot path is one error line before the sumstats are matched and projected
+    (minutes at genome scale), and nothing is written."""
+    import deepwas.ld.trait
+
+    def never(*args, **kwargs):
+        raise AssertionError("the trait was loaded before the annotations were checked")
+
+    monkeypatch.setattr(deepwas.ld.trait, "load_trait", never)
+    out = tmp_path / "fit"
+    argv = ["fit", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(store)]
+    argv += ["--annot", str(tmp_path / "nope.tsv.gz"), "--out", str(out), "--quiet"]
+    assert main(argv) == 2
+    assert "nope.tsv.gz" in _one_error_line(capsys)
+    assert not out.exists()
+
+
 def test_loglik_store_built_for_other_variants(store, tmp_path, capsys):
     other = tmp_path / "other"
     assert (

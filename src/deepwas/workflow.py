@@ -286,6 +286,8 @@ def run_fit(
     if rank != 0:  # only the first process reports and writes
         progress, say = False, (lambda *lines: None)
     store = LDStore.open(ld)
+    # the annotations are read first: a wrong path fails in a second, not after the projection
+    annotations = read_annotations(annot, bim=bim)
     trait = load_trait(
         sumstats,
         store,
@@ -294,7 +296,6 @@ def run_fit(
         ld_model=ld_model,
         progress=progress,
     )
-    annotations = read_annotations(annot, bim=bim)
     data = prepare_fit(
         trait,
         annotations,
