@@ -338,6 +338,22 @@ def test_prs_bad_inputs(sim, store, tmp_path, capsys, extra, message):
     assert not out.exists()
 
 
+def test_prs_reads_its_prior_file_before_the_projection(sim, store, tmp_path, capsys, monkeypatch):
+    """A wrong --prior fails before the windows are projected (minutes at genome scale)."""
+    import deepwas.ld.trait
+
+    def never(*args, **kwargs):
+        raise AssertionError("the windows were projected before the prior file was read")
+
+    monkeypatch.setattr(deepwas.ld.trait, "prepare_trait", never)
+    out = tmp_path / "w.tsv.gz"
+    argv = ["prs", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(store)]
+    assert main([*argv, "--prior", str(tmp_path / "nope.tsv"), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope.tsv" in err[0]
+    assert not out.exists()
+
+
 def test_score_bad_weights(sim, tmp_path, capsys):
     bad = tmp_path / "bad.tsv"
     bad.write_text("SNP A1 A2 WEIGHT\nrs1 A G 0.1\n")

@@ -412,6 +412,9 @@ def run_prs(
         sumstats, n_gwas=n_gwas, keep_ambiguous=keep_ambiguous, min_info=min_info, min_maf=min_maf
     )
     matched, hrep = harmonize(df, store.variants, file=str(sumstats))
+    s_file = None  # a prior file is read before the projection: a wrong path fails at once
+    if prior is not None and not isinstance(prior, np.ndarray):
+        s_file = read_prior_snpvar(prior, store.variants, fill_missing=fill_missing_prior)
     # "scaled" is the full kernel on the diagonal model's projection (y / sqrt(rho), G and the
     # direction scales)
     base_model = "diagonal" if model == "scaled" else model
@@ -452,7 +455,7 @@ def run_prs(
         s = np.asarray(prior, dtype=np.float64)
         report.append(f"prior: given, h2 = {float(s.sum()):.4f}")
     else:
-        s = read_prior_snpvar(prior, store.variants, fill_missing=fill_missing_prior)
+        s = s_file
         report.append(f"prior: {prior}, h2 = {float(s.sum()):.4f}")
     if sigma is None:
         log_s = torch.from_numpy(np.log(np.maximum(s, 1e-300)))
