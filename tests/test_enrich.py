@@ -586,6 +586,8 @@ def test_enrich_without_blocks_gives_point_estimates(fitted, tmp_path):
     assert main(argv) == 0
     tab = pd.read_csv(f"{out}.results", sep="\t")
     assert tab["Prop._h2_std_error"].isna().all() and tab["Prop._h2"].notna().all()
+    record = json.loads(open(f"{out}.enrich.json").read())
+    assert (record["jackknife"], record["n_refits"]) == ("none", 0)
 
 
 @pytest.mark.parametrize(
@@ -594,6 +596,7 @@ def test_enrich_without_blocks_gives_point_estimates(fitted, tmp_path):
         (["--blocks", "1"], "--blocks"),
         (["--refit-epochs", "0"], "--refit-epochs"),
         (["--blocks", "99"], "n_blocks"),
+        (["--half-partitions", "0"], "--half-partitions"),
     ],
 )
 def test_enrich_bad_flags(fitted, tmp_path, capsys, extra, needle):

@@ -566,7 +566,15 @@ def enrichment(
     if n_blocks == 0:
         table = enrichment_table(snpvar, A, test.names, coef=coef)
         return EnrichmentResult(
-            table, h2_full, math.nan, M, 0, refit_epochs, refit="none", report=report
+            table,
+            h2_full,
+            math.nan,
+            M,
+            0,
+            refit_epochs,
+            refit="none",
+            report=report,
+            jackknife="none",
         )
 
     trait = load_trait(
