@@ -97,7 +97,7 @@ def half_sample_se(values: np.ndarray, n_deleted: np.ndarray, n_blocks: int) -> 
         the spread of the half-sample estimates themselves: the factor (B - 1) by which the
         delete-one jackknife multiplies its squared deviations is 1, so run-to-run noise of a
         refit (an early-stopped network's training) enters once, as it enters the estimate,
-        instead of B - 1 times (docs/decisions.md, "enrich: the delete-half jackknife").
+        instead of B - 1 times (docs/decisions.md, "The delete-half jackknife for networks").
     """
     v = np.asarray(values, dtype=np.float64)
     d = np.asarray(n_deleted, dtype=np.float64)
