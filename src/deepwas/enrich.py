@@ -103,6 +103,12 @@ JACKKNIFE_SCHEMES = ("auto", "delete-one", "delete-half")
 DEFAULT_HALF_PARTITIONS = 20
 
 
+def default_half_partitions(n_blocks: int) -> int:
+    """The halvings of a delete-half jackknife over ``n_blocks`` blocks by default:
+    min(:data:`DEFAULT_HALF_PARTITIONS`, B - 1), also the p-values' degrees of freedom."""
+    return min(DEFAULT_HALF_PARTITIONS, n_blocks - 1)
+
+
 # ------------------------------------------------------------------------------ arithmetic
 def enrichment_stats(snpvar: np.ndarray, annot: np.ndarray) -> tuple[np.ndarray, float]:
     """Per-annotation heritability ``sum_i a_ik s_i`` and the total ``sum_i s_i``.
@@ -498,8 +504,7 @@ def enrichment(
         :func:`deepwas.jackknife.half_sample_se` and p-values on ``half_partitions`` degrees of
         freedom.
     half_partitions:
-        Random halvings of a delete-half jackknife (default
-        min(:data:`DEFAULT_HALF_PARTITIONS`, B - 1)).
+        Random halvings of a delete-half jackknife (default :func:`default_half_partitions`).
     progress:
         Show a progress bar.
     say:
@@ -650,7 +655,7 @@ def enrichment(
 
         from deepwas.jackknife import half_sample_se, half_samples
 
-        P = min(DEFAULT_HALF_PARTITIONS, B - 1) if half_partitions is None else half_partitions
+        P = default_half_partitions(B) if half_partitions is None else half_partitions
         if isinstance(P, bool) or not isinstance(P, int | np.integer) or P < 1:
             raise InputError(
                 f"half_partitions must be a positive integer, got {P!r}",

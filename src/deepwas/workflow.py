@@ -190,7 +190,7 @@ def _enrich_plan(enrich_se: str, prior: Prior, n_windows: int, train_seconds: fl
     each on half the windows)."""
     from deepwas.enrich import (
         DEFAULT_BLOCKS,
-        DEFAULT_HALF_PARTITIONS,
+        default_half_partitions,
         resolve_jackknife,
         resolve_refit,
     )
@@ -202,7 +202,7 @@ def _enrich_plan(enrich_se: str, prior: Prior, n_windows: int, train_seconds: fl
     blocks = min(DEFAULT_BLOCKS, n_windows)
     refit = resolve_refit(prior, n_windows)
     if resolve_jackknife(prior, refit) == "delete-half":
-        fits = min(DEFAULT_HALF_PARTITIONS, blocks - 1)
+        fits = default_half_partitions(blocks)
         what = f"{2 * fits} reruns of a {train_seconds:.0f} s training on half the windows"
     else:
         fits = blocks
