@@ -32,6 +32,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -75,6 +76,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ssm-window-kb", type=float, default=100.0)
     p.add_argument("--ssm-width", type=int, default=None, help="override the ssm width (32)")
     p.add_argument("--ssm-depth", type=int, default=None, help="override the ssm depth (2)")
+    p.add_argument(
+        "--ssm-weight-decay",
+        type=float,
+        default=None,
+        help="override AdamW's weight decay for ssm and linear_ssm (the fit default, 1e-4)",
+    )
+    p.add_argument(
+        "--tag",
+        default="",
+        help="suffix of the ssm fits' folders (fit{seed}_ssm{tag}), to compare settings on the "
+        "same simulations; linear and mlp fits keep their names and are reused",
+    )
     p.add_argument(
         "--extrapolate-kb",
         type=float,
@@ -184,7 +197,8 @@ def main(argv=None) -> int:
             log(f"seed {seed}: simulation and LD store in {time.perf_counter() - t0:.0f} s")
             for name in args.models:
                 family, width, depth = MODELS[name]
-                fit_dir = root / f"fit{seed}_{name}"
+                is_ssm = name in ("ssm", "linear_ssm")
+                fit_dir = root / f"fit{seed}_{name}{args.tag if is_ssm else ''}"
                 if args.reuse and (fit_dir / "metrics.json").exists():
                     saved = json.loads((fit_dir / "metrics.json").read_text())
                     row = {"record": "fit", "seed": seed, "model": name, "prior": args.prior}
@@ -201,6 +215,8 @@ def main(argv=None) -> int:
                     seed=seed,
                     ssm_window_kb=args.ssm_window_kb,
                 )
+                if is_ssm and args.ssm_weight_decay is not None:
+                    cfg = dataclasses.replace(cfg, weight_decay=args.ssm_weight_decay)
                 m = run_fit(
                     enrich_se="no",  # its own enrichment or none (not the fit's report)
                     sumstats=str(sim / "sumstats.tsv.gz"),
@@ -232,7 +248,9 @@ def main(argv=None) -> int:
                     f"Spearman {m.truth_spearman:.3f}, {m.seconds:.0f} s"
                 )
             if args.extrapolate_kb and "ssm" in args.models:
-                curves += extrapolation_curve(root / f"fit{seed}_ssm", seed, args.extrapolate_kb)
+                curves += extrapolation_curve(
+                    root / f"fit{seed}_ssm{args.tag}", seed, args.extrapolate_kb
+                )
         for kb in args.extrapolate_kb or []:
             mean, sd, n = mean_sd(
                 c["heldout_gain_per_1000"] for c in curves if c["window_kb"] == kb

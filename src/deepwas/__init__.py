@@ -15,7 +15,10 @@ From summary statistics to an exported prior (what ``deepwas fit`` runs, step by
   variant and the split into training, validation and held-out windows;
 - ``train_prior(data, TrainConfig(...)) -> TrainResult``; the prior families are the registry
   ``PRIOR_FAMILIES`` (a ``PriorFamily`` each), the objectives ``OBJECTIVES``; a family that sees
-  the neighbourhood (``ssm``) takes ``prior(features, variant_positions(variants))``;
+  the neighbourhood (``ssm``) takes ``prior(features, variant_positions(variants))``, and any
+  prior, ``prior(features, prior_positions(prior, variants))`` (with the DNA around each variant
+  for a prior with a DNA branch, ``TrainConfig(fasta=...)``, read through
+  ``open_reference(path)``);
 - ``evaluate(data, result) -> FitMetrics``: exact held-out and training log-likelihood, sigma
   re-fit, the constant baseline (``fit_constant``) and the held-out gain;
   ``truth_table(path, store.variants)`` gives a simulation's true SNPVAR for its correlations;
@@ -137,6 +140,8 @@ _LAZY = {
     "save_prior": "deepwas.priors",
     "load_prior": "deepwas.priors",
     "variant_positions": "deepwas.ssm",
+    "prior_positions": "deepwas.data",
+    "open_reference": "deepwas.sequence",
     "SimConfig": "deepwas.simulate",
     "run_simulation": "deepwas.simulate",
     "prs_weights": "deepwas.prs",

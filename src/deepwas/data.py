@@ -187,6 +187,7 @@ def prepare_fit(
     val_fraction: float = 0.15,
     split_seed: int = 1,
     file: str | None = None,
+    fasta: str | None = None,
 ) -> FitData:
     """Features of every store variant and the split into training, validation and held-out
     windows: a trait ready for :func:`deepwas.train_prior` and :func:`deepwas.evaluate`.
@@ -206,6 +207,9 @@ def prepare_fit(
         Draws the held-out and validation windows.
     file:
         The annotation file to name in error messages (default ``annotations.source``).
+    fasta:
+        A reference FASTA (or 2bit): the ``positions`` then also carry the packed bases around
+        each variant that the default DNA branch reads (:func:`deepwas.sequence.dna_columns`).
 
     Returns
     -------
@@ -233,6 +237,14 @@ def prepare_fit(
     ]
     from deepwas.ssm import variant_positions
 
+    positions = variant_positions(store.variants)
+    if fasta is not None:
+        from deepwas.sequence import dna_columns, sequence_spec
+
+        flank = sequence_spec({"fasta": fasta})["flank_bp"]
+        dna, line = dna_columns(fasta, store.variants, flank)
+        positions = np.hstack([positions, dna])
+        report.append(line)
     return FitData(
         trait,
         features,
@@ -242,8 +254,31 @@ def prepare_fit(
         test,
         report=report,
         store=store,
-        positions=variant_positions(store.variants),
+        positions=positions,
     )
+
+
+def prior_positions(prior, variants: pd.DataFrame, *, file=None, fasta=None) -> np.ndarray | None:
+    """The ``positions`` array ``prior`` reads for the rows of ``variants``.
+
+    None for a prior that reads none; the (n, 2) ``CHR``, ``BP`` of
+    :func:`deepwas.ssm.variant_positions` for a neighbourhood family (``ssm``); for a prior with
+    a DNA branch, followed by the packed bases around each variant
+    (:func:`deepwas.sequence.dna_columns`, which needs ``A1`` and ``A2``), read from ``fasta``
+    (default: the reference the prior was trained with).
+    """
+    if not prior.uses_positions:
+        return None
+    from deepwas.ssm import variant_positions
+
+    pos = variant_positions(variants, file=file)
+    spec = prior.config.sequence
+    if spec is None:
+        return pos
+    from deepwas.sequence import dna_columns
+
+    dna, _ = dna_columns(fasta or spec["fasta"], variants, spec["flank_bp"], file=file)
+    return np.hstack([pos, dna])
 
 
 def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | None = None):
@@ -314,12 +349,14 @@ def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | No
     if store_features is None:
         store_features, _, _ = build_features(store, annotations)
     prior.to("cpu")
-    a_pos = s_pos = None
-    if prior.family.uses_positions:  # the neighbourhood of each set is its own variants
-        from deepwas.ssm import variant_positions
-
-        a_pos = variant_positions(annotations.variants, file=annotations.source)
-        s_pos = variant_positions(store.variants)
+    a_vars = annotations.variants
+    if prior.config.sequence is not None and "SNP" in a_vars:  # the DNA branch needs alleles
+        a_vars = a_vars.assign(
+            **{c: a_vars["SNP"].astype(str).map(by_snp[c]) for c in ("A1", "A2") if c not in a_vars}
+        )
+    # the neighbourhood of each set is its own variants
+    a_pos = prior_positions(prior, a_vars, file=annotations.source)
+    s_pos = prior_positions(prior, store.variants)
     a_snpvar = torch.exp(prior.predict(a_feats, a_pos)).numpy()
     s_snpvar = torch.exp(prior.predict(store_features, s_pos))
     pri = annotations.variants.copy()

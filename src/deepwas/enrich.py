@@ -520,12 +520,11 @@ def enrichment(
         A missing or unreadable fit folder or input, annotations that match no store variant,
         fewer than 2 windows or a bad ``n_blocks``.
     """
-    from deepwas.data import build_features, prepare_fit
+    from deepwas.data import build_features, prepare_fit, prior_positions
     from deepwas.io.annotations import match_annotations, read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
     from deepwas.priors import check_features, load_prior
-    from deepwas.ssm import variant_positions
 
     say = say or (lambda *lines: None)
     if refit not in REFIT_METHODS:
@@ -555,7 +554,7 @@ def enrichment(
         fit_annot or settings.annot, bim=settings.bim if fit_annot is None else bim
     )
     features, names, _ = build_features(store, prior_annot)
-    positions = variant_positions(store.variants)
+    positions = prior_positions(prior, store.variants)
     check_features(
         prior,
         names,
@@ -600,6 +599,8 @@ def enrichment(
         split_seed=settings.split_seed,
     )
     data.features, data.feature_names = features, names
+    if positions is not None:  # with the DNA around each variant for a prior that reads it
+        data.positions = positions
     # refits start from the trained state: a calibrated prior's bias was shifted after training
     scale = settings.h2_scale or 1.0
     if settings.h2_scale:

@@ -72,6 +72,7 @@ _TRAIN_CONSTRAINTS = {
     "engine": Options(("auto", "exact", "iterative")),
     "precision": Options(("float64", "float32")),
     "ssm_window_kb": Interval(Real, 0, None, closed="neither"),
+    "fasta": Check(lambda v: v is None or isinstance(v, str), "a path to a reference FASTA"),
 }
 
 
@@ -102,6 +103,8 @@ class TrainConfig:
         evaluation values are always float64; a window whose covariance is not positive definite
         in float32 is redone in float64 (counted in ``TrainResult.float64_retries``).
     ssm_window_kb: the receptive field of the ``ssm`` prior, kb each side (its ``window_kb``)
+    fasta: a reference FASTA (or 2bit) of the store's genome build: the prior gets a DNA branch
+        (:mod:`deepwas.sequence`, the encoder of ``ENCODER_DEFAULTS``); None (default): none
     """
 
     model: str = "linear"
@@ -120,6 +123,7 @@ class TrainConfig:
     engine: str = "auto"
     precision: str = "float64"
     ssm_window_kb: float = 100.0
+    fasta: str | None = None
 
     def __post_init__(self) -> None:
         validate(
@@ -344,6 +348,7 @@ def train_prior(
             depth=cfg.depth,
             init_log_snpvar=math.log(const.snpvar),
             window_kb=cfg.ssm_window_kb,
+            sequence=_sequence_spec(cfg),
         )
         model = build_prior(pcfg, seed=cfg.seed).to(cfg.device)
         sigma0 = const.sigma if cfg.sigma is None else cfg.sigma
@@ -512,7 +517,7 @@ def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainRes
     from deepwas.priors import build_prior
 
     checkpoint, resume = kwargs.pop("checkpoint", None), kwargs.pop("resume", False)
-    lin = train_prior(fit_data, replace(cfg, model="linear"), **kwargs)
+    lin = train_prior(fit_data, replace(cfg, model="linear", fasta=None), **kwargs)
     lin_prior = lin.prior.to("cpu")
     pcfg = replace(
         lin_prior.config,
@@ -520,6 +525,7 @@ def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainRes
         width=cfg.width,
         depth=cfg.depth,
         window_kb=cfg.ssm_window_kb,
+        sequence=_sequence_spec(cfg),
     )
     start = build_prior(pcfg, seed=cfg.seed)
     with torch.no_grad():
@@ -547,6 +553,13 @@ def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainRes
         stopped=f"linear: {lin.stopped}; {cfg.model}: {res.stopped}",
         float64_retries=lin.float64_retries + res.float64_retries,
     )
+
+
+def _sequence_spec(cfg: TrainConfig) -> dict | None:
+    """The prior's DNA branch (``PriorConfig.sequence``) asked for by ``cfg``, or None."""
+    if cfg.fasta is None:
+        return None
+    return {"fasta": str(Path(cfg.fasta).resolve())}
 
 
 def _positions(fit_data, device) -> torch.Tensor | None:

@@ -46,7 +46,7 @@ def build_io(prior, blocks: nn.ModuleList, block_scale: float) -> None:
     """The layers around a deep family's residual ``blocks``: ``input`` (k -> width),
     ``out_norm``, ``out_act`` and the output weights ``weight`` (width)."""
     c, w = prior.config, prior.config.width
-    prior.input = skip_init(nn.Linear, c.n_features, w, dtype=_DTYPE)
+    prior.input = skip_init(nn.Linear, c.n_inputs, w, dtype=_DTYPE)
     prior.blocks = blocks
     prior.out_norm = nn.LayerNorm(w, dtype=_DTYPE)
     prior.out_act = ACTIVATIONS[c.activation]()
@@ -55,10 +55,10 @@ def build_io(prior, blocks: nn.ModuleList, block_scale: float) -> None:
 
 
 def reset_io(prior, normal_) -> None:
-    """``W_in ~ N(0, 1/k)``, input bias 0, output LayerNorm at identity, ``w = 0`` (so that the
-    prior starts at its bias)."""
+    """``W_in ~ N(0, 1/k)`` (``k`` the inputs), input bias 0, output LayerNorm at identity,
+    ``w = 0`` (so that the prior starts at its bias)."""
     prior.weight.zero_()
-    normal_(prior.input.weight, 1.0 / prior.config.n_features)
+    normal_(prior.input.weight, 1.0 / prior.config.n_inputs)
     prior.input.bias.zero_()
     prior.out_norm.reset_parameters()
 
@@ -87,7 +87,8 @@ def mlp_forward(prior, x_std: torch.Tensor) -> torch.Tensor:
 def plus_linear(build, reset, forward):
     """The build / reset / forward of a family plus a linear term of the variant's own
     standardised features, ``v . x_std`` (``prior.linear``, 0 at the start): ``linear_mlp`` and
-    ``linear_ssm``, whose training starts ``v`` at the fitted linear prior's weights."""
+    ``linear_ssm``, whose training starts ``v`` at the fitted linear prior's weights. The
+    linear term reads the k features only, not a DNA branch's outputs after them."""
 
     def build_(prior) -> None:
         build(prior)
@@ -98,7 +99,8 @@ def plus_linear(build, reset, forward):
         prior.linear.zero_()
 
     def forward_(prior, x_std: torch.Tensor, *positions) -> torch.Tensor:
-        return x_std @ prior.linear + forward(prior, x_std, *positions)
+        k = prior.config.n_features
+        return x_std[:, :k] @ prior.linear + forward(prior, x_std, *positions)
 
     return build_, reset_, forward_
 

@@ -22,7 +22,9 @@ __all__ = ["predict_prior", "run_predict"]
 _AF_COLUMNS = ("MAF", "FRQ", "AF", "AF1", "EAF", "A1FREQ")
 
 
-def predict_prior(prior, annotations, *, store=None) -> tuple[pd.DataFrame, list[str]]:
+def predict_prior(
+    prior, annotations, *, store=None, fasta=None
+) -> tuple[pd.DataFrame, list[str]]:
     """SNPVAR of every annotated variant under a saved prior.
 
     Parameters
@@ -35,6 +37,9 @@ def predict_prior(prior, annotations, *, store=None) -> tuple[pd.DataFrame, list
     store: deepwas.LDStore, optional
         Gives ``log_2pq`` by SNP (and the alleles of annotation files without them); with a
         store the values equal those of :func:`deepwas.predict_snpvar` for annotated variants.
+    fasta: path, optional
+        For a prior with a DNA branch: the reference to read the bases from (default: the one
+        named in its config, where it was trained).
 
     Returns
     -------
@@ -92,13 +97,25 @@ def predict_prior(prior, annotations, *, store=None) -> tuple[pd.DataFrame, list
         columns.append(f)
     feats = np.column_stack(columns) if columns else np.zeros((n, 0))
     positions = None
-    if prior.family.uses_positions:
-        from deepwas.ssm import variant_positions
+    if prior.uses_positions:
+        from deepwas.data import prior_positions
 
-        positions = variant_positions(annotations.variants, file=annotations.source)
-        report.append(
-            f"neighbourhoods from the {n:,} annotated variants (+-{prior.config.window_kb:g} kb)"
-        )
+        variants = annotations.variants
+        if prior.config.sequence is not None and store is not None and "SNP" in variants:
+            by_snp = store.variants.drop_duplicates("SNP").set_index("SNP")
+            variants = variants.assign(
+                **{
+                    c: variants["SNP"].astype(str).map(by_snp[c])
+                    for c in ("A1", "A2")
+                    if c not in variants
+                }
+            )
+        positions = prior_positions(prior, variants, file=annotations.source, fasta=fasta)
+        if prior.family.uses_positions:
+            report.append(
+                f"neighbourhoods from the {n:,} annotated variants "
+                f"(+-{prior.config.window_kb:g} kb)"
+            )
     snpvar = torch.exp(prior.predict(feats, positions)).numpy()
     out = annotations.variants.copy()
     for col in ("CHR", "SNP", "BP"):
@@ -121,6 +138,7 @@ def run_predict(
     *,
     bim: str | None = None,
     ld: str | None = None,
+    fasta: str | None = None,
     argv: list[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """``deepwas predict``: read a prior folder and annotation files, write ``out`` (a
@@ -140,7 +158,7 @@ def run_predict(
         from deepwas.ld.store import LDStore
 
         store = LDStore.open(ld)
-    table, report = predict_prior(prior, annotations, store=store)
+    table, report = predict_prior(prior, annotations, store=store, fasta=fasta)
     record = provenance(
         inputs={
             "model": Path(model) / "config.json",

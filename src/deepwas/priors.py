@@ -129,6 +129,14 @@ class PriorConfig:
         The receptive field of a position-using family (``ssm``): its output for a variant
         depends on the variants within +-``window_kb`` kb only. Not written to ``config.json``
         by the other families (their folders are unchanged), and 100 when absent.
+    sequence:
+        None, or the DNA branch (:mod:`deepwas.sequence`): a reverse-complement-invariant
+        encoder of the ``flank_bp`` bases each side of the variant, read from the reference
+        ``fasta``, whose ref-vs-alt difference (``out_dim`` values) joins the standardised
+        features as input of any family but ``constant``. Keys ``fasta``, ``flank_bp``,
+        ``channels``, ``kernel``, ``layers``, ``out_dim``
+        (:func:`deepwas.sequence.sequence_spec` fills and checks them). Not written to
+        ``config.json`` when None.
 
     Raises
     ------
@@ -149,6 +157,7 @@ class PriorConfig:
     init_log_snpvar: float = -12.0
     activation: str = "gelu"
     window_kb: float = 100.0
+    sequence: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         def bad(key: str, message: str, fix: str) -> InputError:
@@ -160,6 +169,12 @@ class PriorConfig:
             object.__setattr__(self, key, int(getattr(self, key)))
         object.__setattr__(self, "init_log_snpvar", float(self.init_log_snpvar))
         object.__setattr__(self, "window_kb", float(self.window_kb))
+        if self.sequence is not None:
+            from deepwas.sequence import sequence_spec
+
+            if self.model == "constant":
+                raise bad("sequence", "the constant prior reads no inputs", "drop the sequence")
+            object.__setattr__(self, "sequence", sequence_spec(self.sequence))
 
         names = self._as_tuple("feature_names", str)
         mean = self._as_tuple("feature_mean", float)
@@ -211,6 +226,11 @@ class PriorConfig:
         """Number of feature columns k."""
         return len(self.feature_names)
 
+    @property
+    def n_inputs(self) -> int:
+        """Inputs of the family's network: the k features, then the DNA branch's outputs."""
+        return self.n_features + (self.sequence["out_dim"] if self.sequence else 0)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (tuples become lists); :meth:`from_json` inverts it exactly."""
         d = asdict(self)
@@ -218,6 +238,10 @@ class PriorConfig:
             d[key] = list(d[key])
         if not PRIOR_FAMILIES[self.model].uses_positions:
             del d["window_kb"]  # the folders of the other families stay as they were
+        if self.sequence is None:
+            del d["sequence"]
+        else:
+            d["sequence"] = dict(self.sequence)
         return d
 
     @classmethod
@@ -312,6 +336,10 @@ class Prior(nn.Module):
         self.family = PRIOR_FAMILIES[config.model]
         self.bias = nn.Parameter(torch.empty((), dtype=_DTYPE))
         self.family.build(self)
+        if config.sequence is not None:
+            from deepwas.sequence import build_encoder
+
+            self.dna = build_encoder(config.sequence)
         self.reset_parameters(seed=seed)
 
     @torch.no_grad()
@@ -324,6 +352,15 @@ class Prior(nn.Module):
 
         self.bias.fill_(self.config.init_log_snpvar)
         self.family.reset(self, normal_)
+        if self.config.sequence is not None:  # after the family: its draws are unchanged
+            self.dna.reset(normal_)
+
+    @property
+    def uses_positions(self) -> bool:
+        """Whether :meth:`forward` needs ``positions``: for a family that sees the
+        neighbourhood (``ssm``), or a prior with a DNA branch (then with the packed bases,
+        :func:`deepwas.sequence.prior_positions`)."""
+        return self.family.uses_positions or self.config.sequence is not None
 
     def _check(self, features: torch.Tensor) -> torch.Tensor:
         if not isinstance(features, torch.Tensor) or features.ndim != 2:
@@ -363,9 +400,11 @@ class Prior(nn.Module):
         features: (n, k)
             Raw (unstandardised) features, columns in ``config.feature_names`` order; cast to
             float64. The constant prior reads only ``n``.
-        positions: (n, 2), optional
+        positions: (n, 2) or (n, 2 + m), optional
             ``CHR`` and ``BP`` of the same rows (:func:`deepwas.ssm.variant_positions`), in any
             order; required by a family that uses positions (``ssm``), ignored by the others.
+            A prior with a DNA branch needs the ``m`` columns of packed bases after them
+            (:func:`deepwas.sequence.prior_positions` builds the whole array).
 
         Returns
         -------
@@ -376,13 +415,17 @@ class Prior(nn.Module):
         if not self.family.uses_features:
             return self.bias + self.family.forward(self, x)
         x_std = (x - self.feature_mean) / self.feature_scale
+        if self.uses_positions and positions is None:
+            raise InputError(
+                f"a {self.config.model} prior needs the variants' positions",
+                column="positions",
+                fix="pass positions=deepwas.sequence.prior_positions(prior, variants)",
+            )
+        if self.config.sequence is not None:
+            from deepwas.sequence import dna_inputs
+
+            x_std, positions = dna_inputs(self, x_std, positions)
         if self.family.uses_positions:
-            if positions is None:
-                raise InputError(
-                    f"a {self.config.model} prior needs the variants' positions",
-                    column="positions",
-                    fix="pass positions=deepwas.variant_positions(variants) with the features",
-                )
             return self.bias + self.family.forward(self, x_std, positions)
         return self.bias + self.family.forward(self, x_std)
 
@@ -392,7 +435,7 @@ class Prior(nn.Module):
         x = torch.as_tensor(np.ascontiguousarray(features))
         self.to("cpu")
         with torch.no_grad():
-            if self.family.uses_positions or x.shape[0] <= PREDICT_ROWS:
+            if self.uses_positions or x.shape[0] <= PREDICT_ROWS:
                 return self(x, positions)
             return torch.cat(
                 [self(x[i : i + PREDICT_ROWS]) for i in range(0, x.shape[0], PREDICT_ROWS)]
@@ -473,7 +516,7 @@ def _constant_forward(prior: Prior, x: torch.Tensor) -> torch.Tensor:
 
 
 def _linear_build(prior: Prior) -> None:
-    prior.weight = nn.Parameter(torch.empty(prior.config.n_features, dtype=_DTYPE))
+    prior.weight = nn.Parameter(torch.empty(prior.config.n_inputs, dtype=_DTYPE))
 
 
 def _linear_reset(prior: Prior, normal_) -> None:

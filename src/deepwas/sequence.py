@@ -492,3 +492,96 @@ class RCEncoder(nn.Module):
 def variant_feature(encoder: RCEncoder, x, *, length: int | None = None) -> torch.Tensor:
     """:meth:`RCEncoder.variant_feature`: ``(n, out_dim)`` = encoder(alt) - encoder(ref)."""
     return encoder.variant_feature(x, length=length)
+
+
+# --- The DNA branch of a prior (PriorConfig.sequence) -----------------------------------------
+
+#: The encoder of a prior's DNA branch unless its config says otherwise.
+ENCODER_DEFAULTS = {"channels": 8, "kernel": 9, "layers": 2, "out_dim": 4}
+
+
+def sequence_spec(spec) -> dict:
+    """``PriorConfig.sequence`` checked and completed: ``fasta`` (required) and the encoder's
+    ``channels``, ``kernel`` (odd), ``layers``, ``out_dim`` (:data:`ENCODER_DEFAULTS`), and
+    ``flank_bp``, the bases read each side of a variant: ``2 r`` with ``r = layers (kernel -
+    1) / 2`` (all the encoder sees, :meth:`RCEncoder.window`). InputError naming the key."""
+    if not isinstance(spec, dict) or "fasta" not in spec:
+        raise InputError(
+            "must be an object with the key fasta",
+            column="sequence",
+            fix='pass {"fasta": PATH} (and optionally the encoder sizes)',
+        )
+    unknown = sorted(set(spec) - {"fasta", "flank_bp", *ENCODER_DEFAULTS})
+    if unknown:
+        raise InputError(
+            f"unknown key(s) {unknown}",
+            column="sequence",
+            fix=f"use fasta, {', '.join(ENCODER_DEFAULTS)}",
+        )
+    out = {"fasta": str(spec["fasta"])}
+    for key, default in ENCODER_DEFAULTS.items():
+        value = spec.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise InputError(f"must be an integer, got {value!r}", column=f"sequence.{key}")
+        if value < 1 or (key == "kernel" and value % 2 == 0):
+            raise InputError(
+                f"must be {'an odd integer' if key == 'kernel' else 'an integer'} >= 1, got "
+                f"{value!r}",
+                column=f"sequence.{key}",
+            )
+        out[key] = int(value)
+    out["flank_bp"] = out["layers"] * (out["kernel"] - 1)
+    if "flank_bp" in spec and spec["flank_bp"] != out["flank_bp"]:
+        raise InputError(
+            f"flank_bp {spec['flank_bp']!r} disagrees with the encoder ({out['flank_bp']})",
+            column="sequence.flank_bp",
+            fix="drop flank_bp: it follows from kernel and layers",
+        )
+    return out
+
+
+def build_encoder(spec: dict) -> RCEncoder:
+    """The (not yet initialised) encoder of a DNA branch ``spec`` (:func:`sequence_spec`)."""
+    sizes = {k: spec[k] for k in ENCODER_DEFAULTS}
+    return RCEncoder(**sizes, generator=torch.Generator().manual_seed(0))
+
+
+def packed_width(flank_bp: int) -> int:
+    """Columns of :func:`pack_tokens` for windows of ``flank_bp`` bases each side."""
+    return -(-2 * (2 * flank_bp + 1) // PACK_DIGITS)
+
+
+def dna_columns(fasta, variants: pd.DataFrame, flank_bp: int, *, file=None):
+    """The packed bases within ``flank_bp`` of each variant (reference and alternative rows,
+    :func:`variant_tokens`, :func:`pack_tokens`), read from the reference ``fasta``, and one
+    report line. The columns follow ``CHR`` and ``BP`` in a prior's ``positions``."""
+    tokens, rep = variant_tokens(open_reference(fasta), variants, flank_bp, file=file)
+    line = (
+        f"DNA: {flank_bp} bp each side of {rep.n:,} variants from {fasta}; the reference allele "
+        f"found for {rep.n_matched:,}"
+    )
+    if rep.n_unmatched or rep.n_not_snp:
+        line += (
+            f" ({rep.n_unmatched:,} SNPs match neither allele, first {rep.first_unmatched}; "
+            f"{rep.n_not_snp:,} not SNPs: no DNA signal for them)"
+        )
+    return pack_tokens(tokens), line
+
+
+def dna_inputs(prior, x_std: torch.Tensor, positions):
+    """A prior's inputs with its DNA branch: ``x_std`` (n, k) followed by the encoder's
+    ref-vs-alt difference (n, out_dim), and the (n, 2) ``CHR``, ``BP`` of ``positions`` (n, 2
+    + m) for a family that reads them."""
+    spec = prior.config.sequence
+    pos = torch.as_tensor(positions, dtype=_DTYPE).to(x_std.device)
+    m = packed_width(spec["flank_bp"])
+    if pos.ndim != 2 or pos.shape != (x_std.shape[0], 2 + m):
+        raise InputError(
+            f"a prior with a DNA branch needs positions of shape (n, {2 + m}) (CHR, BP and the "
+            f"packed bases), got {tuple(pos.shape)}",
+            column="positions",
+            fix="pass deepwas.prior_positions(prior, variants) (deepwas predict: --fasta)",
+        )
+    length = 2 * spec["flank_bp"] + 1
+    feature = prior.dna.variant_feature(pos[:, 2:], length=length)
+    return torch.cat([x_std, feature], dim=1), pos[:, :2]

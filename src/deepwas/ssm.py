@@ -350,6 +350,8 @@ def ssm_reset(prior, normal_) -> None:
 def _sorted_segments(positions, n: int, device) -> tuple[torch.Tensor, ...]:
     p = positions.detach().cpu().numpy() if isinstance(positions, torch.Tensor) else positions
     p = np.asarray(p, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] > 2:  # a DNA branch's columns follow CHR and BP
+        p = p[:, :2]
     if p.shape != (n, 2) or not np.isfinite(p).all():
         raise InputError(
             f"positions must be a finite (n_variants, 2) array of CHR and BP, got shape "

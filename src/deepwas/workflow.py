@@ -305,6 +305,7 @@ def run_fit(
         val_fraction=val_fraction,
         split_seed=config.seed if split_seed is None else split_seed,
         file=str(annot),
+        fasta=config.fasta,
     )
     say(*data.report)
     flank = store.manifest.get("windows", {}).get("flank_kb")

@@ -102,6 +102,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.out,
         bim=args.bim,
         ld=args.ld,
+        fasta=args.fasta,
         argv=["deepwas", *args.argv],
     )
     say(*report, f"wrote {args.out} ({len(table):,} variants) and {args.out}.json")
@@ -195,6 +196,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--ld",
         default=None,
         help="LD store giving the allele frequency by SNP (else a MAF/FRQ column)",
+    )
+    p.add_argument(
+        "--fasta",
+        default=None,
+        help="a prior with a DNA branch: the reference genome to read (default: the one it "
+        "was trained with, named in model/config.json)",
     )
     p.add_argument("--out", required=True, metavar="FILE", help="output table (.tsv or .tsv.gz)")
     p.set_defaults(out_kind="file")

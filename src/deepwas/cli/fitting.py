@@ -134,6 +134,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         engine=args.engine,
         precision=args.precision,
         ssm_window_kb=args.ssm_window_kb,
+        fasta=args.fasta,
     )
     test_chrom = chrom_list(args.test_chrom, flag="--test-chrom") if args.test_chrom else None
     m = run_fit(
@@ -248,6 +249,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=100.0,
         help="--model ssm: a variant's prior depends on the variants within this many kb "
         "each side (keep it below the LD store's flank)",
+    )
+    f.add_argument(
+        "--fasta",
+        default=None,
+        help="reference genome FASTA (or .2bit) of the store's build: the prior also reads the "
+        "DNA around each variant (a reverse-complement-invariant encoder of the ref and alt "
+        "sequences; docs/ssm.md)",
     )
     f.add_argument("--lr", type=float, default=0.01)
     f.add_argument("--weight-decay", type=float, default=1e-4)
