@@ -22,9 +22,7 @@ __all__ = ["predict_prior", "run_predict"]
 _AF_COLUMNS = ("MAF", "FRQ", "AF", "AF1", "EAF", "A1FREQ")
 
 
-def predict_prior(
-    prior, annotations, *, store=None, fasta=None
-) -> tuple[pd.DataFrame, list[str]]:
+def predict_prior(prior, annotations, *, store=None, fasta=None) -> tuple[pd.DataFrame, list[str]]:
     """SNPVAR of every annotated variant under a saved prior.
 
     Parameters
