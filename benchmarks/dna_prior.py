@@ -58,6 +58,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--h2", type=float, default=0.01)
     p.add_argument("--n-gwas", type=float, default=300_000)
     p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--patience", type=int, default=8, help="early-stopping patience (fit's 8)")
+    p.add_argument("--batch-windows", type=int, default=4, help="windows per step (fit's 4)")
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--tag", default="", help="suffix of the fit folders")
     p.add_argument("--out", required=True)
     return p.parse_args(argv)
 
@@ -160,9 +164,10 @@ def main(argv=None) -> int:
         log_s = args.annot_effect * annot["binary1"].to_numpy() + args.motif_effect * brk
         s = np.exp(log_s)
         s *= args.h2 / s.sum()
-        z = simulate_sumstats(cohort, s, n_gwas=args.n_gwas, rng=rng, band_bp=1e6)
         sumstats = work / "sumstats.tsv.gz"
-        variants.assign(Z=z, N=args.n_gwas).to_csv(sumstats, sep="\t", index=False)
+        if not sumstats.exists():  # the genome above is redrawn identically from the seed
+            z = simulate_sumstats(cohort, s, n_gwas=args.n_gwas, rng=rng, band_bp=1e6)
+            variants.assign(Z=z, N=args.n_gwas).to_csv(sumstats, sep="\t", index=False)
         truth = work / "truth.tsv.gz"
         variants.assign(SNPVAR=s).to_csv(truth, sep="\t", index=False)
         annot_file = work / "annotations.tsv.gz"
@@ -172,10 +177,13 @@ def main(argv=None) -> int:
             cfg = TrainConfig(
                 model=family,
                 epochs=args.epochs,
+                patience=args.patience,
+                batch_windows=args.batch_windows,
+                lr=args.lr,
                 seed=seed,
                 fasta=str(fasta) if dna else None,
             )
-            fit_dir = work / f"fit_{name.replace('+', '_')}"
+            fit_dir = work / f"fit_{name.replace('+', '_')}{args.tag}"
             m = run_fit(
                 enrich_se="no",
                 sumstats=str(sumstats),

@@ -57,6 +57,7 @@ MODELS = {
     "mlp": ("mlp", 64, 4),
     "ssm": ("ssm", 32, 2),
     "linear_ssm": ("linear_ssm", 32, 2),
+    "kernel_linear": ("kernel_linear", 64, 4),
     "constant": ("constant", 64, 4),
 }
 
@@ -268,6 +269,8 @@ def main(argv=None) -> int:
                 )
         contrasts = [("ssm", "mlp"), ("ssm", "linear"), ("mlp", "linear")]
         contrasts += [("linear_ssm", "mlp"), ("linear_ssm", "linear"), ("linear_ssm", "ssm")]
+        contrasts += [("kernel_linear", "mlp"), ("kernel_linear", "linear")]
+        contrasts += [("kernel_linear", "ssm")]
         for a, b in contrasts:
             if a not in args.models or b not in args.models:
                 continue

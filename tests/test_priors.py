@@ -298,7 +298,15 @@ def test_log_2pq():
 
 def test_registry_lists_the_families_once():
     assert MODELS == tuple(PRIOR_FAMILIES)
-    assert MODELS == ("constant", "linear", "mlp", "linear_mlp", "ssm", "linear_ssm")
+    assert MODELS == (
+        "constant",
+        "linear",
+        "mlp",
+        "linear_mlp",
+        "ssm",
+        "linear_ssm",
+        "kernel_linear",
+    )
     for name, family in PRIOR_FAMILIES.items():
         assert family.name == name and family.description
         assert build_prior(make_config(name)).family is family
@@ -306,7 +314,8 @@ def test_registry_lists_the_families_once():
         PRIOR_FAMILIES["other"] = PRIOR_FAMILIES["linear"]  # read-only
     with pytest.raises(
         InputError,
-        match="PriorConfig.model .give one of constant, linear, mlp, linear_mlp, ssm or linear_ssm",
+        match="PriorConfig.model .give one of constant, linear, mlp, linear_mlp, ssm, linear_ssm "
+        "or kernel_linear",
     ):
         make_config("transformer")
 
@@ -328,6 +337,7 @@ def test_state_dict_keys_are_those_of_the_saved_format():
     }
     assert keys["ssm"] == common | {"weight", "blocks.0.theta"} | ssm_block | io
     assert keys["linear_ssm"] == keys["ssm"] | {"linear"}
+    assert keys["kernel_linear"] == common | {"weight", "mix", "theta"}
 
 
 # --- on disk -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ constant prior, save/load/predict, ``deepwas fit --model ssm`` end to end, and t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -331,16 +332,17 @@ def sim(tmp_path_factory) -> Path:
     return out
 
 
-def test_fit_ssm_end_to_end_and_predict(sim, tmp_path, capsys):
+@pytest.mark.parametrize("model", ["ssm", "kernel_linear"])
+def test_fit_ssm_end_to_end_and_predict(sim, tmp_path, capsys, model):
     fit = tmp_path / "fit"
     argv = ["fit", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(sim / "ld")]
-    argv += ["--annot", str(sim / "annotations.tsv.gz"), "--model", "ssm", "--width", "8"]
+    argv += ["--annot", str(sim / "annotations.tsv.gz"), "--model", model, "--width", "8"]
     argv += ["--depth", "2", "--ssm-window-kb", "50", "--epochs", "3", "--test-blocks", "0.25"]
     argv += ["--truth", str(sim / "truth.tsv.gz"), "--out", str(fit)]
     assert main(argv) == 0
     assert "exceeds the LD store's flank" not in capsys.readouterr().out
     metrics = json.loads((fit / "metrics.json").read_text())
-    assert metrics["model"] == "ssm" and np.isfinite(metrics["heldout_gain"])
+    assert metrics["model"] == model and np.isfinite(metrics["heldout_gain"])
     cfg = json.loads((fit / "model" / "config.json").read_text())
     assert cfg["window_kb"] == 50.0 and cfg["depth"] == 2
     priors = pd.read_csv(fit / "priors.tsv.gz", sep="\t")
@@ -361,3 +363,30 @@ def test_fit_warns_when_the_window_exceeds_the_flank(sim, tmp_path, capsys):
     argv += ["--depth", "1", "--ssm-window-kb", "1500", "--epochs", "1", "--test-blocks", "0.25"]
     assert main([*argv, "--out", str(tmp_path / "fit")]) == 0
     assert "--ssm-window-kb 1500 exceeds the LD store's flank (1000 kb)" in capsys.readouterr().out
+
+
+def test_kernel_linear_matches_its_dense_definition_and_starts_at_the_constant():
+    from deepwas.ssm import KERNELS, kernel_linear_lengths
+
+    cfg = replace(_random_prior().config, model="kernel_linear", window_kb=30.0)
+    prior = build_prior(cfg, seed=2)
+    pos = np.vstack([_chromosome(80, 1, seed=3, span=300_000), _chromosome(50, 2, seed=4)])
+    x = torch.tensor(np.random.default_rng(5).normal(size=(130, 3)), dtype=F64)
+    assert torch.equal(prior(x, pos), torch.full((130,), -11.0, dtype=F64))
+    gen = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for p in (prior.weight, prior.mix, prior.theta):
+            p.add_(torch.randn(p.shape, generator=gen, dtype=F64))
+    lengths = kernel_linear_lengths(prior).detach().numpy()
+    assert lengths.shape == (KERNELS,) and (lengths > 0).all()
+    same = pos[:, None, 0] == pos[None, :, 0]
+    d = np.abs(pos[:, None, 1] - pos[None, :, 1])
+    xn = x.numpy()
+    expected = -11.0 + xn @ prior.weight.detach().numpy()
+    for m in range(KERNELS):
+        k = np.exp(-d / lengths[m]) * same * (d <= 30_000)
+        expected += (k @ xn / k.sum(1, keepdims=True)) @ prior.mix.detach().numpy()[m]
+    np.testing.assert_allclose(prior(x, pos).detach().numpy(), expected, rtol=0, atol=1e-12)
+    # gradients reach the decay lengths
+    prior(x, pos).sum().backward()
+    assert prior.theta.grad.abs().min() > 0

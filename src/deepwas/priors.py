@@ -589,7 +589,14 @@ _register(
 
 def _register_ssm() -> None:
     from deepwas.networks import plus_linear
-    from deepwas.ssm import ssm_build, ssm_forward, ssm_reset
+    from deepwas.ssm import (
+        kernel_linear_build,
+        kernel_linear_forward,
+        kernel_linear_reset,
+        ssm_build,
+        ssm_forward,
+        ssm_reset,
+    )
 
     linear_ssm_build, linear_ssm_reset, linear_ssm_forward = plus_linear(
         ssm_build, ssm_reset, ssm_forward
@@ -618,6 +625,21 @@ def _register_ssm() -> None:
             build=linear_ssm_build,
             reset=linear_ssm_reset,
             forward=linear_ssm_forward,
+            uses_positions=True,
+        )
+    )
+    _register(
+        PriorFamily(
+            "kernel_linear",
+            "log s = b + w . x_std + sum_m u_m . K_m(x_std): the linear prior of the variant's "
+            "features and of their means over the variants within +-window_kb, weighted by "
+            "exponential kernels of 4 learned decay lengths (one linear bidirectional scan; "
+            "--ssm-window-kb)",
+            uses_features=True,
+            sized=False,
+            build=kernel_linear_build,
+            reset=kernel_linear_reset,
+            forward=kernel_linear_forward,
             uses_positions=True,
         )
     )

@@ -379,3 +379,54 @@ def ssm_forward(prior, x_std: torch.Tensor, positions) -> torch.Tensor:
         h = block(h, pos, seg, w_bp, prior.block_scale, reach_bp)
     y = prior.out_act(prior.out_norm(h)) @ prior.weight
     return torch.empty_like(y).index_copy(0, order, y)
+
+
+# --------------------------------------------------------------------------------------------
+# The family kernel_linear: the linear prior plus one linear, bidirectional scan layer
+# --------------------------------------------------------------------------------------------
+
+#: Decay lengths (kernels) of a ``kernel_linear`` prior.
+KERNELS = 4
+
+
+def kernel_linear_build(prior) -> None:
+    """``weight`` (k) on the variant's own features, ``mix`` (KERNELS, k) on their
+    neighbourhood means, ``theta`` (KERNELS): the log decay lengths through a sigmoid."""
+    k = prior.config.n_inputs
+    prior.weight = nn.Parameter(torch.empty(k, dtype=_DTYPE))
+    prior.mix = nn.Parameter(torch.empty(KERNELS, k, dtype=_DTYPE))
+    prior.theta = nn.Parameter(torch.empty(KERNELS, dtype=_DTYPE))
+
+
+def kernel_linear_reset(prior, normal_) -> None:
+    """Weights 0 (the constant prior), decay lengths log-spaced over [1 kb, window]."""
+    prior.weight.zero_()
+    prior.mix.zero_()
+    w_bp = 1000.0 * prior.config.window_kb
+    lo, hi = _log_length_range(w_bp)
+    start = torch.linspace(max(lo, math.log(1000.0)), math.log(w_bp), KERNELS, dtype=_DTYPE)
+    frac = ((start - lo) / (hi - lo)).clamp(1e-6, 1 - 1e-6)
+    prior.theta.copy_(torch.log(frac) - torch.log1p(-frac))
+
+
+def kernel_linear_lengths(prior) -> torch.Tensor:
+    """The decay length of each kernel (bp)."""
+    lo, hi = _log_length_range(1000.0 * prior.config.window_kb)
+    return torch.exp(lo + (hi - lo) * torch.sigmoid(prior.theta))
+
+
+def kernel_linear_forward(prior, x_std: torch.Tensor, positions) -> torch.Tensor:
+    """``w . x_i + sum_m u_m . K_m(x)_i``: ``K_m`` the two-sided exponential kernel mean of the
+    features over the variants within ``+-window_kb`` (:func:`window_kernel_mean`, decay
+    length ``L_m``)."""
+    n, k = x_std.shape
+    if n == 0:
+        return x_std.new_zeros(0)
+    order, pos, seg = _sorted_segments(positions, n, x_std.device)
+    reach_kb = getattr(prior, "_reach_kb", None)  # evaluation_window
+    reach_bp = 1000.0 * (prior.config.window_kb if reach_kb is None else reach_kb)
+    xs = x_std[order]
+    lengths = kernel_linear_lengths(prior).repeat_interleave(k)  # (KERNELS k,)
+    means = window_kernel_mean(xs.repeat(1, KERNELS), pos, seg, lengths, reach_bp)
+    y = xs @ prior.weight + means @ prior.mix.reshape(-1)
+    return torch.empty_like(y).index_copy(0, order, y)
