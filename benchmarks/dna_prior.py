@@ -12,11 +12,14 @@ folder with ``insample.*`` and ``annotations.tsv.gz``, ``--ld`` its store):
 2. the truth: ``log s = a binary1 + b break`` (``break``: the reference sequence has the motif
    on either strand over the variant and the alternative does not, read back from the written
    genome), scaled to ``--h2``;
-3. z-scores from the in-sample cohort, ``deepwas.simulate.simulate_sumstats`` with the LD
-   banded at 1 Mb (as ``deepwas simulate`` draws them);
+3. z-scores from the genotypes of ``--cohort`` (the store's own reference panel by default,
+   so that the store's LD is exactly the z-scores' LD; ``insample`` for the simulation's
+   separate cohort), ``deepwas.simulate.simulate_sumstats`` with the LD banded at 1 Mb (as
+   ``deepwas simulate`` draws them);
 4. ``deepwas.workflow.run_fit`` for each of ``--models`` (``linear`` without DNA, and
-   ``linear+dna``, ``mlp+dna``: the same with ``--fasta``) with ``--test-blocks 0.25`` and the
-   truth.
+   ``linear+dna``, ``mlp+dna``: the same with ``--fasta``; ``linear+motif``, an oracle: the
+   linear prior given the true motif-break indicator as an annotation, what is learnable from
+   these z-scores) with ``--test-blocks 0.25`` and the truth.
 
 Output (stdout, JSON lines): one per fit (held-out gain per 1,000 held-out variants, Spearman with
 the true log SNPVAR, the AUC of the learned SNPVAR for motif-breaking variants against the rest,
@@ -42,12 +45,26 @@ import pandas as pd  # noqa: E402
 from _common import emit, log, mean_sd, paired_t  # noqa: E402
 
 _COMP = str.maketrans("ACGT", "TGCA")
-MODELS = {"linear": ("linear", False), "linear+dna": ("linear", True), "mlp+dna": ("mlp", True)}
+#: name -> (family, reads the DNA, gets the true motif-break indicator as an annotation)
+MODELS = {
+    "linear": ("linear", False, False),
+    "linear+dna": ("linear", True, False),
+    "mlp+dna": ("mlp", True, False),
+    "linear+motif": ("linear", False, True),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sim", required=True, help="a simulation folder with insample.* (cohort)")
+    p.add_argument("--sim", required=True, help="a deepwas simulate folder (its genotypes)")
+    p.add_argument(
+        "--cohort",
+        default="reference",
+        choices=["reference", "insample"],
+        help="genotypes of the GWAS: the store's own panel (the store's LD is exactly the "
+        "z-scores' LD; default) or the simulation's separate in-sample cohort (population LD "
+        "against a small panel, the small-panel model of issue 9)",
+    )
     p.add_argument("--ld", required=True, help="the LD store of its reference panel")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -148,7 +165,7 @@ def main(argv=None) -> int:
     sim, root = Path(args.sim), Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
     annot = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
-    cohort = read_plink(sim / "insample")
+    cohort = read_plink(sim / args.cohort)
     variants = annot[["CHR", "SNP", "BP", "A1", "A2"]]
     if not (cohort.variants["SNP"].to_numpy() == variants["SNP"].to_numpy()).all():
         sys.exit("dna_prior: the cohort's variants are not the annotation file's")
@@ -172,8 +189,12 @@ def main(argv=None) -> int:
         variants.assign(SNPVAR=s).to_csv(truth, sep="\t", index=False)
         annot_file = work / "annotations.tsv.gz"
         annot.drop(columns=["MAF"]).to_csv(annot_file, sep="\t", index=False)
+        oracle_file = work / "annotations_motif.tsv.gz"  # the oracle: the truth's indicator
+        annot.drop(columns=["MAF"]).assign(motif_break=brk.astype(float)).to_csv(
+            oracle_file, sep="\t", index=False
+        )
         for name in args.models:
-            family, dna = MODELS[name]
+            family, dna, oracle = MODELS[name]
             cfg = TrainConfig(
                 model=family,
                 epochs=args.epochs,
@@ -188,7 +209,7 @@ def main(argv=None) -> int:
                 enrich_se="no",
                 sumstats=str(sumstats),
                 ld=args.ld,
-                annot=str(annot_file),
+                annot=str(oracle_file if oracle else annot_file),
                 out=str(fit_dir),
                 config=cfg,
                 test_blocks=0.25,

@@ -178,3 +178,21 @@ def test_fit_with_fasta_end_to_end_and_predict(sim, tmp_path, capsys):
     argv += ["--fasta", str(tmp_path / "nope.fa"), "--out", str(tmp_path / "p2.tsv")]
     assert main([*argv, "--quiet"]) == 2
     assert not (tmp_path / "p2.tsv").exists()
+
+
+def test_fit_checks_the_reference_before_the_projection(sim, tmp_path, capsys, monkeypatch):
+    import deepwas.ld.trait
+
+    def no_projection(*args, **kwargs):
+        raise AssertionError("projected before checking --fasta")
+
+    monkeypatch.setattr(deepwas.ld.trait, "load_trait", no_projection)
+    argv = ["fit", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(sim / "ld")]
+    argv += ["--annot", str(sim / "annotations.tsv.gz"), "--model", "mlp"]
+    argv += ["--out", str(tmp_path / "fit")]
+    assert main([*argv, "--fasta", str(tmp_path / "missing.fa")]) == 2
+    assert "missing.fa" in capsys.readouterr().err
+    argv[argv.index("mlp")] = "constant"
+    assert main([*argv, "--fasta", str(sim / "genome.fa")]) == 2
+    assert "constant prior reads no inputs" in capsys.readouterr().err
+    assert not (tmp_path / "fit").exists()

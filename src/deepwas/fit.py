@@ -132,6 +132,12 @@ class TrainConfig:
             where="TrainConfig",
             flags={"sigma": "--fixed-sigma", "learn_sigma": "--fixed-sigma"},
         )
+        if self.fasta is not None and self.model == "constant":
+            raise InputError(
+                "the constant prior reads no inputs, so no DNA either",
+                column="--fasta",
+                fix="use --model linear, mlp, linear_mlp, ssm, linear_ssm or kernel_linear",
+            )
 
 
 @dataclass

@@ -286,8 +286,13 @@ def run_fit(
     if rank != 0:  # only the first process reports and writes
         progress, say = False, (lambda *lines: None)
     store = LDStore.open(ld)
-    # the annotations are read first: a wrong path fails in a second, not after the projection
+    # the annotations (and the reference genome) are read first: a wrong path fails in a
+    # second, not after the projection
     annotations = read_annotations(annot, bim=bim)
+    if config.fasta is not None:
+        from deepwas.sequence import open_reference
+
+        open_reference(config.fasta)
     trait = load_trait(
         sumstats,
         store,
