@@ -173,6 +173,17 @@ def test_fit_with_fasta_end_to_end_and_predict(sim, tmp_path, capsys):
         np.testing.assert_allclose(
             pred.reindex(priors["SNP"]).to_numpy(), priors["SNPVAR"].to_numpy(), rtol=2e-6
         )
+    # an annotation file without alleles takes them from the store by SNP
+    no_alleles = tmp_path / "annot_no_alleles.tsv.gz"
+    annot = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
+    annot.drop(columns=["A1", "A2"]).to_csv(no_alleles, sep="\t", index=False)
+    pred_file = tmp_path / "pred2.tsv.gz"
+    argv = ["predict", "--model", str(fit / "model"), "--annot", str(no_alleles)]
+    assert main([*argv, "--ld", str(sim / "ld"), "--out", str(pred_file), "--quiet"]) == 0
+    pred = pd.read_csv(pred_file, sep="\t").set_index("SNP")["SNPVAR"]
+    np.testing.assert_allclose(
+        pred.reindex(priors["SNP"]).to_numpy(), priors["SNPVAR"].to_numpy(), rtol=2e-6
+    )
     # a missing reference is one line, exit 2
     argv = ["predict", "--model", str(fit / "model"), "--annot", str(sim / "annotations.tsv.gz")]
     argv += ["--fasta", str(tmp_path / "nope.fa"), "--out", str(tmp_path / "p2.tsv")]

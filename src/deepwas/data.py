@@ -258,14 +258,18 @@ def prepare_fit(
     )
 
 
-def prior_positions(prior, variants: pd.DataFrame, *, file=None, fasta=None) -> np.ndarray | None:
+def prior_positions(
+    prior, variants: pd.DataFrame, *, file=None, fasta=None, store=None
+) -> np.ndarray | None:
     """The ``positions`` array ``prior`` reads for the rows of ``variants``.
 
     None for a prior that reads none; the (n, 2) ``CHR``, ``BP`` of
     :func:`deepwas.ssm.variant_positions` for a neighbourhood family (``ssm``); for a prior with
     a DNA branch, followed by the packed bases around each variant
-    (:func:`deepwas.sequence.dna_columns`, which needs ``A1`` and ``A2``), read from ``fasta``
-    (default: the reference the prior was trained with).
+    (:func:`deepwas.sequence.dna_columns`), read from ``fasta`` (default: the reference the
+    prior was trained with). The bases need the alleles: ``A1`` and ``A2`` of ``variants``, or
+    else those of ``store``'s variants with the same SNP (a variant with neither gets no DNA
+    signal).
     """
     if not prior.uses_positions:
         return None
@@ -276,6 +280,16 @@ def prior_positions(prior, variants: pd.DataFrame, *, file=None, fasta=None) -> 
     if spec is None:
         return pos
     from deepwas.sequence import dna_columns
+
+    lacking = [c for c in ("A1", "A2") if c not in variants]
+    if lacking:
+        by_snp = None
+        if store is not None and "SNP" in variants:
+            by_snp = store.variants.drop_duplicates("SNP").set_index("SNP")
+        snps = variants["SNP"].astype(str) if by_snp is not None else None
+        variants = variants.assign(
+            **{c: snps.map(by_snp[c]) if snps is not None else "N" for c in lacking}
+        )
 
     dna, _ = dna_columns(fasta or spec["fasta"], variants, spec["flank_bp"], file=file)
     return np.hstack([pos, dna])
@@ -349,13 +363,8 @@ def predict_snpvar(prior, annotations, store, *, store_features: np.ndarray | No
     if store_features is None:
         store_features, _, _ = build_features(store, annotations)
     prior.to("cpu")
-    a_vars = annotations.variants
-    if prior.config.sequence is not None and "SNP" in a_vars:  # the DNA branch needs alleles
-        a_vars = a_vars.assign(
-            **{c: a_vars["SNP"].astype(str).map(by_snp[c]) for c in ("A1", "A2") if c not in a_vars}
-        )
     # the neighbourhood of each set is its own variants
-    a_pos = prior_positions(prior, a_vars, file=annotations.source)
+    a_pos = prior_positions(prior, annotations.variants, file=annotations.source, store=store)
     s_pos = prior_positions(prior, store.variants)
     a_snpvar = torch.exp(prior.predict(a_feats, a_pos)).numpy()
     s_snpvar = torch.exp(prior.predict(store_features, s_pos))

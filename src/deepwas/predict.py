@@ -98,17 +98,9 @@ def predict_prior(prior, annotations, *, store=None, fasta=None) -> tuple[pd.Dat
     if prior.uses_positions:
         from deepwas.data import prior_positions
 
-        variants = annotations.variants
-        if prior.config.sequence is not None and store is not None and "SNP" in variants:
-            by_snp = store.variants.drop_duplicates("SNP").set_index("SNP")
-            variants = variants.assign(
-                **{
-                    c: variants["SNP"].astype(str).map(by_snp[c])
-                    for c in ("A1", "A2")
-                    if c not in variants
-                }
-            )
-        positions = prior_positions(prior, variants, file=annotations.source, fasta=fasta)
+        positions = prior_positions(
+            prior, annotations.variants, file=annotations.source, fasta=fasta, store=store
+        )
         if prior.family.uses_positions:
             report.append(
                 f"neighbourhoods from the {n:,} annotated variants "
