@@ -19,8 +19,10 @@ ssm minus linear, mlp minus linear: mean difference and paired t over seeds). Pr
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ssm_prior.py --seeds 1 2 3 --out DIR
 
 ``--models`` may add ``linear_ssm`` (the stack trained from the fitted linear prior; its
-contrasts with mlp, linear and ssm are printed too). ``--extrapolate-kb K...`` scores each
-fitted ssm prior with windows of K kb (``deepwas.ssm.evaluation_window``: the length-
+contrasts with mlp, linear and ssm are printed too), ``kernel_linear`` (the linear prior of the
+features and of their kernel means) and ``oracle`` (the linear prior of one annotation, the true
+log SNPVAR: the ceiling any prior can reach on these z-scores). ``--extrapolate-kb K...``
+scores each fitted ssm prior with windows of K kb (``deepwas.ssm.evaluation_window``: the length-
 extrapolation curve, one JSON line per seed and window, then the mean per window).
 """
 
@@ -59,6 +61,8 @@ MODELS = {
     "linear_ssm": ("linear_ssm", 32, 2),
     "kernel_linear": ("kernel_linear", 64, 4),
     "constant": ("constant", 64, 4),
+    # the ceiling: the linear prior of one annotation, the true log SNPVAR (oracle_annotations)
+    "oracle": ("linear", 64, 4),
 }
 
 
@@ -105,6 +109,25 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="read the metrics.json of fits already in --out instead of refitting them",
     )
     return p.parse_args(argv)
+
+
+def oracle_annotations(sim: Path) -> Path:
+    """An annotation file whose one annotation is the true log SNPVAR (and MAF, for the prior's
+    log_2pq): the linear prior fitted on it is as good as any learned prior can be on these
+    z-scores, up to the fit's own noise (the ceiling of the held-out gain)."""
+    import numpy as np
+    import pandas as pd
+
+    out = sim / "annotations_oracle.tsv.gz"
+    if not out.exists():
+        annot = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
+        truth = pd.read_csv(sim / "truth.tsv.gz", sep="\t").set_index("SNP")["SNPVAR"]
+        log_s = np.log(truth.reindex(annot["SNP"]).to_numpy())
+        keep = [c for c in ("CHR", "SNP", "BP", "A1", "A2") if c in annot]
+        annot[keep].assign(true_log_snpvar=log_s, MAF=annot["MAF"]).to_csv(
+            out, sep="\t", index=False
+        )
+    return out
 
 
 def extrapolation_curve(fit_dir: Path, seed: int, kbs) -> list[dict]:
@@ -222,7 +245,9 @@ def main(argv=None) -> int:
                     enrich_se="no",  # its own enrichment or none (not the fit's report)
                     sumstats=str(sim / "sumstats.tsv.gz"),
                     ld=str(store),
-                    annot=str(sim / "annotations.tsv.gz"),
+                    annot=str(
+                        oracle_annotations(sim) if name == "oracle" else sim / "annotations.tsv.gz"
+                    ),
                     out=str(fit_dir),
                     config=cfg,
                     test_blocks=0.25,
@@ -270,7 +295,7 @@ def main(argv=None) -> int:
         contrasts = [("ssm", "mlp"), ("ssm", "linear"), ("mlp", "linear")]
         contrasts += [("linear_ssm", "mlp"), ("linear_ssm", "linear"), ("linear_ssm", "ssm")]
         contrasts += [("kernel_linear", "mlp"), ("kernel_linear", "linear")]
-        contrasts += [("kernel_linear", "ssm")]
+        contrasts += [("kernel_linear", "ssm"), ("oracle", "linear"), ("oracle", "mlp")]
         for a, b in contrasts:
             if a not in args.models or b not in args.models:
                 continue
