@@ -386,10 +386,10 @@ class RCEncoder(nn.Module):
 
     def __init__(
         self,
-        channels: int = 16,
+        channels: int = 8,
         kernel: int = 9,
         layers: int = 2,
-        out_dim: int = 8,
+        out_dim: int = 4,
         *,
         generator: torch.Generator | None = None,
     ) -> None:
@@ -496,7 +496,8 @@ def variant_feature(encoder: RCEncoder, x, *, length: int | None = None) -> torc
 
 # --- The DNA branch of a prior (PriorConfig.sequence) -----------------------------------------
 
-#: The encoder of a prior's DNA branch unless its config says otherwise.
+#: The encoder of a prior's DNA branch unless its config says otherwise (:class:`RCEncoder`'s
+#: defaults).
 ENCODER_DEFAULTS = {"channels": 8, "kernel": 9, "layers": 2, "out_dim": 4}
 
 
