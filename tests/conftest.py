@@ -17,6 +17,17 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import _common  # noqa: E402
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (small tensors; the suite shares 2 cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _skip(message: str):
     pytest.skip(f"{message} (real data needs the package registry once)")
 

@@ -18,13 +18,7 @@ from deepwas.errors import InputError
 from deepwas.priors import PriorConfig, build_prior, load_prior, save_prior
 from deepwas.sequence import packed_width, sequence_spec
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _genome(path: Path, variants: pd.DataFrame, seed: int) -> None:

@@ -32,12 +32,7 @@ F64 = torch.float64
 BASES = "ACGT"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _write_fasta(path, contigs: dict[str, str], line: int = 60):

@@ -25,12 +25,7 @@ from deepwas.ssm import CHUNK, decayed_cumsum, variant_positions, window_kernel_
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _sequence(n: int, n_seg: int, span: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
