@@ -152,6 +152,7 @@ def test_fit_with_fasta_end_to_end_and_predict(sim, tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "DNA: 16 bp each side of" in out and "the reference allele found for" in out
+    assert "warning: --fasta with LD from a panel of 200 samples" in out
     cfg = json.loads((fit / "model" / "config.json").read_text())
     assert cfg["sequence"]["fasta"] == str((sim / "genome.fa").resolve())
     priors = pd.read_csv(fit / "priors.tsv.gz", sep="\t")

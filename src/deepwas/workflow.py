@@ -224,6 +224,11 @@ def _enrich_plan(enrich_se: str, prior: Prior, n_windows: int, train_seconds: fl
 _HISTORY_COLUMNS = ["epoch", "train_objective", "val_objective", "sigma"]
 
 
+#: Panels (LD store samples) below this size get a warning with ``--fasta`` (measured: a DNA
+#: branch learned a planted motif with LD from 2,000 samples and not from 300)
+DNA_MIN_PANEL = 1000
+
+
 def run_fit(
     *,
     sumstats: str,
@@ -321,6 +326,12 @@ def run_fit(
                 f"({float(flank):g} kb): in training, variants near a window's edge see a cut "
                 "neighbourhood (prediction sees it whole)"
             )
+    if config.fasta is not None and store.n_ref is not None and store.n_ref < DNA_MIN_PANEL:
+        say(
+            f"warning: --fasta with LD from a panel of {store.n_ref:,} samples: in benchmarks the "
+            "DNA branch learned a planted motif only with LD from thousands of samples, not "
+            "from a few hundred (BENCHMARKS.md section 13); expect little from it here"
+        )
     truth_s = truth_table(truth, store.variants) if truth else None
 
     ckpt_dir = out.parent / f".{out.name}.checkpoint"
