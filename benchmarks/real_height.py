@@ -531,6 +531,7 @@ def summarize(
     by = {(r["seed"], r["model"]): r for r in records}
     contrasts = [("linear", "constant"), ("mlp", "linear"), ("mlp", "constant")]
     contrasts += [("linear_mlp", "linear"), ("ssm", "mlp"), ("ssm", "linear")]
+    contrasts += [("kernel_linear", "linear"), ("kernel_linear", "mlp")]
     for a, b in contrasts:
         d = [
             by[(s, a)]["heldout_gain_per_1000"] - by[(s, b)]["heldout_gain_per_1000"]
