@@ -569,7 +569,8 @@ def _sequence_spec(cfg: TrainConfig) -> dict | None:
 
 
 def _positions(fit_data, device) -> torch.Tensor | None:
-    """The store variants' (CHR, BP) as a tensor, for priors that see the neighbourhood."""
+    """The store variants' (CHR, BP), and the packed bases for a DNA branch, as a tensor: the
+    ``positions`` of priors that read them (:func:`deepwas.data.prior_positions`)."""
     pos = getattr(fit_data, "positions", None)
     return None if pos is None else torch.from_numpy(np.asarray(pos, np.float64)).to(device)
 
