@@ -67,17 +67,6 @@ def variants_for(p: int, *, step: int = 1000) -> pd.DataFrame:
     )
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Tiny networks on a shared 2-core machine: one thread avoids oversubscription stalls."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def hwe(af: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).binomial(2, af, size=(n, af.size)).astype(np.float64)
 
@@ -323,7 +312,7 @@ def test_msprime_panel_shape_values_and_frequencies():
     np.testing.assert_array_equal(x, msprime_panel(v, af, n_samples=40, seed=2, bin_snps=10))
 
 
-def test_pca_ddpm_panel_shape_values_and_seed(one_torch_thread):
+def test_pca_ddpm_panel_shape_values_and_seed(one_thread):  # conftest.py
     train = block_panel(40, p=90, seed=4)
     kw = {
         "n_samples": 30,
