@@ -9,13 +9,18 @@ precomputation of each window (DESIGN 2.1) is done once and G^T is written, wind
 to one float64 memory-mapped file: the epoch streams it from there, holding one batch of windows
 in memory at a time.
 
-Prints one JSON line: n_snps, n_windows, epoch_seconds, kernel_seconds (inside the likelihood
-kernels), io_seconds, peak_rss_gb, gflops_achieved (whole epoch), gflops_kernel (inside the
-kernels), gflops_peak (matrix multiply in the kernels' precision, measured in the same run),
-device, ...
+``--quick-build`` fills G^T with noise of the same shapes instead (a minute instead of an hour:
+the bytes read and the kernels' flops depend on the shapes only, so the timings hold).
+
+Prints one JSON line per ``--modes`` entry (how the epoch reads G^T: serial, prefetch on a
+thread, or direct = prefetch with O_DIRECT; with the file in the page cache or evicted first):
+mode, n_snps, n_windows, epoch_seconds, kernel_seconds (inside the likelihood kernels),
+io_seconds, peak_rss_gb, gflops_achieved (whole epoch), gflops_kernel (inside the kernels),
+gflops_peak (matrix multiply in the kernels' precision, measured in the same run), device, ...
 
     python benchmarks/genome_scale.py [--n-snps 1100000] [--work /tmp/deepwas_genome]
-        [--device cpu|cuda] [--dtype float64|float32]
+        [--device cpu|cuda] [--dtype float64|float32] [--quick-build]
+        [--modes prefetch-warm,prefetch-cold,direct-cold,...]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import torch  # noqa: E402
 from deepwas.ld.windows import make_windows, read_blocks  # noqa: E402
 from deepwas.linalg.eigen import eigen_precompute  # noqa: E402
 from deepwas.linalg.likelihood import exact_nll  # noqa: E402
+from deepwas.linalg.spill import read_float64  # noqa: E402
 from deepwas.parallel import prefetch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +86,12 @@ def chromosome_genotypes(bp: np.ndarray, n_samples: int, rng) -> np.ndarray:
 
 
 def build(
-    work: Path, n_snps: int, n_samples: int, seed: int, chroms: list[int] | None = None
+    work: Path,
+    n_snps: int,
+    n_samples: int,
+    seed: int,
+    chroms: list[int] | None = None,
+    quick: bool = False,
 ) -> tuple[pd.DataFrame, Path]:
     """Windows and the streamed G^T file (cached in ``work`` across runs)."""
     meta = work / "windows.parquet"
@@ -94,6 +105,8 @@ def build(
         blocks = blocks[blocks["CHR"].isin(chroms)].reset_index(drop=True)
     variants = place_variants(blocks, n_snps, rng)
     windows = make_windows(variants, blocks=blocks, flank_kb=1000.0)
+    if quick:
+        return quick_build(windows, meta, gfile, n_samples, rng)
     ranks, offsets = [], []
     off = 0
     t0 = time.perf_counter()
@@ -120,6 +133,34 @@ def build(
     return windows, gfile
 
 
+def quick_build(
+    windows: pd.DataFrame, meta: Path, gfile: Path, n_samples: int, rng
+) -> tuple[pd.DataFrame, Path]:
+    """The G^T file of :func:`build` without the eigendecompositions (about an hour on 2 cores
+    at 1.1 million variants): each window's G^T is Gaussian noise scaled like the real one
+    (G^T G has trace ~ context) of the rank a panel of ``n_samples`` gives, min(n_samples - 1,
+    context), the median rank of the full build. The kernels' cost and the bytes read depend on
+    (context, rank) only, so epoch times, reading and flop rates are those of the full build;
+    the likelihood's value is not that of a real panel. For timing only (``--quick-build``)."""
+    ranks, offsets = [], []
+    off = 0
+    t0 = time.perf_counter()
+    with open(gfile, "wb") as fh:
+        for w in windows.itertuples():
+            c = int(w.n_context)
+            r = min(n_samples - 1, c)
+            Gt = rng.standard_normal((r, c), dtype=np.float32).astype(np.float64)
+            Gt *= 1.0 / math.sqrt(r)
+            fh.write(Gt.tobytes())
+            ranks.append(r)
+            offsets.append(off)
+            off += Gt.size
+        log(f"  quick build: {len(ranks)} windows, {time.perf_counter() - t0:.0f} s")
+    windows = windows.assign(rank=ranks, offset=offsets)
+    windows.to_parquet(meta)
+    return windows, gfile
+
+
 def matmul_peak(device: str, dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
     A = torch.randn(n, n, dtype=dtype, device=device)
     B = torch.randn(n, n, dtype=dtype, device=device)
@@ -136,12 +177,6 @@ def matmul_peak(device: str, dtype: torch.dtype, n: int = 4096, repeats: int = 5
     return 2 * n**3 / best / 1e9
 
 
-def _read(fh, offset: int, count: int) -> np.ndarray:
-    """``count`` float64 values starting at element ``offset`` of the open file."""
-    fh.seek(8 * offset)
-    return np.fromfile(fh, dtype=np.float64, count=count)
-
-
 def kernel_flops(C: int, r: int) -> float:
     """Flops of exact_nll value + gradient for one window as executed: the block-lower Gram
     (blocks of 128 rows, full product when r <= 256), the Cholesky factorisation (r^3 / 3), the
@@ -153,60 +188,78 @@ def kernel_flops(C: int, r: int) -> float:
     return gram + r**3 / 3 + r * r * C + 10.0 * C * r
 
 
-def read_batches(windows: pd.DataFrame, gfile: Path, device: str, dtype, batch_elems: int):
+def batch_groups(windows: pd.DataFrame, batch_elems: int) -> list[np.ndarray]:
+    """Row positions of ``windows`` per padded batch: similar windows together (sorted by rank,
+    then context), as many as fit ``batch_elems`` once padded to the largest."""
+    order = np.argsort((windows["rank"] * 100000 + windows["n_context"]).to_numpy(), kind="stable")
+    ranks = windows["rank"].to_numpy()[order]
+    contexts = windows["n_context"].to_numpy()[order]
+    groups, i = [], 0
+    while i < len(order):
+        j, r_max, c_max = i, 0, 0
+        while j < len(order):
+            r2, c2 = max(r_max, int(ranks[j])), max(c_max, int(contexts[j]))
+            if j > i and (j - i + 1) * r2 * c2 > batch_elems:
+                break
+            r_max, c_max = r2, c2
+            j += 1
+        groups.append(order[i:j])
+        i = j
+    return groups
+
+
+def read_batches(
+    windows: pd.DataFrame, gfile: Path, device: str, dtype, batch_elems: int, direct: bool = False
+):
     """Padded batches of similar windows streamed from the G^T file: yields (rows, Gt, context
-    index, context mask, valid, seconds spent reading and packing)."""
+    index, context mask, valid, seconds spent reading and packing). ``direct``: read with
+    O_DIRECT, without the page cache (deepwas.linalg.spill.read_float64, as deepwas fit reads
+    spilled LD that the page cache cannot hold)."""
     # windows are read with positioned reads rather than a memory map, so that pages already used
     # leave the process (a mapped 8 GiB file would count in its resident set as it is read)
-    order = np.argsort((windows["rank"] * 100000 + windows["n_context"]).to_numpy(), kind="stable")
-    with open(gfile, "rb") as fh:
-        i = 0
-        while i < len(order):
-            # a batch of similar windows, padded to its largest (rank, context)
-            j = i
-            r_max = c_max = 0
-            while j < len(order):
-                ww = windows.iloc[order[j]]
-                r2, c2 = max(r_max, int(ww["rank"])), max(c_max, int(ww["n_context"]))
-                if j > i and (j - i + 1) * r2 * c2 > batch_elems:
-                    break
-                r_max, c_max = r2, c2
-                j += 1
-            sel = windows.iloc[order[i:j]]
-            ti = time.perf_counter()
-            B = len(sel)
-            Gt = np.zeros((B, r_max, c_max))
-            ctx = np.zeros((B, c_max), np.int64)
-            cmask = np.zeros((B, c_max), bool)
-            valid = np.zeros((B, r_max), bool)
-            for k, row in enumerate(sel.itertuples()):
-                n = row.rank * row.n_context
-                Gt[k, : row.rank, : row.n_context] = _read(fh, row.offset, n).reshape(
-                    row.rank, row.n_context
-                )
-                ctx[k, : row.n_context] = np.arange(row.context_first, row.context_stop)
-                cmask[k, : row.n_context] = True
-                valid[k, : row.rank] = True
-            out = (
-                torch.from_numpy(Gt).to(device=device, dtype=dtype),
-                torch.from_numpy(ctx).to(device),
-                torch.from_numpy(cmask).to(device),
-                torch.from_numpy(valid).to(device),
-            )
-            if device != "cpu":
-                torch.cuda.synchronize()
-            yield sel, *out, time.perf_counter() - ti
-            i = j
+    fh = open(gfile, "rb")  # buffered reads share one file (and its read-ahead state)
+    for group in batch_groups(windows, batch_elems):
+        sel = windows.iloc[group]
+        ti = time.perf_counter()
+        B = len(sel)
+        r_max, c_max = int(sel["rank"].max()), int(sel["n_context"].max())
+        Gt = np.zeros((B, r_max, c_max))
+        ctx = np.zeros((B, c_max), np.int64)
+        cmask = np.zeros((B, c_max), bool)
+        valid = np.zeros((B, r_max), bool)
+        for k, row in enumerate(sel.itertuples()):
+            n = row.rank * row.n_context
+            if direct:
+                values = read_float64(gfile, n, offset=row.offset, direct=True)
+            else:
+                fh.seek(8 * row.offset)
+                values = np.fromfile(fh, dtype=np.float64, count=n)
+            Gt[k, : row.rank, : row.n_context] = values.reshape(row.rank, row.n_context)
+            ctx[k, : row.n_context] = np.arange(row.context_first, row.context_stop)
+            cmask[k, : row.n_context] = True
+            valid[k, : row.rank] = True
+        out = (
+            torch.from_numpy(Gt).to(device=device, dtype=dtype),
+            torch.from_numpy(ctx).to(device),
+            torch.from_numpy(cmask).to(device),
+            torch.from_numpy(valid).to(device),
+        )
+        if device != "cpu":
+            torch.cuda.synchronize()
+        yield sel, *out, time.perf_counter() - ti
+    fh.close()
 
 
-def drop_page_cache() -> None:
-    """Empty the page cache (as on a user's machine after building the store, or for the
-    second of several traits): needs root."""
-    os.sync()
+def drop_page_cache(gfile: Path) -> None:
+    """Evict the G^T file from the page cache (as on a user's machine after building the store,
+    or for the second of several traits): ``posix_fadvise(DONTNEED)`` on the file, which any user
+    may do for a file's clean pages, after writing back anything dirty."""
+    fd = os.open(gfile, os.O_RDONLY)
     try:
-        Path("/proc/sys/vm/drop_caches").write_text("1\n")
-    except OSError as exc:
-        raise SystemExit(f"cold modes need root to drop the page cache: {exc}") from None
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def epoch(
@@ -219,6 +272,7 @@ def epoch(
     seed: int,
     dtype: torch.dtype,
     ahead: bool = True,
+    direct: bool = False,
 ) -> dict:
     rng = np.random.default_rng(seed + 1)
     feats = torch.from_numpy(rng.standard_normal((n_snps, n_annot))).to(device)
@@ -231,7 +285,7 @@ def epoch(
     flops = 0.0
     value = 0.0
     t0 = time.perf_counter()
-    stream = read_batches(windows, gfile, device, dtype, batch_elems)
+    stream = read_batches(windows, gfile, device, dtype, batch_elems, direct=direct)
     if ahead:  # the next batch is read on a background thread while the kernels work
         stream = prefetch(stream)
     for sel, Gt_t, ctx_t, cmask_t, valid_t, t_read in stream:
@@ -345,23 +399,41 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--modes",
         default="prefetch-warm",
-        help="comma-separated epochs to time, each {serial,prefetch}-{warm,cold}: prefetch reads "
-        "the next batch on a background thread (deepwas.parallel.prefetch, as deepwas fit does); "
-        "cold drops the page cache first (root only: writes /proc/sys/vm/drop_caches). One JSON "
+        help="comma-separated epochs to time, each {serial,prefetch,direct}-{warm,cold}: prefetch "
+        "reads the next batch on a background thread (deepwas.parallel.prefetch, as deepwas fit "
+        "does); direct does so with O_DIRECT, without the page cache (as deepwas fit reads "
+        "spilled LD that the page cache cannot hold); "
+        "cold evicts the G^T file from the page cache first (posix_fadvise). One JSON "
         "line per mode",
     )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
+        "--no-constant-fit",
+        dest="constant_fit",
+        action="store_false",
+        help="skip timing the constant-prior fit (a full pass over the LD)",
+    )
+    ap.add_argument(
         "--peak-n", type=int, default=4096, help="size of the matrices timing the matmul peak"
     )
     ap.add_argument("--chroms", default=None, help="comma-separated chromosomes (default: all 22)")
+    ap.add_argument(
+        "--quick-build",
+        action="store_true",
+        help="fill G^T with noise of the panel's ranks instead of eigendecomposing each window "
+        "(minutes instead of about an hour; same bytes and flops, so timings hold; the NLL does "
+        "not describe a real panel)",
+    )
     args = ap.parse_args(argv)
     chroms = [int(c) for c in args.chroms.split(",")] if args.chroms else None
     torch.set_num_threads(args.threads)
     tag = f"_chr{args.chroms.replace(',', '-')}" if args.chroms else ""
+    tag += "_quick" if args.quick_build else ""
     work = Path(args.work) / f"n{args.n_snps}_s{args.n_samples}_seed{args.seed}{tag}"
     t0 = time.perf_counter()
-    windows, gfile = build(work, args.n_snps, args.n_samples, args.seed, chroms)
+    windows, gfile = build(
+        work, args.n_snps, args.n_samples, args.seed, chroms, quick=args.quick_build
+    )
     build_s = time.perf_counter() - t0
     log(
         f"{len(windows)} windows, G^T file {gfile.stat().st_size / 2**30:.1f} GiB "
@@ -373,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     for mode in args.modes.split(","):
         read_mode, cache = mode.split("-")
         if cache == "cold":
-            drop_page_cache()
+            drop_page_cache(gfile)
         res = epoch(
             windows,
             gfile,
@@ -383,9 +455,10 @@ def main(argv: list[str] | None = None) -> None:
             args.n_annot,
             args.seed,
             dtype,
-            ahead=read_mode == "prefetch",
+            ahead=read_mode in ("prefetch", "direct"),
+            direct=read_mode == "direct",
         )
-        if cfit is None:
+        if cfit is None and args.constant_fit:
             cfit = constant_fit(windows, gfile, args.device, args.batch_elements, args.seed)
         out = {
             "mode": mode,
@@ -408,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
             "dtype": args.dtype,
             "nll": res["value"],
             "build_seconds": build_s,
-            **cfit,
+            **(cfit or {}),
         }
         print(json.dumps(out), flush=True)
 

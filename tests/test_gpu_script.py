@@ -23,10 +23,18 @@ def test_gpu_script_runs_on_cpu(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "gpu.jsonl").read_text().splitlines()]
     assert records[0]["benchmark"] == "gpu.sh" and records[0]["device"] == "cpu"
     epochs = [r for r in records if "epoch_seconds" in r]
-    assert sorted(r["dtype"] for r in epochs) == ["float32", "float64"]
+    assert sorted((r["dtype"], r["mode"]) for r in epochs) == [
+        ("float32", "direct-cold"),
+        ("float32", "prefetch-warm"),
+        ("float64", "direct-cold"),
+        ("float64", "prefetch-warm"),
+    ]
     for r in epochs:
         assert r["device"].startswith("cpu") and r["n_windows"] > 0
         assert 0 < r["kernel_seconds"] <= r["epoch_seconds"]
+    for dtype in ("float32", "float64"):  # reading with or without the page cache: same values
+        nll = {r["nll"] for r in epochs if r["dtype"] == dtype}
+        assert len(nll) == 1 and math.isfinite(nll.pop())
     phases = [(r["phase"], r.get("model")) for r in records if r.get("benchmark") == "whole_fit"]
     assert phases == [("simulate", None), ("store", None), ("fit", "linear"), ("fit", "mlp")]
     for r in records:
