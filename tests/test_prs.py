@@ -124,6 +124,21 @@ def test_prior_file_matches_by_snp_and_unordered_alleles(tmp_path):
     np.testing.assert_array_equal(read_prior_snpvar(p, _variants()), [1e-5, 2e-5, 3e-5])
 
 
+def test_a_fit_folder_names_its_priors(tmp_path):
+    """--prior FIT (the folder deepwas fit wrote) reads FIT/priors.tsv.gz; a folder without one
+    is a one-line error."""
+    import gzip
+
+    fit = tmp_path / "fit"
+    fit.mkdir()
+    with gzip.open(fit / "priors.tsv.gz", "wt") as fh:
+        fh.write("CHR SNP BP A1 A2 SNPVAR\n1 rs3 3 T G 3e-5\n1 rs1 1 A G 1e-5\n1 rs2 2 C T 2e-5\n")
+    np.testing.assert_array_equal(read_prior_snpvar(fit, _variants()), [1e-5, 2e-5, 3e-5])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="is a folder without a priors.tsv.gz"):
+        read_prior_snpvar(tmp_path / "empty", _variants())
+
+
 def test_prior_file_missing_variants(tmp_path):
     p = tmp_path / "p.tsv"
     p.write_text("CHR SNP BP A1 A2 SNPVAR\n1 rs1 1 A G 1e-5\n1 rs3 3 G T 3e-5\n")

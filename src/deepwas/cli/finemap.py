@@ -42,6 +42,7 @@ def _lambda(text: str) -> float | str:
 
 def _cmd_finemap(args: argparse.Namespace) -> int:
     from deepwas.finemapping import FinemapConfig, finemap, write_finemap
+    from deepwas.io.priors import prior_table
     from deepwas.provenance import provenance
 
     cfg = FinemapConfig(
@@ -65,7 +66,7 @@ def _cmd_finemap(args: argparse.Namespace) -> int:
     )
     inputs = {"sumstats": args.sumstats, "ld": Path(args.ld) / "manifest.json"}
     if args.prior:
-        inputs["prior"] = args.prior
+        inputs["prior"] = prior_table(args.prior)
     if args.regions and Path(args.regions).is_file():
         inputs["regions"] = args.regions
     summary = {
@@ -111,7 +112,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--prior",
         default=None,
-        help="SNPVAR table (FIT/priors.tsv.gz); default: uniform prior weights",
+        help="a deepwas fit folder or a SNPVAR table (FIT/priors.tsv.gz); default: uniform "
+        "prior weights",
     )
     add_n_gwas(f)
     f.add_argument("--L", dest="L", type=int, default=10, help="single effects per locus")

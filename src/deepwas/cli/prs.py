@@ -25,6 +25,7 @@ SCORE_CONSTRAINTS = {"chunk_variants": Interval(Integral, 1, None, closed="left"
 
 
 def _cmd_prs(args: argparse.Namespace) -> int:
+    from deepwas.io.priors import prior_table
     from deepwas.ld.store import LDStore
     from deepwas.provenance import provenance
     from deepwas.prs import run_prs, write_weights
@@ -46,7 +47,7 @@ def _cmd_prs(args: argparse.Namespace) -> int:
     say(*result.report)
     inputs = {"sumstats": args.sumstats, "ld": Path(args.ld) / "manifest.json"}
     if args.prior:
-        inputs["prior"] = args.prior
+        inputs["prior"] = prior_table(args.prior)
     side = write_weights(
         result, args.out, provenance=provenance(inputs=inputs, argv=["deepwas", *args.argv])
     )
@@ -85,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--prior",
         default=None,
-        help="SNPVAR table (CHR SNP BP A1 A2 SNPVAR, e.g. FIT/priors.tsv.gz); default: the best "
+        help="a deepwas fit folder or a SNPVAR table (CHR SNP BP A1 A2 SNPVAR, e.g. "
+        "FIT/priors.tsv.gz); default: the best "
         "constant prior",
     )
     p.add_argument(

@@ -4,17 +4,31 @@ PolyFun-style table) read onto an LD store's variants, for ``deepwas finemap`` a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from deepwas.errors import InputError
 
-__all__ = ["read_prior_snpvar", "FILL_MISSING"]
+__all__ = ["read_prior_snpvar", "prior_table", "FILL_MISSING"]
 
 #: what becomes of a store variant the prior table lacks
 FILL_MISSING = ("error", "median", "nan")
 
 _FIX = "pass the priors.tsv.gz written by 'deepwas fit' on this LD store"
+
+
+def prior_table(path) -> Path:
+    """The SNPVAR table ``path`` names: the file itself, or a ``deepwas fit`` folder's
+    ``priors.tsv.gz``."""
+    p = Path(path)
+    if p.is_dir():
+        table = p / "priors.tsv.gz"
+        if not table.is_file():
+            raise InputError("is a folder without a priors.tsv.gz", file=path, fix=_FIX)
+        return table
+    return p
 
 
 def _read_table(path) -> pd.DataFrame:
@@ -34,9 +48,9 @@ def read_prior_snpvar(path, variants: pd.DataFrame, *, fill_missing: str = "erro
     Parameters
     ----------
     path:
-        A ``priors.tsv.gz`` of ``deepwas fit``, or any whitespace-separated table with SNP and
-        SNPVAR columns. When it has A1 and A2 they must be the store's alleles, in either order
-        (a prior is a variance: the orientation does not matter).
+        A ``priors.tsv.gz`` of ``deepwas fit`` (or the fit's folder), or any whitespace-separated
+        table with SNP and SNPVAR columns. When it has A1 and A2 they must be the store's
+        alleles, in either order (a prior is a variance: the orientation does not matter).
     variants: DataFrame
         The LD store's variant table (``SNP A1 A2``).
     fill_missing:
@@ -56,6 +70,7 @@ def read_prior_snpvar(path, variants: pd.DataFrame, *, fill_missing: str = "erro
     """
     if fill_missing not in FILL_MISSING:
         raise ValueError(f"fill_missing must be one of {FILL_MISSING}, got {fill_missing!r}")
+    path = prior_table(path)
     prior = _read_table(path)
     if not {"SNP", "SNPVAR"} <= set(prior.columns):
         raise InputError("the prior needs columns SNP and SNPVAR", file=path, fix=_FIX)
