@@ -701,6 +701,21 @@ def test_predict_round_trip_and_permuted_subset(fitted, tmp_path):
     np.testing.assert_allclose(m2["SNPVAR"], m2["SNPVAR_fit"], rtol=1e-5)
 
 
+def test_predict_without_any_frequency_warns(fitted, tmp_path, capsys):
+    """No --ld and no MAF column: the frequency feature falls back to its training mean for
+    every variant, which a user must be told (one warning line with the fix); the fit folder
+    itself is accepted as --model."""
+    sim, _, fit = fitted
+    ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t").drop(columns=["MAF"])
+    path = tmp_path / "nofreq.tsv"
+    ann.to_csv(path, sep="\t", index=False)
+    argv = ["predict", "--model", str(fit), "--annot", str(path), "--out", str(tmp_path / "p.tsv")]
+    assert main(argv) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "ignores their frequency" in warnings[0]
+    assert "--ld STORE" in warnings[0]
+
+
 def test_predict_missing_feature_and_missing_model(fitted, tmp_path, capsys):
     sim, _, fit = fitted
     ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t").drop(columns=["binary2"])

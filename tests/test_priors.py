@@ -371,6 +371,17 @@ def test_save_replaces_existing_folder(tmp_path):
     assert load_prior(tmp_path / "m").config.model == "constant"
 
 
+def test_load_from_the_fit_folder(tmp_path):
+    """A fit's folder (FIT/model/ holds the prior) loads as its model/ does."""
+    save_prior(build_prior(make_config("linear"), seed=2), tmp_path / "fit" / "model")
+    a, b = load_prior(tmp_path / "fit"), load_prior(tmp_path / "fit" / "model")
+    assert a.config == b.config
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+    (tmp_path / "other").mkdir()
+    with pytest.raises(InputError, match="missing file of a saved prior"):
+        load_prior(tmp_path / "other")
+
+
 def _saved(tmp_path):
     out = tmp_path / "model"
     save_prior(build_prior(make_config("mlp")), out)

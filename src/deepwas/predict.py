@@ -86,10 +86,17 @@ def predict_prior(prior, annotations, *, store=None, fasta=None) -> tuple[pd.Dat
         lacking = ~np.isfinite(f)
         if lacking.any():
             f[lacking] = prior.config.feature_mean[names.index("log_2pq")]
-            report.append(
+            line = (
                 f"allele frequency from {source}; {int(lacking.sum()):,} variants without one "
                 "get the training mean of log_2pq"
             )
+            if lacking.mean() > 0.1:  # the prior's frequency dependence is mostly lost
+                line = (
+                    f"warning: {line}, so their SNPVAR ignores their frequency (give --ld "
+                    "STORE, the store the prior was fitted on, or a MAF column in the "
+                    "annotation file)"
+                )
+            report.append(line)
         else:
             report.append(f"allele frequency from {source}")
         columns.append(f)

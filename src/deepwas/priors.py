@@ -703,7 +703,8 @@ def save_prior(prior: Prior, directory: str | os.PathLike[str], *, seed: int | N
 
 
 def load_prior(directory: str | os.PathLike[str]) -> Prior:
-    """Read a prior written by :func:`save_prior` (onto the CPU, in float64).
+    """Read a prior written by :func:`save_prior` (onto the CPU, in float64): its folder, or the
+    folder of ``deepwas fit`` that holds it as ``model/``.
 
     Raises
     ------
@@ -716,6 +717,8 @@ def load_prior(directory: str | os.PathLike[str]) -> Prior:
     fix = "pass the model/ folder written by 'deepwas fit' (or save_prior)"
     if not directory.is_dir():
         raise InputError("prior folder not found", file=directory, fix=fix)
+    if not (directory / "config.json").exists() and (directory / "model" / "config.json").is_file():
+        directory = directory / "model"  # the folder deepwas fit wrote: its saved prior
     config_path, weights_path = directory / "config.json", directory / "model.safetensors"
     for path in (config_path, weights_path):
         if not path.is_file():
