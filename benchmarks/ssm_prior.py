@@ -20,8 +20,10 @@ ssm minus linear, mlp minus linear: mean difference and paired t over seeds). Pr
 
 ``--models`` may add ``linear_ssm`` (the stack trained from the fitted linear prior; its
 contrasts with mlp, linear and ssm are printed too), ``kernel_linear`` (the linear prior of the
-features and of their kernel means) and ``oracle`` (the linear prior of one annotation, the true
-log SNPVAR: the ceiling any prior can reach on these z-scores). ``--extrapolate-kb K...``
+features and of their kernel means), ``oracle`` (the linear prior of one annotation, the true
+log SNPVAR: the ceiling any prior can reach on these z-scores) and ``oracle_own`` (the same with
+the truth's least-squares projection on each variant's own annotations: the ceiling of
+per-variant priors; oracle minus oracle_own is the neighbourhood's share). ``--extrapolate-kb K...``
 scores each fitted ssm prior with windows of K kb (``deepwas.ssm.evaluation_window``: the length-
 extrapolation curve, one JSON line per seed and window, then the mean per window).
 """
@@ -63,6 +65,8 @@ MODELS = {
     "constant": ("constant", 64, 4),
     # the ceiling: the linear prior of one annotation, the true log SNPVAR (oracle_annotations)
     "oracle": ("linear", 64, 4),
+    # the per-variant ceiling: the truth projected on the variant's own annotations
+    "oracle_own": ("linear", 64, 4),
 }
 
 
@@ -111,19 +115,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def oracle_annotations(sim: Path) -> Path:
+def oracle_annotations(sim: Path, own: bool = False) -> Path:
     """An annotation file whose one annotation is the true log SNPVAR (and MAF, for the prior's
     log_2pq): the linear prior fitted on it is as good as any learned prior can be on these
-    z-scores, up to the fit's own noise (the ceiling of the held-out gain)."""
+    z-scores, up to the fit's own noise (the ceiling of the held-out gain).
+
+    ``own=True``: instead, the least-squares projection of the true log SNPVAR on the variant's
+    own annotations and log 2pq (the best linear per-variant predictor of the truth, fitted with
+    the truth itself): the ceiling of priors that see each variant alone, so that ``oracle`` minus
+    ``oracle_own`` is what only a prior that sees the neighbourhood can gain."""
     import numpy as np
     import pandas as pd
 
-    out = sim / "annotations_oracle.tsv.gz"
+    out = sim / ("annotations_oracle_own.tsv.gz" if own else "annotations_oracle.tsv.gz")
     if not out.exists():
         annot = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
         truth = pd.read_csv(sim / "truth.tsv.gz", sep="\t").set_index("SNP")["SNPVAR"]
         log_s = np.log(truth.reindex(annot["SNP"]).to_numpy())
         keep = [c for c in ("CHR", "SNP", "BP", "A1", "A2") if c in annot]
+        if own:
+            maf = np.clip(annot["MAF"].to_numpy(np.float64), 1e-6, 0.5)
+            own_cols = [c for c in annot.columns if c not in (*keep, "MAF")]
+            X = np.column_stack(
+                [np.ones(len(annot)), annot[own_cols].to_numpy(np.float64)]
+                + [np.log(2 * maf * (1 - maf))]
+            )
+            coef, *_ = np.linalg.lstsq(X, log_s, rcond=None)
+            log_s = X @ coef
         annot[keep].assign(true_log_snpvar=log_s, MAF=annot["MAF"]).to_csv(
             out, sep="\t", index=False
         )
@@ -246,7 +264,9 @@ def main(argv=None) -> int:
                     sumstats=str(sim / "sumstats.tsv.gz"),
                     ld=str(store),
                     annot=str(
-                        oracle_annotations(sim) if name == "oracle" else sim / "annotations.tsv.gz"
+                        oracle_annotations(sim, own=name == "oracle_own")
+                        if name.startswith("oracle")
+                        else sim / "annotations.tsv.gz"
                     ),
                     out=str(fit_dir),
                     config=cfg,
@@ -296,6 +316,8 @@ def main(argv=None) -> int:
         contrasts += [("linear_ssm", "mlp"), ("linear_ssm", "linear"), ("linear_ssm", "ssm")]
         contrasts += [("kernel_linear", "mlp"), ("kernel_linear", "linear")]
         contrasts += [("kernel_linear", "ssm"), ("oracle", "linear"), ("oracle", "mlp")]
+        contrasts += [("oracle", "oracle_own"), ("oracle_own", "linear"), ("oracle_own", "mlp")]
+        contrasts += [("ssm", "oracle_own"), ("kernel_linear", "oracle_own")]
         for a, b in contrasts:
             if a not in args.models or b not in args.models:
                 continue
