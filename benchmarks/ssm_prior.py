@@ -23,9 +23,11 @@ contrasts with mlp, linear and ssm are printed too), ``kernel_linear`` (the line
 features and of their kernel means), ``oracle`` (the linear prior of one annotation, the true
 log SNPVAR: the ceiling any prior can reach on these z-scores) and ``oracle_own`` (the same with
 the truth's least-squares projection on each variant's own annotations: the ceiling of
-per-variant priors; oracle minus oracle_own is the neighbourhood's share). ``--extrapolate-kb K...``
-scores each fitted ssm prior with windows of K kb (``deepwas.ssm.evaluation_window``: the length-
-extrapolation curve, one JSON line per seed and window, then the mean per window).
+per-variant priors; oracle minus oracle_own is the neighbourhood's share), ``nb_features`` (the
+linear prior with the truth's two neighbourhood terms as extra annotations).
+``--extrapolate-kb K...`` scores each fitted ssm prior with windows of K kb
+(``deepwas.ssm.evaluation_window``: the length-extrapolation curve, one JSON line per seed and
+window, then the mean per window).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ MODELS = {
     "oracle": ("linear", 64, 4),
     # the per-variant ceiling: the truth projected on the variant's own annotations
     "oracle_own": ("linear", 64, 4),
+    # the linear prior with the truth's two neighbourhood terms as extra annotations
+    "nb_features": ("linear", 64, 4),
 }
 
 
@@ -145,6 +149,30 @@ def oracle_annotations(sim: Path, own: bool = False) -> Path:
         annot[keep].assign(true_log_snpvar=log_s, MAF=annot["MAF"]).to_csv(
             out, sep="\t", index=False
         )
+    return out
+
+
+def neighbourhood_annotations(sim: Path) -> Path:
+    """The simulation's annotations plus the two neighbourhood terms of the ``neighbourhood``
+    truth, computed exactly (deepwas.simulate.annotations): the density of the mark (binary3)
+    within +-20 kb and its flank term (1 - M) exp(-d / 20 kb). The linear prior on them
+    (``nb_features``) has the truth's features and must learn only their weights: what a
+    neighbourhood prior that found the right kernels could reach."""
+    import numpy as np
+    import pandas as pd
+
+    from deepwas.simulate.annotations import _density, _distance_to_mark
+
+    out = sim / "annotations_nb_features.tsv.gz"
+    if not out.exists():
+        annot = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
+        chrom = annot["CHR"].to_numpy(np.float64)
+        bp = annot["BP"].to_numpy(np.float64)
+        mark = annot["binary3"].to_numpy(np.float64)
+        annot.assign(
+            density20=_density(mark, chrom, bp, 20e3),
+            flank20=(1.0 - mark) * np.exp(-_distance_to_mark(mark, chrom, bp) / 20e3),
+        ).to_csv(out, sep="\t", index=False)
     return out
 
 
@@ -266,6 +294,8 @@ def main(argv=None) -> int:
                     annot=str(
                         oracle_annotations(sim, own=name == "oracle_own")
                         if name.startswith("oracle")
+                        else neighbourhood_annotations(sim)
+                        if name == "nb_features"
                         else sim / "annotations.tsv.gz"
                     ),
                     out=str(fit_dir),
@@ -318,6 +348,7 @@ def main(argv=None) -> int:
         contrasts += [("kernel_linear", "ssm"), ("oracle", "linear"), ("oracle", "mlp")]
         contrasts += [("oracle", "oracle_own"), ("oracle_own", "linear"), ("oracle_own", "mlp")]
         contrasts += [("ssm", "oracle_own"), ("kernel_linear", "oracle_own")]
+        contrasts += [("nb_features", "linear"), ("nb_features", "kernel_linear")]
         for a, b in contrasts:
             if a not in args.models or b not in args.models:
                 continue
