@@ -87,8 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--prior",
         default=None,
         help="a deepwas fit folder or a SNPVAR table (CHR SNP BP A1 A2 SNPVAR, e.g. "
-        "FIT/priors.tsv.gz); default: the best "
-        "constant prior",
+        "FIT/priors.tsv.gz); default: the best constant prior",
     )
     p.add_argument(
         "--fill-missing-prior",
