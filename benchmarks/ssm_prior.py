@@ -93,13 +93,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--ssm-weight-decay",
         type=float,
         default=None,
-        help="override AdamW's weight decay for ssm and linear_ssm (the fit default, 1e-4)",
+        help="override AdamW's weight decay for ssm, linear_ssm and kernel_linear (the fit "
+        "default, 1e-4)",
     )
     p.add_argument(
         "--tag",
         default="",
-        help="suffix of the ssm fits' folders (fit{seed}_ssm{tag}), to compare settings on the "
-        "same simulations; linear and mlp fits keep their names and are reused",
+        help="suffix of the neighbourhood fits' folders (fit{seed}_ssm{tag}; also linear_ssm and "
+        "kernel_linear), to compare settings or versions on the same simulations; the other "
+        "fits keep their names",
     )
     p.add_argument(
         "--extrapolate-kb",
@@ -267,7 +269,7 @@ def main(argv=None) -> int:
             log(f"seed {seed}: simulation and LD store in {time.perf_counter() - t0:.0f} s")
             for name in args.models:
                 family, width, depth = MODELS[name]
-                is_ssm = name in ("ssm", "linear_ssm")
+                is_ssm = name in ("ssm", "linear_ssm", "kernel_linear")
                 fit_dir = root / f"fit{seed}_{name}{args.tag if is_ssm else ''}"
                 if args.reuse and (fit_dir / "metrics.json").exists():
                     saved = json.loads((fit_dir / "metrics.json").read_text())

@@ -244,7 +244,7 @@ def test_resume_gives_the_uninterrupted_result(sim, tmp_path):
     assert resumed.sigma == full.sigma
 
 
-@pytest.mark.parametrize("model", ["linear_mlp", "linear_ssm"])
+@pytest.mark.parametrize("model", ["linear_mlp", "linear_ssm", "kernel_linear"])
 def test_linear_then_network_starts_from_the_linear_fit_and_keeps_it_unless_validation_improves(
     sim, model
 ):
@@ -253,7 +253,7 @@ def test_linear_then_network_starts_from_the_linear_fit_and_keeps_it_unless_vali
     from deepwas.ssm import variant_positions
 
     data, store = _fit_data(sim)
-    data = replace(data, positions=variant_positions(store.variants))  # for linear_ssm
+    data = replace(data, positions=variant_positions(store.variants))  # linear_ssm, kernel_linear
     cfg = TrainConfig(model="linear", epochs=5, patience=100, seed=2, width=8, depth=1)
     lin = train_prior(data, cfg, store=store, progress=False)
     res = train_prior(data, replace(cfg, model=model), store=store, progress=False)

@@ -52,7 +52,7 @@ OBJECTIVES: Mapping[str, str] = MappingProxyType(
 )
 
 #: families trained in two stages, the linear prior first (:func:`_train_linear_then_network`)
-TWO_STAGE = ("linear_mlp", "linear_ssm")
+TWO_STAGE = ("linear_mlp", "linear_ssm", "kernel_linear")
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 # TrainConfig's constraint table (deepwas._validation); the CLI flag is --NAME, except sigma
 _TRAIN_CONSTRAINTS = {
@@ -514,12 +514,12 @@ def train_prior(
 
 
 def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
-    """Train a ``linear_mlp`` or ``linear_ssm`` prior: the linear prior first (``cfg`` with
-    ``model="linear"``, no checkpoint), then the linear + MLP (or SSM) network from it
-    (``linear`` = the linear weights, the same output bias and sigma, the network's output
-    weights 0: the same prior), with the linear
-    prior as the second stage's epoch 0. The history runs on across the stages (a ``stage``
-    column); ``best_epoch`` counts from the first stage's first epoch."""
+    """Train a ``linear_mlp``, ``linear_ssm`` or ``kernel_linear`` prior: the linear prior first
+    (``cfg`` with ``model="linear"``, no checkpoint), then the family from it (its linear term,
+    ``linear`` or ``kernel_linear``'s own-feature ``weight``, = the linear weights, the same
+    output bias and sigma, the rest's output weights 0: the same prior), with the linear prior
+    as the second stage's epoch 0. The history runs on across the stages (a ``stage`` column);
+    ``best_epoch`` counts from the first stage's first epoch."""
     from deepwas.priors import build_prior
 
     checkpoint, resume = kwargs.pop("checkpoint", None), kwargs.pop("resume", False)
@@ -534,9 +534,10 @@ def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainRes
         sequence=_sequence_spec(cfg),
     )
     start = build_prior(pcfg, seed=cfg.seed)
+    own = start.linear if hasattr(start, "linear") else start.weight  # kernel_linear: weight
     with torch.no_grad():
         start.bias.copy_(lin_prior.bias)
-        start.linear.copy_(lin_prior.weight)
+        own[: lin_prior.weight.numel()].copy_(lin_prior.weight)
     res = train_prior(
         fit_data,
         cfg,
