@@ -11,8 +11,8 @@ posterior means of ``deepwas prs``, by the diagnostics. The files are read with 
 memory-mapped, and the values are bit for bit those that were written. While the page cache can
 hold the spilled files (the usual case: they were just written) they are read through it; when
 it cannot (spilled bytes above half the memory available), every epoch would read them from the
-disk through the page cache, and on a 2-core machine that copying costs a third of an epoch
-(BENCHMARKS.md section 14): they are then read with ``O_DIRECT`` (:func:`read_float64`), the disk
+disk through the page cache, and on a 2-core machine that copying made a cold epoch 36% slower
+(BENCHMARKS.md section 2): they are then read with ``O_DIRECT`` (:func:`read_float64`), the disk
 writing straight into the process's buffer while the CPUs compute.
 """
 
