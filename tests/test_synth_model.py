@@ -384,7 +384,7 @@ def test_heldout_bits_is_reproducible(trained, panel):
 # --------------------------------------------------------------------------- command line
 
 
-def test_cli_train_sample_impute_round_trip(panel, tmp_path):
+def test_cli_train_sample_impute_round_trip(panel, tmp_path, capsys):
     bfile = tmp_path / "panel"
     write_plink(bfile, panel_tokens(panel).astype(float), panel.variants)
     model = tmp_path / "model"
@@ -443,6 +443,12 @@ def test_cli_train_sample_impute_round_trip(panel, tmp_path):
     assert record["panels"]["real"]["n_samples"] == len(held)
     assert record["panels"]["train"]["n_samples"] == panel.n_samples - len(held)
     assert record["metrics"]["exact_copy_rate"] >= 0.0 and (report / "report.html").exists()
+    # the headline figures are printed, as metrics.json has them
+    out = capsys.readouterr().out
+    m = record["metrics"]
+    assert f"LD r^2 correlation: {m['ld_r2_corr']:.3f}" in out
+    assert f"privacy loss {m['privacy_loss']:+.3f} (ideal 0)" in out
+    assert f"wrote {report}/metrics.json and report.html" in out
     # a model folder and a training panel together are refused
     both = [*argv, "--model", str(model), "--train", str(bfile), "--out", str(tmp_path / "r2")]
     assert main(both) == 2 and not (tmp_path / "r2").exists()

@@ -142,7 +142,7 @@ def _cmd_impute(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from deepwas.synth.evaluate import run_evaluate
 
-    run_evaluate(
+    record = run_evaluate(
         args.real,
         args.synthetic,
         args.out,
@@ -150,7 +150,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         model=args.model,
         argv=["deepwas", *args.argv],
     )
+    say(*evaluation_summary(record["metrics"]), f"wrote {args.out}/metrics.json and report.html")
     return 0
+
+
+def evaluation_summary(m: dict) -> list[str]:
+    """The headline figures of an evaluation, one line each (the rest is in metrics.json)."""
+    lines = [
+        f"{m['n_synthetic']:,} synthetic against {m['n_real']:,} held-out real individuals, "
+        f"{m['n_variants']:,} variants",
+        f"allele frequencies: r = {m['af_r']:.3f}; LD r^2 correlation: {m['ld_r2_corr']:.3f}"
+        f"; LD-score relative error (median): {m['ldscore_rel_error_median']:.3f}",
+    ]
+    if "af_r_train" in m:
+        lines.append(
+            f"against the training individuals: allele frequencies r = {m['af_r_train']:.3f}; "
+            f"LD r^2 correlation: {m['ld_r2_corr_train']:.3f}"
+        )
+    if "privacy_loss" in m:
+        lines.append(
+            f"nearest-neighbour adversarial accuracy {m['aats']:.3f} (ideal 0.5); privacy loss "
+            f"{m['privacy_loss']:+.3f} (ideal 0); exact copies {m['exact_copy_rate']:.3f}"
+        )
+    else:
+        lines.append(f"nearest-neighbour adversarial accuracy {m['aats']:.3f} (ideal 0.5)")
+    return lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
