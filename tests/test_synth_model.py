@@ -178,15 +178,21 @@ def test_scud_loss_is_nonnegative_and_zero_for_a_perfect_denoiser(kind):
 # --------------------------------------------------------------------------- denoiser
 
 
+def _sequential(log_a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The recurrence s_i = exp(log_a_i) s_{i-1} + b_i one step at a time (the reference)."""
+    want = torch.empty_like(b)
+    s = torch.zeros(b.shape[0], b.shape[2], dtype=b.dtype)
+    for i in range(b.shape[1]):
+        s = torch.exp(log_a[:, i]) * s + b[:, i]
+        want[:, i] = s
+    return want
+
+
 def test_gated_scan_matches_the_sequential_recurrence():
     gen = torch.Generator().manual_seed(2)
     log_a = -torch.rand(3, 53, 5, generator=gen, dtype=torch.float64) * 2
     b = torch.randn(3, 53, 5, generator=gen, dtype=torch.float64)
-    want = torch.empty_like(b)
-    s = torch.zeros(3, 5, dtype=torch.float64)
-    for i in range(53):
-        s = torch.exp(log_a[:, i]) * s + b[:, i]
-        want[:, i] = s
+    want = _sequential(log_a, b)
     torch.testing.assert_close(gated_scan(log_a, b), want, rtol=1e-12, atol=1e-12)
 
 
@@ -199,11 +205,7 @@ def test_gated_scan_is_exact_over_many_chunks(n):
     log_a = -torch.rand(2, n, 3, generator=gen, dtype=torch.float64) * 4
     log_a[:, ::7] = 0.0  # runs of no decay carry a state across many chunks
     b = torch.randn(2, n, 3, generator=gen, dtype=torch.float64)
-    want = torch.empty_like(b)
-    s = torch.zeros(2, 3, dtype=torch.float64)
-    for i in range(n):
-        s = torch.exp(log_a[:, i]) * s + b[:, i]
-        want[:, i] = s
+    want = _sequential(log_a, b)
     torch.testing.assert_close(gated_scan(log_a, b), want, rtol=1e-10, atol=1e-10)
     got32 = gated_scan(log_a.float(), b.float())
     assert torch.isfinite(got32).all()
@@ -219,11 +221,7 @@ def test_gated_scan_with_a_gradient_equals_the_loop(n):
     log_a = -torch.rand(2, n, 3, generator=gen, dtype=torch.float64) * 4
     log_a[:, ::7] = 0.0
     b = torch.randn(2, n, 3, generator=gen, dtype=torch.float64)
-    want = torch.empty_like(b)
-    s = torch.zeros(2, 3, dtype=torch.float64)
-    for i in range(n):
-        s = torch.exp(log_a[:, i]) * s + b[:, i]
-        want[:, i] = s
+    want = _sequential(log_a, b)
     w = torch.randn(2, n, 3, generator=gen, dtype=torch.float64)
     grads = []
     for requires_grad in (True, False):
@@ -250,11 +248,7 @@ def test_scan_any_takes_any_decay():
     log_a = -torch.rand(2, 300, 4, generator=gen, dtype=torch.float64) * 200
     log_a[:, ::5] = 0.0
     b = torch.randn(2, 300, 4, generator=gen, dtype=torch.float64)
-    want = torch.empty_like(b)
-    s = torch.zeros(2, 4, dtype=torch.float64)
-    for i in range(300):
-        s = torch.exp(log_a[:, i]) * s + b[:, i]
-        want[:, i] = s
+    want = _sequential(log_a, b)
     torch.testing.assert_close(_scan_any(log_a, b), want, rtol=1e-12, atol=1e-12)
     got32 = _scan_any(log_a.float(), b.float())
     assert torch.isfinite(got32).all()
