@@ -128,9 +128,15 @@ def build(
                 off += Gt.size
             log(f"  chr{c}: {len(ranks)} windows, {time.perf_counter() - t0:.0f} s")
             del X
+    return _indexed(windows, ranks, offsets, meta), gfile
+
+
+def _indexed(windows: pd.DataFrame, ranks, offsets, meta: Path) -> pd.DataFrame:
+    """The windows with each one's rank and offset (in values) in the G^T file, saved to
+    ``meta`` so that later runs reuse the file."""
     windows = windows.assign(rank=ranks, offset=offsets)
     windows.to_parquet(meta)
-    return windows, gfile
+    return windows
 
 
 def quick_build(
@@ -156,9 +162,7 @@ def quick_build(
             offsets.append(off)
             off += Gt.size
         log(f"  quick build: {len(ranks)} windows, {time.perf_counter() - t0:.0f} s")
-    windows = windows.assign(rank=ranks, offset=offsets)
-    windows.to_parquet(meta)
-    return windows, gfile
+    return _indexed(windows, ranks, offsets, meta), gfile
 
 
 def matmul_peak(device: str, dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
@@ -217,37 +221,38 @@ def read_batches(
     spilled LD that the page cache cannot hold)."""
     # windows are read with positioned reads rather than a memory map, so that pages already used
     # leave the process (a mapped 8 GiB file would count in its resident set as it is read)
-    fh = open(gfile, "rb")  # buffered reads share one file (and its read-ahead state)
-    for group in batch_groups(windows, batch_elems):
-        sel = windows.iloc[group]
-        ti = time.perf_counter()
-        B = len(sel)
-        r_max, c_max = int(sel["rank"].max()), int(sel["n_context"].max())
-        Gt = np.zeros((B, r_max, c_max))
-        ctx = np.zeros((B, c_max), np.int64)
-        cmask = np.zeros((B, c_max), bool)
-        valid = np.zeros((B, r_max), bool)
-        for k, row in enumerate(sel.itertuples()):
-            n = row.rank * row.n_context
-            if direct:
-                values = read_float64(gfile, n, offset=row.offset, direct=True)
-            else:
-                fh.seek(8 * row.offset)
-                values = np.fromfile(fh, dtype=np.float64, count=n)
-            Gt[k, : row.rank, : row.n_context] = values.reshape(row.rank, row.n_context)
-            ctx[k, : row.n_context] = np.arange(row.context_first, row.context_stop)
-            cmask[k, : row.n_context] = True
-            valid[k, : row.rank] = True
-        out = (
-            torch.from_numpy(Gt).to(device=device, dtype=dtype),
-            torch.from_numpy(ctx).to(device),
-            torch.from_numpy(cmask).to(device),
-            torch.from_numpy(valid).to(device),
-        )
-        if device != "cpu":
-            torch.cuda.synchronize()
-        yield sel, *out, time.perf_counter() - ti
-    fh.close()
+    # buffered reads share one open file (and its read-ahead state); closed however the
+    # generator ends (the read-ahead thread may stop it early)
+    with open(gfile, "rb") as fh:
+        for group in batch_groups(windows, batch_elems):
+            sel = windows.iloc[group]
+            ti = time.perf_counter()
+            B = len(sel)
+            r_max, c_max = int(sel["rank"].max()), int(sel["n_context"].max())
+            Gt = np.zeros((B, r_max, c_max))
+            ctx = np.zeros((B, c_max), np.int64)
+            cmask = np.zeros((B, c_max), bool)
+            valid = np.zeros((B, r_max), bool)
+            for k, row in enumerate(sel.itertuples()):
+                n = row.rank * row.n_context
+                if direct:
+                    values = read_float64(gfile, n, offset=row.offset, direct=True)
+                else:
+                    fh.seek(8 * row.offset)
+                    values = np.fromfile(fh, dtype=np.float64, count=n)
+                Gt[k, : row.rank, : row.n_context] = values.reshape(row.rank, row.n_context)
+                ctx[k, : row.n_context] = np.arange(row.context_first, row.context_stop)
+                cmask[k, : row.n_context] = True
+                valid[k, : row.rank] = True
+            out = (
+                torch.from_numpy(Gt).to(device=device, dtype=dtype),
+                torch.from_numpy(ctx).to(device),
+                torch.from_numpy(cmask).to(device),
+                torch.from_numpy(valid).to(device),
+            )
+            if device != "cpu":
+                torch.cuda.synchronize()
+            yield sel, *out, time.perf_counter() - ti
 
 
 def drop_page_cache(gfile: Path) -> None:
