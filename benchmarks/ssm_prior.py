@@ -156,25 +156,22 @@ def oracle_annotations(sim: Path, own: bool = False) -> Path:
 
 def neighbourhood_annotations(sim: Path) -> Path:
     """The simulation's annotations plus the two neighbourhood terms of the ``neighbourhood``
-    truth, computed exactly (deepwas.simulate.annotations): the density of the mark (binary3)
-    within +-20 kb and its flank term (1 - M) exp(-d / 20 kb). The linear prior on them
+    truth (``deepwas.simulate.annotations.neighbourhood_terms`` of the mark, binary3): its
+    density within +-20 kb and its flank term (1 - M) exp(-d / 20 kb). The linear prior on them
     (``nb_features``) has the truth's features and must learn only their weights: what a
     neighbourhood prior that found the right kernels could reach."""
     import numpy as np
     import pandas as pd
 
-    from deepwas.simulate.annotations import _density, _distance_to_mark
+    from deepwas.simulate.annotations import neighbourhood_terms
 
     out = sim / "annotations_nb_features.tsv.gz"
     if not out.exists():
         annot = pd.read_csv(sim / "annotations.tsv.gz", sep="\t")
-        chrom = annot["CHR"].to_numpy(np.float64)
-        bp = annot["BP"].to_numpy(np.float64)
-        mark = annot["binary3"].to_numpy(np.float64)
-        annot.assign(
-            density20=_density(mark, chrom, bp, 20e3),
-            flank20=(1.0 - mark) * np.exp(-_distance_to_mark(mark, chrom, bp) / 20e3),
-        ).to_csv(out, sep="\t", index=False)
+        density, flank = neighbourhood_terms(
+            annot["binary3"].to_numpy(), annot[["CHR", "BP"]].to_numpy(np.float64)
+        )
+        annot.assign(density20=density, flank20=flank).to_csv(out, sep="\t", index=False)
     return out
 
 

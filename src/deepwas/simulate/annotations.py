@@ -12,7 +12,7 @@ from scipy import special
 from deepwas.errors import InputError
 from deepwas.io.annotations import match_annotations, read_annotations
 
-__all__ = ["ALPHA_MAF", "PRIOR_KINDS", "synthetic_annotations", "true_prior"]
+__all__ = ["ALPHA_MAF", "PRIOR_KINDS", "neighbourhood_terms", "synthetic_annotations", "true_prior"]
 
 #: The kinds of true prior :func:`true_prior` makes (``SimConfig.prior``, ``--prior``).
 PRIOR_KINDS = ("linear", "nonlinear", "neighbourhood")
@@ -199,10 +199,9 @@ def true_prior(
     elif kind == "neighbourhood":
         log_s += B @ rng.uniform(0.0, 0.5, nb) + C @ rng.normal(0.0, 0.2, nc)
         if nb >= 1:
-            chrom, bp = np.asarray(positions, dtype=np.float64).T
-            mark = B[:, min(2, nb - 1)]
-            log_s += 4.0 * _density(mark, chrom, bp, 20e3)
-            log_s += 3.0 * (1.0 - mark) * np.exp(-_distance_to_mark(mark, chrom, bp) / 20e3)
+            density, flank = neighbourhood_terms(B[:, min(2, nb - 1)], positions)
+            log_s += 4.0 * density
+            log_s += 3.0 * flank
     else:
         log_s += B @ rng.uniform(0.0, 0.5, nb) + C @ rng.normal(0.0, 0.2, nc)
         if nb >= 2:
@@ -216,6 +215,18 @@ def true_prior(
         log_s += 2.0 * np.exp(-0.5 * ((u - 0.05) / 0.02) ** 2)
     s = np.exp(log_s - log_s.max())
     return s * (h2 / s.sum())
+
+
+def neighbourhood_terms(mark: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two neighbourhood terms of the ``neighbourhood`` truth for a binary ``mark`` (m,) at
+    ``positions`` (m, 2) = (CHR, BP): the fraction of the variants within +-20 kb that carry it
+    (itself included), and the flank term ``(1 - M) exp(-d / 20 kb)``, ``d`` the distance to the
+    nearest variant that carries it (0 on the mark and where a chromosome has none)."""
+    chrom, bp = np.asarray(positions, dtype=np.float64).T
+    mark = np.asarray(mark, dtype=np.float64)
+    density = _density(mark, chrom, bp, 20e3)
+    flank = (1.0 - mark) * np.exp(-_distance_to_mark(mark, chrom, bp) / 20e3)
+    return density, flank
 
 
 def _density(mark: np.ndarray, chrom: np.ndarray, bp: np.ndarray, half: float) -> np.ndarray:
