@@ -702,14 +702,27 @@ def test_predict_round_trip_and_permuted_subset(fitted, tmp_path):
 
 
 def test_predict_without_any_frequency_warns(fitted, tmp_path, capsys):
-    """No --ld and no MAF column: the frequency feature falls back to its training mean for
-    every variant, which a user must be told (one warning line with the fix); the fit folder
-    itself is accepted as --model."""
+    """No --ld and no MAF column: given the fit folder, the frequencies come from the store the
+    fit used (the output is the fit's priors exactly); given a model folder with no fit around
+    it, the frequency feature falls back to its training mean for every variant, which a user
+    must be told (one warning line with the fix)."""
+    import shutil
+
     sim, _, fit = fitted
+    pri = pd.read_csv(fit / "priors.tsv.gz", sep="\t", dtype={"SNPVAR": str})
     ann = pd.read_csv(sim / "annotations.tsv.gz", sep="\t").drop(columns=["MAF"])
     path = tmp_path / "nofreq.tsv"
     ann.to_csv(path, sep="\t", index=False)
-    argv = ["predict", "--model", str(fit), "--annot", str(path), "--out", str(tmp_path / "p.tsv")]
+    out = tmp_path / "p.tsv"
+    assert main(["predict", "--model", str(fit), "--annot", str(path), "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().out
+    got = pd.read_csv(out, sep="\t", dtype={"SNPVAR": str}).merge(
+        pri, on="SNP", suffixes=("", "_fit")
+    )
+    assert len(got) == len(pri) and (got["SNPVAR"] == got["SNPVAR_fit"]).all()
+    alone = tmp_path / "alone"
+    shutil.copytree(fit / "model", alone)
+    argv = ["predict", "--model", str(alone), "--annot", str(path), "--out", str(out)]
     assert main(argv) == 0
     warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "ignores their frequency" in warnings[0]

@@ -128,6 +128,19 @@ def predict_prior(prior, annotations, *, store=None, fasta=None) -> tuple[pd.Dat
     return out[["CHR", "SNP", "BP", "A1", "A2"]].assign(SNPVAR=snpvar), report
 
 
+def _fit_store(model: Path) -> str | None:
+    """The LD store the prior of ``model`` (a fit's ``model/`` folder) was fitted on, from the
+    fit's ``metrics.json``, when it is still there; else None."""
+    import json
+
+    try:
+        metrics = json.loads((model.parent / "metrics.json").read_text())
+        manifest = Path(metrics["provenance"]["inputs"]["ld"]["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(manifest.parent) if manifest.is_file() else None
+
+
 def run_predict(
     model: str | Path,
     annot: str | list[str],
@@ -138,18 +151,24 @@ def run_predict(
     fasta: str | None = None,
     argv: list[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """``deepwas predict``: read a prior folder and annotation files, write ``out`` (a
-    tab-separated ``CHR SNP BP A1 A2 SNPVAR`` table, gzipped when it ends in ``.gz``,
-    atomically) and ``out`` + ``.json`` (provenance). Returns the table and the report lines."""
+    """``deepwas predict``: read a prior folder (or the fit folder holding it) and annotation
+    files, write ``out`` (a tab-separated ``CHR SNP BP A1 A2 SNPVAR`` table, gzipped when it
+    ends in ``.gz``, atomically) and ``out`` + ``.json`` (provenance). Without ``ld`` and
+    without a frequency column in the annotations, the allele frequencies come from the store
+    the fit used (its ``metrics.json``) when it is still there. Returns the table and the report
+    lines."""
     import json
 
     from deepwas._files import atomic_file
     from deepwas.io.annotations import read_annotations
-    from deepwas.priors import load_prior
+    from deepwas.priors import load_prior, prior_folder
     from deepwas.provenance import provenance
 
+    model = prior_folder(model)
     prior = load_prior(model)
     annotations = read_annotations(annot, bim=bim, keep_maf=True)
+    if ld is None and not any(c in annotations.names for c in _AF_COLUMNS):
+        ld = _fit_store(model)  # the frequencies the fit used, as `deepwas fit` saw them
     store = None
     if ld is not None:
         from deepwas.ld.store import LDStore

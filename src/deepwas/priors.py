@@ -702,6 +702,15 @@ def save_prior(prior: Prior, directory: str | os.PathLike[str], *, seed: int | N
         (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
+def prior_folder(directory: str | os.PathLike[str]) -> Path:
+    """The folder of a saved prior that ``directory`` names: itself, or the ``model/`` of the
+    ``deepwas fit`` folder it is."""
+    directory = Path(directory)
+    if not (directory / "config.json").exists() and (directory / "model" / "config.json").is_file():
+        return directory / "model"
+    return directory
+
+
 def load_prior(directory: str | os.PathLike[str]) -> Prior:
     """Read a prior written by :func:`save_prior` (onto the CPU, in float64): its folder, or the
     folder of ``deepwas fit`` that holds it as ``model/``.
@@ -717,8 +726,7 @@ def load_prior(directory: str | os.PathLike[str]) -> Prior:
     fix = "pass the model/ folder written by 'deepwas fit' (or save_prior)"
     if not directory.is_dir():
         raise InputError("prior folder not found", file=directory, fix=fix)
-    if not (directory / "config.json").exists() and (directory / "model" / "config.json").is_file():
-        directory = directory / "model"  # the folder deepwas fit wrote: its saved prior
+    directory = prior_folder(directory)
     config_path, weights_path = directory / "config.json", directory / "model.safetensors"
     for path in (config_path, weights_path):
         if not path.is_file():
