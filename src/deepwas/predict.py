@@ -130,15 +130,16 @@ def predict_prior(prior, annotations, *, store=None, fasta=None) -> tuple[pd.Dat
 
 def _fit_store(model: Path) -> str | None:
     """The LD store the prior of ``model`` (a fit's ``model/`` folder) was fitted on, from the
-    fit's ``metrics.json``, when it is still there; else None."""
-    import json
+    fit's ``metrics.json`` (:func:`deepwas.fit_folder.fit_settings`), when it is still there;
+    else None."""
+    from deepwas.errors import InputError
+    from deepwas.fit_folder import fit_settings
 
     try:
-        metrics = json.loads((model.parent / "metrics.json").read_text())
-        manifest = Path(metrics["provenance"]["inputs"]["ld"]["path"])
-    except (OSError, ValueError, KeyError, TypeError):
+        ld = fit_settings(model.parent).ld
+    except InputError:  # not a fit's model/, or a fit that records no store
         return None
-    return str(manifest.parent) if manifest.is_file() else None
+    return ld if (Path(ld) / "manifest.json").is_file() else None
 
 
 def run_predict(
