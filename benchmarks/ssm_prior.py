@@ -18,13 +18,16 @@ ssm minus linear, mlp minus linear: mean difference and paired t over seeds). Pr
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ssm_prior.py --seeds 1 2 3 --out DIR
 
-``--models`` may add ``linear_ssm`` (the stack trained from the fitted linear prior; its
-contrasts with mlp, linear and ssm are printed too), ``kernel_linear`` (the linear prior of the
-features and of their kernel means), ``oracle`` (the linear prior of one annotation, the true
-log SNPVAR: the ceiling any prior can reach on these z-scores) and ``oracle_own`` (the same with
-the truth's least-squares projection on each variant's own annotations: the ceiling of
-per-variant priors; oracle minus oracle_own is the neighbourhood's share), ``nb_features`` (the
-linear prior with the truth's two neighbourhood terms as extra annotations).
+``--models`` may add ``linear_mlp`` (the MLP trained from the fitted linear prior: the strongest
+per-variant network), ``linear_ssm`` (the stack trained from the fitted linear prior; its contrasts
+with mlp, linear and ssm are printed too), ``kernel_linear`` (the linear prior of the features and
+of their kernel means), ``neighbourhood_linear`` (the linear prior of the features, their kernel
+means and the proximity of binary marks at fixed decay lengths), ``oracle`` (the linear prior of
+one annotation, the true log SNPVAR: the ceiling any prior can reach on these z-scores) and
+``oracle_own`` (the same with the truth's least-squares projection on each variant's own
+annotations: the ceiling of per-variant priors; oracle minus oracle_own is the neighbourhood's
+share), ``nb_features`` (the linear prior with the truth's two neighbourhood terms as extra
+annotations).
 ``--extrapolate-kb K...`` scores each fitted ssm prior with windows of K kb
 (``deepwas.ssm.evaluation_window``: the length-extrapolation curve, one JSON line per seed and
 window, then the mean per window).
@@ -61,9 +64,11 @@ _TRUTH = ("truth_spearman", "truth_pearson")
 MODELS = {
     "linear": ("linear", 64, 4),
     "mlp": ("mlp", 64, 4),
+    "linear_mlp": ("linear_mlp", 64, 4),
     "ssm": ("ssm", 32, 2),
     "linear_ssm": ("linear_ssm", 32, 2),
     "kernel_linear": ("kernel_linear", 64, 4),
+    "neighbourhood_linear": ("neighbourhood_linear", 64, 4),
     "constant": ("constant", 64, 4),
     # the ceiling: the linear prior of one annotation, the true log SNPVAR (oracle_annotations)
     "oracle": ("linear", 64, 4),
@@ -266,7 +271,7 @@ def main(argv=None) -> int:
             log(f"seed {seed}: simulation and LD store in {time.perf_counter() - t0:.0f} s")
             for name in args.models:
                 family, width, depth = MODELS[name]
-                is_ssm = name in ("ssm", "linear_ssm", "kernel_linear")
+                is_ssm = name in ("ssm", "linear_ssm", "kernel_linear", "neighbourhood_linear")
                 fit_dir = root / f"fit{seed}_{name}{args.tag if is_ssm else ''}"
                 if args.reuse and (fit_dir / "metrics.json").exists():
                     saved = json.loads((fit_dir / "metrics.json").read_text())
@@ -344,6 +349,10 @@ def main(argv=None) -> int:
         contrasts = [("ssm", "mlp"), ("ssm", "linear"), ("mlp", "linear")]
         contrasts += [("linear_ssm", "mlp"), ("linear_ssm", "linear"), ("linear_ssm", "ssm")]
         contrasts += [("kernel_linear", "mlp"), ("kernel_linear", "linear")]
+        contrasts += [("kernel_linear", "linear_mlp"), ("linear_mlp", "mlp")]
+        nbl = "neighbourhood_linear"
+        contrasts += [(nbl, "mlp"), (nbl, "linear_mlp"), (nbl, "linear"), (nbl, "kernel_linear")]
+        contrasts += [(nbl, "nb_features"), (nbl, "oracle"), (nbl, "oracle_own")]
         contrasts += [("kernel_linear", "ssm"), ("oracle", "linear"), ("oracle", "mlp")]
         contrasts += [("oracle", "oracle_own"), ("oracle_own", "linear"), ("oracle_own", "mlp")]
         contrasts += [("ssm", "oracle_own"), ("kernel_linear", "oracle_own")]

@@ -53,13 +53,15 @@ def test_registry_is_read_by_the_configs_and_the_cli():
         "ssm",
         "linear_ssm",
         "kernel_linear",
+        "neighbourhood_linear",
     ]
     for name, family in deepwas.PRIOR_FAMILIES.items():
         assert family.name == name and family.description
         deepwas.TrainConfig(model=name)  # accepted
     with pytest.raises(
         InputError,
-        match="give one of constant, linear, mlp, linear_mlp, ssm, linear_ssm or kernel_linear",
+        match="give one of constant, linear, mlp, linear_mlp, ssm, linear_ssm, kernel_linear or "
+        "neighbourhood_linear",
     ):
         deepwas.TrainConfig(model="transformer")
     for objective in deepwas.OBJECTIVES:

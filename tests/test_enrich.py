@@ -24,6 +24,7 @@ from deepwas.enrich import (
     coefficients,
     enrichment_table,
     jackknife_refits,
+    resolve_jackknife,
     resolve_refit,
 )
 from deepwas.fit import TrainConfig
@@ -114,6 +115,8 @@ def test_auto_refit_reruns_small_fits_and_mlps_and_optimises_large_linear_fits()
         ("constant", 1700, "optimum"),
         ("mlp", 1700, "scratch"),
         ("linear_mlp", 1700, "scratch"),
+        ("neighbourhood_linear", 1700, "optimum"),
+        ("kernel_linear", 1700, "scratch"),
     ]:
         cfg = PriorConfig(
             model=model,
@@ -123,7 +126,12 @@ def test_auto_refit_reruns_small_fits_and_mlps_and_optimises_large_linear_fits()
             width=4,
             depth=1,
         )
-        assert resolve_refit(build_prior(cfg), n) == want, (model, n)
+        prior = build_prior(cfg)
+        assert resolve_refit(prior, n) == want, (model, n)
+        # reruns of an early-stopped network: delete-half; of a prior without early stopping or
+        # refits to an optimum: delete-one
+        network = model in ("mlp", "linear_mlp", "kernel_linear")
+        assert resolve_jackknife(prior, "scratch") == ("delete-half" if network else "delete-one")
     with pytest.raises(Exception, match="resolve 'auto'"):
         next(jackknife_refits(None, None, None, method="auto"))
 

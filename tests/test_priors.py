@@ -306,6 +306,7 @@ def test_registry_lists_the_families_once():
         "ssm",
         "linear_ssm",
         "kernel_linear",
+        "neighbourhood_linear",
     )
     for name, family in PRIOR_FAMILIES.items():
         assert family.name == name and family.description
@@ -314,8 +315,8 @@ def test_registry_lists_the_families_once():
         PRIOR_FAMILIES["other"] = PRIOR_FAMILIES["linear"]  # read-only
     with pytest.raises(
         InputError,
-        match="PriorConfig.model .give one of constant, linear, mlp, linear_mlp, ssm, linear_ssm "
-        "or kernel_linear",
+        match="PriorConfig.model .give one of constant, linear, mlp, linear_mlp, ssm, linear_ssm, "
+        "kernel_linear or neighbourhood_linear",
     ):
         make_config("transformer")
 
@@ -338,6 +339,8 @@ def test_state_dict_keys_are_those_of_the_saved_format():
     assert keys["ssm"] == common | {"weight", "blocks.0.theta"} | ssm_block | io
     assert keys["linear_ssm"] == keys["ssm"] | {"linear"}
     assert keys["kernel_linear"] == common | {"weight", "mix", "theta"}
+    nb = {"nb_weight", "nb_binary", "nb_threshold", "nb_mean", "nb_scale"}
+    assert keys["neighbourhood_linear"] == common | {"weight"} | nb
 
 
 # --- on disk -----------------------------------------------------------------------------

@@ -327,7 +327,7 @@ def sim(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("model", ["ssm", "kernel_linear"])
+@pytest.mark.parametrize("model", ["ssm", "kernel_linear", "neighbourhood_linear"])
 def test_fit_ssm_end_to_end_and_predict(sim, tmp_path, capsys, model):
     fit = tmp_path / "fit"
     argv = ["fit", "--sumstats", str(sim / "sumstats.tsv.gz"), "--ld", str(sim / "ld")]
@@ -385,3 +385,66 @@ def test_kernel_linear_matches_its_dense_definition_and_starts_at_the_constant()
     # gradients reach the decay lengths
     prior(x, pos).sum().backward()
     assert prior.theta.grad.abs().min() > 0
+
+
+def test_neighbourhood_linear_matches_its_dense_definition():
+    """Density channels: the kernel means of every feature; proximity channels: exp(-d / L) to
+    the nearest variant carrying each binary feature within the window, else 0; both
+    standardised by :func:`deepwas.neighbourhood.calibrate` over the variants given."""
+    from deepwas.neighbourhood import calibrate, lengths_bp
+
+    rng = np.random.default_rng(7)
+    pos = np.vstack([_chromosome(90, 1, seed=3, span=400_000), _chromosome(60, 2, seed=4)])
+    raw = np.column_stack([rng.normal(size=150), rng.random(150) < 0.1, rng.normal(size=150)])
+    raw[:60, 1] = 0.0  # the first stretch of chromosome 1 has no mark: long distances
+    mean, sd = raw.mean(0), raw.std(0)
+    cfg = replace(
+        _random_prior().config,
+        model="neighbourhood_linear",
+        window_kb=30.0,
+        feature_mean=tuple(mean),
+        feature_scale=tuple(sd),
+    )
+    prior = build_prior(cfg, seed=2)
+    x = torch.tensor(raw, dtype=F64)
+    assert torch.equal(prior(x, pos), torch.full((150,), -11.0, dtype=F64))  # the constant
+    calibrate(prior, raw, pos)
+    assert prior.nb_binary.tolist() == [0.0, 1.0, 0.0]
+    lengths = lengths_bp(30.0)
+    assert lengths == [3000.0, 10000.0, 30000.0]
+    xs = (raw - mean) / sd
+    same = pos[:, None, 0] == pos[None, :, 0]
+    d = np.abs(pos[:, None, 1] - pos[None, :, 1])
+    cols = []
+    for L in lengths:
+        k = np.exp(-d / L) * same * (d <= 30_000)
+        cols.append(k @ xs / k.sum(1, keepdims=True))
+        prox = np.zeros((150, 3))
+        marked = raw[:, 1] == 1.0
+        dist = np.where(same & marked[None, :], d, np.inf).min(1)
+        prox[:, 1] = np.where(dist <= 30_000, np.exp(-dist / L), 0.0)
+        cols.append(prox)
+    z = np.hstack(cols)
+    zm, zs = z.mean(0), z.std(0)
+    zs = np.where(zs > 1e-12, zs, 1.0)
+    np.testing.assert_allclose(prior.nb_mean.numpy(), zm, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(prior.nb_scale.numpy(), zs, rtol=1e-10)
+    assert (zs[[3, 5, 9, 11, 15, 17]] == 1.0).all()  # proximity of continuous features: none
+    gen = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for p in (prior.weight, prior.nb_weight):
+            p.add_(torch.randn(p.shape, generator=gen, dtype=F64))
+    expected = (
+        -11.0
+        + xs @ prior.weight.detach().numpy()
+        + ((z - zm) / zs) @ prior.nb_weight.detach().numpy()
+    )
+    np.testing.assert_allclose(prior(x, pos).detach().numpy(), expected, rtol=0, atol=1e-10)
+    # any row order gives the same values per variant
+    perm = rng.permutation(150)
+    np.testing.assert_allclose(
+        prior(x[perm], pos[perm]).detach().numpy(), expected[perm], rtol=0, atol=1e-10
+    )
+    from deepwas.fit import stops_early
+
+    assert not stops_early("neighbourhood_linear")

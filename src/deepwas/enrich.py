@@ -309,7 +309,7 @@ def jackknife_refits(
     """
     from tqdm.auto import tqdm
 
-    from deepwas.fit import fit_constant, train_prior
+    from deepwas.fit import fit_constant, stops_early, train_prior
     from deepwas.jackknife import _groups
     from deepwas.optimum import TrainingObjective, fit_to_optimum
 
@@ -342,11 +342,14 @@ def jackknife_refits(
             )
             # the fit's mini-batches with the deleted windows left out (``schedule``): a rerun
             # that reshuffled the batches would add optimisation noise to every delete-one
-            # value, which the jackknife multiplies by about B - 1 (docs/decisions.md)
+            # value, which the jackknife multiplies by about B - 1 (docs/decisions.md); a prior
+            # that trains on its validation windows too (stops_early) shuffles them in as well
+            early = stops_early(config.model, dna=config.fasta is not None)
+            trained = data.train if early else windows
             yield (
                 b,
                 train_prior(
-                    sub, replace(config, device="cpu"), progress=False, schedule=list(data.train)
+                    sub, replace(config, device="cpu"), progress=False, schedule=list(trained)
                 ).prior,
             )
         elif method == "optimum":
@@ -411,9 +414,9 @@ def resolve_refit(prior, n_windows: int) -> str:
     :data:`AUTO_SCRATCH_MAX_WINDOWS` windows (a chromosome: there the optimum of the likelihood
     overfits, e.g. UTR enrichment 14.7 and a per-SD log-enrichment of -2.1 for CTCF on UK
     Biobank height chr22, which the early-stopped fit does not, and reruns are cheap);
-    ``"optimum"`` for a linear or constant prior fitted on more windows.
+    ``"optimum"`` for a linear, constant or ``neighbourhood_linear`` prior fitted on more windows.
     """
-    if prior.config.model not in ("linear", "constant") or n_windows <= AUTO_SCRATCH_MAX_WINDOWS:
+    if _network(prior) or n_windows <= AUTO_SCRATCH_MAX_WINDOWS:
         return "scratch"
     return "optimum"
 
@@ -427,9 +430,17 @@ def resolve_jackknife(prior, refit: str) -> str:
     multiplies that run-to-run noise by B - 1 (error SD / SE of 0.5-0.7 on simulations,
     BENCHMARKS.md section 12). Deleting half the blocks at a time multiplies it by 1.
     """
-    if refit == "scratch" and prior.config.model not in ("linear", "constant"):
+    if refit == "scratch" and _network(prior):
         return "delete-half"
     return "delete-one"
+
+
+def _network(prior) -> bool:
+    """Whether ``prior``'s training stops early (a network), not at an optimum (constant, linear,
+    neighbourhood_linear: :func:`deepwas.fit.stops_early`)."""
+    from deepwas.fit import stops_early
+
+    return stops_early(prior.config.model, dna=prior.config.sequence is not None)
 
 
 def _log_s(prior, features: np.ndarray, positions: np.ndarray | None) -> np.ndarray:

@@ -25,7 +25,7 @@ from deepwas.exact import fit_constant
 from deepwas.linalg.batch import PackedBatches, batch_cost, iterate_batches
 from deepwas.linalg.iterative import Preconditioner, choose_engine, iterative_nll
 from deepwas.linalg.likelihood import diagonal_nll, exact_nll, ldsc_loss
-from deepwas.priors import MODELS
+from deepwas.priors import MODELS, PRIOR_FAMILIES
 
 __all__ = [
     "OBJECTIVES",
@@ -276,7 +276,8 @@ def train_prior(
     start_is_candidate: bool = False,
     schedule: list[int] | None = None,
 ) -> TrainResult:
-    """Train a prior on ``fit_data.train`` windows, early-stopping on ``fit_data.val``.
+    """Train a prior on ``fit_data.train`` windows, early-stopping on ``fit_data.val``; a constant
+    or linear prior (:func:`stops_early` False) trains on both for every epoch.
 
     Parameters
     ----------
@@ -324,6 +325,15 @@ def train_prior(
         return _train_linear_then_network(
             fit_data, cfg, store=store, checkpoint=checkpoint, resume=resume, progress=progress
         )
+    if init is None:
+        stops = stops_early(cfg.model, dna=cfg.fasta is not None)
+    else:
+        stops = stops_early(init.config.model, dna=init.config.sequence is not None)
+    if fit_data.val and not stops:
+        # a prior of a few parameters trains on the validation windows too, without early stopping
+        fit_data = replace(fit_data, train=sorted({*fit_data.train, *fit_data.val}), val=[])
+        if schedule is not None:
+            schedule = sorted({*schedule, *fit_data.train})
     from tqdm.auto import tqdm
 
     from deepwas._files import atomic_file
@@ -356,7 +366,10 @@ def train_prior(
             window_kb=cfg.ssm_window_kb,
             sequence=_sequence_spec(cfg),
         )
-        model = build_prior(pcfg, seed=cfg.seed).to(cfg.device)
+        model = build_prior(pcfg, seed=cfg.seed)
+        if model.family.calibrate is not None:
+            model.family.calibrate(model, fit_data.features, fit_data.positions)
+        model = model.to(cfg.device)
         sigma0 = const.sigma if cfg.sigma is None else cfg.sigma
     log_sigma = torch.tensor(
         math.log(sigma0), dtype=torch.float64, device=cfg.device, requires_grad=cfg.learn_sigma
@@ -513,9 +526,20 @@ def train_prior(
     )
 
 
+def stops_early(model: str, *, dna: bool = False) -> bool:
+    """Whether :func:`train_prior` stops a prior of family ``model`` (with a DNA branch when
+    ``dna``) early on the validation windows. A network does; a family of a few parameters
+    (``PriorFamily.early_stopping`` False: constant, linear, neighbourhood_linear) without a
+    DNA branch trains on the training and validation windows together for all its epochs and
+    keeps the epoch with the best training objective (docs/decisions.md, "Few-parameter priors
+    do not stop early")."""
+    return PRIOR_FAMILIES[model].early_stopping or dna
+
+
 def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
     """Train a ``linear_mlp``, ``linear_ssm`` or ``kernel_linear`` prior: the linear prior first
-    (``cfg`` with ``model="linear"``, no checkpoint), then the family from it (its linear term,
+    (``cfg`` with ``model="linear"``, no checkpoint, without early stopping, on the training
+    windows alone), then the family from it (its linear term,
     ``linear`` or ``kernel_linear``'s own-feature ``weight``, = the linear weights, the same
     output bias and sigma, the rest's output weights 0: the same prior), with the linear prior
     as the second stage's epoch 0. The history runs on across the stages (a ``stage`` column);
@@ -523,7 +547,10 @@ def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainRes
     from deepwas.priors import build_prior
 
     checkpoint, resume = kwargs.pop("checkpoint", None), kwargs.pop("resume", False)
-    lin = train_prior(fit_data, replace(cfg, model="linear", fasta=None), **kwargs)
+    # the linear stage trains on the training windows only (no early stopping): the validation
+    # windows stay unseen for the second stage's early stopping, so that the network's departure
+    # from the linear prior is judged on data neither stage fitted
+    lin = train_prior(replace(fit_data, val=[]), replace(cfg, model="linear", fasta=None), **kwargs)
     lin_prior = lin.prior.to("cpu")
     pcfg = replace(
         lin_prior.config,

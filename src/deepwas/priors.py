@@ -495,6 +495,16 @@ class PriorFamily:
     uses_positions:
         Whether the family needs the variants' (n, 2) ``CHR``/``BP`` positions
         (``Prior.forward(features, positions)``); ``config.window_kb`` is then part of its config.
+    early_stopping:
+        Whether training stops early on the validation windows (networks). False for a family of
+        a few parameters (``constant``, ``linear``, ``neighbourhood_linear``), which trains on
+        the training and validation windows together for all its epochs: near its optimum it
+        does not overfit, and stopping it on a few validation windows costs more than it saves
+        (docs/decisions.md, "Few-parameter priors do not stop early").
+    calibrate:
+        ``calibrate(prior, features, positions)``, or None: sets buffers of the family from the
+        raw features (n, k) and positions of every store variant before training (e.g. the
+        standardisation of inputs the family derives from the features).
     """
 
     name: str
@@ -505,6 +515,8 @@ class PriorFamily:
     reset: Callable[[Prior, Callable[[torch.Tensor, float], None]], None]
     forward: Callable[..., torch.Tensor]
     uses_positions: bool = False
+    early_stopping: bool = True
+    calibrate: Callable[..., None] | None = None
 
 
 def _nothing(prior: Prior, *args: Any) -> None:
@@ -547,6 +559,7 @@ _register(
         build=_nothing,
         reset=_nothing,
         forward=_constant_forward,
+        early_stopping=False,
     )
 )
 _register(
@@ -558,6 +571,7 @@ _register(
         build=_linear_build,
         reset=_linear_reset,
         forward=_linear_forward,
+        early_stopping=False,
     )
 )
 _register(
@@ -641,6 +655,27 @@ def _register_ssm() -> None:
             reset=kernel_linear_reset,
             forward=kernel_linear_forward,
             uses_positions=True,
+        )
+    )
+
+    from deepwas import neighbourhood
+
+    _register(
+        PriorFamily(
+            "neighbourhood_linear",
+            "log s = b + w . x_std + u . z: the linear prior of the variant's features and of "
+            "their neighbourhood within +-window_kb (kernel means of every feature and the "
+            "proximity exp(-d/L) of the nearest variant carrying each binary annotation, at "
+            "decay lengths L of 3, 10, 30, 100 kb); trains like linear, without early stopping "
+            "(--ssm-window-kb)",
+            uses_features=True,
+            sized=False,
+            build=neighbourhood.build,
+            reset=neighbourhood.reset,
+            forward=neighbourhood.forward,
+            uses_positions=True,
+            early_stopping=False,
+            calibrate=neighbourhood.calibrate,
         )
     )
 

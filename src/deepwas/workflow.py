@@ -281,7 +281,7 @@ def run_fit(
     from deepwas.data import predict_snpvar, prepare_fit, truth_table
     from deepwas.diagnostics import panel_warnings
     from deepwas.errors import InputError
-    from deepwas.fit import train_prior
+    from deepwas.fit import stops_early, train_prior
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
@@ -326,6 +326,11 @@ def run_fit(
         fasta=config.fasta,
     )
     say(*data.report)
+    if data.val and not stops_early(config.model, dna=config.fasta is not None):
+        say(
+            f"the {config.model} prior trains on the validation windows too, for all its "
+            "epochs (only networks stop early on them)"
+        )
     flank = store.manifest.get("windows", {}).get("flank_kb")
     if PRIOR_FAMILIES[config.model].uses_positions and flank is not None:
         if config.ssm_window_kb > float(flank):
