@@ -397,6 +397,7 @@ def test_neighbourhood_linear_matches_its_dense_definition():
     pos = np.vstack([_chromosome(90, 1, seed=3, span=400_000), _chromosome(60, 2, seed=4)])
     raw = np.column_stack([rng.normal(size=150), rng.random(150) < 0.1, rng.normal(size=150)])
     raw[:60, 1] = 0.0  # the first stretch of chromosome 1 has no mark: long distances
+    raw[[70, 100, 140], 1] = raw[:, 1].mean()  # imputed means: still binary, not marked
     mean, sd = raw.mean(0), raw.std(0)
     cfg = replace(
         _random_prior().config,

@@ -8,17 +8,17 @@ variants' positions:
 - **density**: every feature's exponential-kernel mean over the variants of its chromosome
   within ``+-window_kb`` (:func:`deepwas.ssm.window_kernel_mean`, kernel ``exp(-|p_i - p_j| /
   L)``, the variant itself included): how much of a mark, or how high a track, surrounds it;
-- **proximity**: for every binary feature (two values in the training data), ``exp(-d_i / L)``
-  with ``d_i`` the distance in bp to the nearest variant of the chromosome that carries it
-  (0 on such a variant; the channel is 0 beyond ``window_kb``): how close the nearest marked
-  element is.
+- **proximity**: for every binary feature (two values on at least 95% of the store's variants),
+  ``exp(-d_i / L)`` with ``d_i`` the distance in bp to the nearest variant of the chromosome
+  that carries its upper value (0 on such a variant; the channel is 0 beyond ``window_kb``):
+  how close the nearest marked element is.
 
 ``log s = b + w . x_std + u . z``, ``z`` the channels standardised by their mean and standard
 deviation over the store's variants, which :func:`calibrate` stores in the prior's buffers
 before training (so that a saved prior recomputes exactly the same inputs). With the lengths
 fixed, the prior is linear in fixed inputs: like ``linear`` it trains on the training and
-validation windows without early stopping (``PriorFamily.early_stopping`` False). docs/decisions.md
-("neighbourhood_linear") has the derivation and the measurements behind it.
+validation windows without early stopping (``PriorFamily.early_stopping`` False).
+docs/decisions.md ("neighbourhood_linear") has the derivation and the measurements behind it.
 """
 
 from __future__ import annotations
@@ -105,16 +105,20 @@ def reset(prior, normal_) -> None:
 @torch.no_grad()
 def calibrate(prior, features: np.ndarray | torch.Tensor, positions) -> None:
     """Set the prior's buffers from the raw ``features`` (n, k) and ``positions`` (n, 2) of the
-    store's variants: which features are binary (exactly two values), and the mean and standard
-    deviation of every channel (computed one chromosome at a time; a channel without variance,
-    e.g. a non-binary feature's proximity, keeps scale 1 and stays 0)."""
+    store's variants: which features are binary (two values on at least 95% of the variants),
+    and the mean and standard deviation of every channel (computed one chromosome at a time; a
+    channel without variance, e.g. a non-binary feature's proximity, keeps scale 1 and stays
+    0)."""
     x = torch.as_tensor(np.asarray(features), dtype=_DTYPE)
     x_std = prior.standardize(x)
     for j in range(x_std.shape[1]):
-        levels = torch.unique(x_std[:, j])
-        is_binary = levels.numel() == 2
+        col = x_std[:, j]
+        lo, hi = col.min(), col.max()
+        # binary: two levels, allowing a few other values (variants without annotations get
+        # the column mean, deepwas.data.build_features)
+        is_binary = bool(lo < hi) and float(((col == lo) | (col == hi)).double().mean()) >= 0.95
         prior.nb_binary[j] = float(is_binary)
-        prior.nb_threshold[j] = levels.mean() if is_binary else 0.0
+        prior.nb_threshold[j] = (lo + hi) / 2 if is_binary else 0.0
     p = np.asarray(positions, dtype=np.float64)[:, :2]
     order, pos, seg = _sorted_segments(p, len(p), x_std.device)
     xs = x_std[order]
