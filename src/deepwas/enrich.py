@@ -413,7 +413,8 @@ def resolve_refit(prior, n_windows: int) -> str:
     optimum would overfit) and for any prior fitted on at most
     :data:`AUTO_SCRATCH_MAX_WINDOWS` windows (a chromosome: there the optimum of the likelihood
     overfits, e.g. UTR enrichment 14.7 and a per-SD log-enrichment of -2.1 for CTCF on UK
-    Biobank height chr22, which the early-stopped fit does not, and reruns are cheap);
+    Biobank height chr22, which the fit's AdamW epochs from zero do not reach, and reruns are
+    cheap);
     ``"optimum"`` for a linear, constant or ``neighbourhood_linear`` prior fitted on more windows.
     """
     if _network(prior) or n_windows <= AUTO_SCRATCH_MAX_WINDOWS:

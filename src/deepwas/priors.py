@@ -498,8 +498,9 @@ class PriorFamily:
     early_stopping:
         Whether training stops early on the validation windows (networks). False for a family of
         a few parameters (``constant``, ``linear``, ``neighbourhood_linear``), which trains on
-        the training and validation windows together for all its epochs: near its optimum it
-        does not overfit, and stopping it on a few validation windows costs more than it saves
+        the training and validation windows together for all its epochs: with so few
+        parameters it does not overfit, and stopping it on a few validation windows costs more
+        than it saves
         (docs/decisions.md, "Few-parameter priors do not stop early").
     calibrate:
         ``calibrate(prior, features, positions)``, or None: sets buffers of the family from the
