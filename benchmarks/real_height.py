@@ -131,7 +131,7 @@ def enrichment(fit_dir: Path, table, names: list[str]) -> dict[str, float]:
 
 
 def linear_weights(fit_dir: Path) -> dict:
-    from deepwas.priors import load_prior
+    from deepwas.prior_files import load_prior
 
     prior = load_prior(fit_dir / "model")
     cfg = prior.config

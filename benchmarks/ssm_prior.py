@@ -196,7 +196,7 @@ def extrapolation_curve(fit_dir: Path, seed: int, kbs) -> list[dict]:
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
     from deepwas.metrics import evaluate
-    from deepwas.priors import load_prior
+    from deepwas.prior_files import load_prior
     from deepwas.ssm import evaluation_window
 
     fs = fit_settings(fit_dir)

@@ -15,7 +15,8 @@ import torch
 import deepwas
 from deepwas.cli import main
 from deepwas.errors import InputError
-from deepwas.priors import PriorConfig, build_prior, load_prior, save_prior
+from deepwas.prior_files import load_prior, save_prior
+from deepwas.priors import PriorConfig, build_prior
 from deepwas.sequence import packed_width, sequence_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py

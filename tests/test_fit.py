@@ -409,7 +409,7 @@ def test_fit_cli_end_to_end_recovers_a_strong_linear_prior(sim, tmp_path, capsys
     # windows in the report
     assert m["mismatch_excess_low"] > 0 and m["mismatch_excess_high"] > 0
     assert "LD-mismatch diagnostics" in html and "excess (lower half)" in html
-    from deepwas.priors import load_prior
+    from deepwas.prior_files import load_prior
 
     prior = load_prior(out / "model")
     assert prior.config.model == "linear"

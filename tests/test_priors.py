@@ -10,15 +10,14 @@ import pytest
 import torch
 
 from deepwas.errors import InputError
+from deepwas.prior_files import load_prior, save_prior
 from deepwas.priors import (
     MODELS,
     PRIOR_FAMILIES,
     PriorConfig,
     build_prior,
     fit_standardization,
-    load_prior,
     log_2pq,
-    save_prior,
 )
 
 K = 3

@@ -18,7 +18,8 @@ from deepwas.cli import main
 from deepwas.errors import InputError
 from deepwas.io.annotations import AnnotationSet
 from deepwas.predict import predict_prior
-from deepwas.priors import PriorConfig, build_prior, load_prior, save_prior
+from deepwas.prior_files import load_prior, save_prior
+from deepwas.priors import PriorConfig, build_prior
 from deepwas.simulate.annotations import _distance_to_mark, true_prior
 from deepwas.ssm import CHUNK, decayed_cumsum, variant_positions, window_kernel_mean
 

@@ -536,7 +536,8 @@ def enrichment(
     from deepwas.io.annotations import match_annotations, read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
-    from deepwas.priors import check_features, load_prior
+    from deepwas.prior_files import load_prior
+    from deepwas.priors import check_features
 
     say = say or (lambda *lines: None)
     if refit not in REFIT_METHODS:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepwas.ssm import _sorted_segments, window_kernel_mean
+from deepwas.ssm import _CHROM_STRIDE, _sorted_segments, window_kernel_mean
 
 __all__ = ["LENGTHS_KB", "calibrate", "channels"]
 
@@ -45,7 +45,7 @@ def lengths_bp(window_kb: float) -> list[float]:
 def _nearest_distance(marked: torch.Tensor, pos: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
     """(n, c) distance (bp) from each variant to the nearest variant of its segment with
     ``marked[:, j]``; inf where the segment has none. ``pos``, ``seg`` sorted by (seg, pos)."""
-    key = seg.to(_DTYPE) * 1e10 + pos  # sorted; exact below 2^53
+    key = seg.to(_DTYPE) * _CHROM_STRIDE + pos  # sorted; exact below 2^53
     out = torch.full(marked.shape, float("inf"), dtype=_DTYPE, device=pos.device)
     for j in range(marked.shape[1]):
         at = key[marked[:, j]]

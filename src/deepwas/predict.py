@@ -162,7 +162,7 @@ def run_predict(
 
     from deepwas._files import atomic_file
     from deepwas.io.annotations import read_annotations
-    from deepwas.priors import load_prior, prior_folder
+    from deepwas.prior_files import load_prior, prior_folder
     from deepwas.provenance import provenance
 
     model = prior_folder(model)

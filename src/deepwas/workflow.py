@@ -150,7 +150,7 @@ def write_fit(
         ``out``, holding ``priors.tsv.gz``, ``metrics.json`` (:meth:`FitMetrics.to_dict`),
         ``history.tsv``, ``model/``, ``report.html`` and, if given, ``enrichment.results``.
     """
-    from deepwas.priors import save_prior
+    from deepwas.prior_files import save_prior
     from deepwas.provenance import provenance
     from deepwas.report import write_report
 
