@@ -388,7 +388,7 @@ def test_kernel_linear_matches_its_dense_definition_and_starts_at_the_constant()
     assert prior.theta.grad.abs().min() > 0
 
 
-def test_neighbourhood_linear_matches_its_dense_definition():
+def test_neighbourhood_linear_matches_its_dense_definition(monkeypatch):
     """Density channels: the kernel means of every feature; proximity channels: exp(-d / L) to
     the nearest variant carrying each binary feature within the window, else 0; both
     standardised by :func:`deepwas.neighbourhood.calibrate` over the variants given."""
@@ -447,6 +447,21 @@ def test_neighbourhood_linear_matches_its_dense_definition():
     np.testing.assert_allclose(
         prior(x[perm], pos[perm]).detach().numpy(), expected[perm], rtol=0, atol=1e-10
     )
+    # the channels are kept between calls with the same inputs, and recomputed when any changes
+    import deepwas.neighbourhood as nb
+
+    calls = []
+    real = nb.channels
+    monkeypatch.setattr(nb, "channels", lambda *a: calls.append(1) or real(*a))
+    np.testing.assert_allclose(prior(x, pos).detach().numpy(), expected, rtol=0, atol=1e-10)
+    assert calls == []
+    moved = pos.copy()
+    moved[0, 1] += 1.0
+    prior(x, moved)
+    assert calls == [1]
+    prior.nb_threshold[1] += 1e-9  # a buffer changed: the kept channels are stale
+    prior(x, pos)
+    assert calls == [1, 1]
     from deepwas.fit import stops_early
 
     assert not stops_early("neighbourhood_linear")
