@@ -19,13 +19,21 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 from _common import emit  # noqa: E402
 
 #: family -> (width, depth): the sizes the benchmarks use
-FAMILIES = {"linear": (64, 4), "kernel_linear": (64, 4), "mlp": (64, 4), "ssm": (32, 2)}
+FAMILIES = {
+    "linear": (64, 4),
+    "kernel_linear": (64, 4),
+    "mlp": (64, 4),
+    "ssm": (32, 2),
+    "neighbourhood_linear": (64, 4),
+}
 
 
 def main(argv=None) -> int:
@@ -39,10 +47,12 @@ def main(argv=None) -> int:
     import torch
 
     from deepwas.data import prepare_fit
+    from deepwas.evidence import fit_precision
     from deepwas.fit import TrainConfig, train_prior
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
     from deepwas.ld.trait import load_trait
+    from deepwas.priors import PRIOR_FAMILIES
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -61,19 +71,29 @@ def main(argv=None) -> int:
     for model in args.models:
         width, depth = FAMILIES[model]
         cfg = TrainConfig(model=model, width=width, depth=depth, epochs=1, patience=1)
+        # a family that shrinks a block trains twice around its evidence step: time one
+        # training epoch (precision 0, no evidence) and the evidence step apart
+        extra = {"shrinkage_precision": 0.0} if PRIOR_FAMILIES[model].shrinkage else {}
         t0 = time.perf_counter()
-        train_prior(data, cfg, progress=False)
-        emit(
-            {
-                "record": "epoch",
-                "model": model,
-                "width": width,
-                "depth": depth,
-                "seconds": time.perf_counter() - t0,
-                "threads": args.threads,
-                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
-            }
-        )
+        res = train_prior(data, cfg, progress=False, **extra)
+        seconds = time.perf_counter() - t0
+        row = {"record": "epoch", "model": model, "width": width, "depth": depth}
+        row |= {"seconds": seconds, "threads": args.threads}
+        if extra:
+            # the first epoch also computes the channels of every window (kept for later
+            # epochs, within neighbourhood.CACHE_BYTES): a run of 3 epochs gives the steady cost
+            t0 = time.perf_counter()
+            train_prior(data, replace(cfg, epochs=3, patience=3), progress=False, **extra)
+            row["steady_epoch_seconds"] = (time.perf_counter() - t0 - seconds) / 2
+            t0 = time.perf_counter()
+            log_sigma = torch.tensor(math.log(res.sigma), dtype=torch.float64, requires_grad=True)
+            windows = sorted({*data.train, *data.val})  # what it trains on (no early stopping)
+            shrunk = fit_precision(res.prior.to("cpu"), log_sigma, data, windows, cfg)
+            row["evidence_seconds"] = time.perf_counter() - t0
+            row["evidence_gradients"] = 2 * sum(q.numel() for q in res.prior.parameters()) + 2
+            row |= shrunk.as_dict()
+        row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        emit(row)
     return 0
 
 

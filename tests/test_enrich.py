@@ -15,7 +15,7 @@ import pytest
 import torch
 from scipy import stats
 
-from _diagonal import diagonal_trait, diagonal_window
+from _diagonal import diagonal_trait, diagonal_window, linear_diagonal_data
 from deepwas.cli import main
 from deepwas.data import FitData
 from deepwas.enrich import (
@@ -183,24 +183,6 @@ def test_constant_prior_jackknife_agrees_with_constant_h2_jackknife():
     assert se == pytest.approx(se_ref, rel=0.02)
 
 
-def _linear_diagonal_data(seed: int = 7, n_windows: int = 8, n_gwas: float = 5000.0):
-    """Diagonal-model windows drawn from a log-linear prior on 2 features (one binary)."""
-    rng = np.random.default_rng(seed)
-    windows, feats, offset = [], [], 0
-    for i in range(n_windows):
-        C, r = 60, 30
-        x = np.column_stack([rng.random(C) < 0.3, rng.normal(size=C)]).astype(float)
-        s = 1e-4 * np.exp(1.0 * x[:, 0] - 0.5 * x[:, 1])
-        G, scale = rng.normal(size=(C, r)) * 0.3, rng.uniform(0.5, 2.0, size=r)
-        v = 1.1 + n_gwas * ((G * scale) ** 2 * s[:, None]).sum(0)
-        windows.append(diagonal_window(i, offset, G, scale, rng.normal(size=r) * np.sqrt(v)))
-        feats.append(x)
-        offset += C
-    trait = diagonal_trait(windows, offset, n_gwas)
-    X = np.vstack(feats)
-    return FitData(trait, X, ["bin", "cont"], list(range(n_windows)), [], [])
-
-
 def _dense_objective(data, theta: np.ndarray, windows, prior_sd: float | None = 1.0) -> float:
     """numpy float64 reference of the penalised objective of a linear prior on the diagonal
     model: theta = (bias, w_bin, w_cont, log sigma) on the standardised features."""
@@ -239,7 +221,7 @@ def _theta(prior, sigma: float) -> np.ndarray:
 def test_fit_to_optimum_reaches_the_optimum_of_the_dense_objective():
     """The L-BFGS refit of a linear prior ends where the gradient of an independent numpy
     objective (central differences) vanishes, and from two different starts at the same point."""
-    data = _linear_diagonal_data()
+    data = linear_diagonal_data()
     obj = TrainingObjective(data)
     windows = data.train
     start = _linear_prior(data, bias=-7.0, weight=(0.3, 0.1))
@@ -275,7 +257,7 @@ def test_fit_to_optimum_reaches_the_optimum_of_the_dense_objective():
 def test_optimum_jackknife_refits_equal_from_scratch_fits_on_the_reduced_data():
     """Each delete-one refit (warm start at the full-data optimum) is the optimum of the kept
     windows from a cold start; and the refits differ from each other (the jackknife sees data)."""
-    data = _linear_diagonal_data()
+    data = linear_diagonal_data()
     obj = TrainingObjective(data)
     full = fit_to_optimum(obj, _linear_prior(data), 1.0, data.train)
     refits = list(
@@ -310,7 +292,7 @@ def test_scratch_refits_take_the_fits_mini_batches_without_the_deleted_windows(m
     and not by a reshuffled optimisation; with nothing deleted it is the fit itself."""
     import deepwas.fit as fit_module
 
-    data = _linear_diagonal_data(n_windows=10)
+    data = linear_diagonal_data(n_windows=10)
     cfg = TrainConfig(model="mlp", width=4, depth=1, epochs=3, batch_windows=3, seed=2)
     calls: list[list[int]] = []
     real = fit_module._objective_value

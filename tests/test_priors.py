@@ -338,7 +338,7 @@ def test_state_dict_keys_are_those_of_the_saved_format():
     assert keys["ssm"] == common | {"weight", "blocks.0.theta"} | ssm_block | io
     assert keys["linear_ssm"] == keys["ssm"] | {"linear"}
     assert keys["kernel_linear"] == common | {"weight", "mix", "theta"}
-    nb = {"nb_weight", "nb_binary", "nb_threshold", "nb_mean", "nb_scale"}
+    nb = {"nb_weight", "nb_binary", "nb_threshold", "nb_mean", "nb_scale", "shrinkage_precision"}
     assert keys["neighbourhood_linear"] == common | {"weight"} | nb
 
 

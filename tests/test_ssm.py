@@ -339,6 +339,14 @@ def test_fit_ssm_end_to_end_and_predict(sim, tmp_path, capsys, model):
     assert "exceeds the LD store's flank" not in capsys.readouterr().out
     metrics = json.loads((fit / "metrics.json").read_text())
     assert metrics["model"] == model and np.isfinite(metrics["heldout_gain"])
+    if model == "neighbourhood_linear":  # its channels shrunk by empirical Bayes, then refitted
+        sh = metrics["shrinkage"]
+        assert sh["precision"] > 0 and 0 <= sh["effective_channels"] <= sh["informed_channels"]
+        assert load_prior(fit / "model").shrinkage_precision == pytest.approx(sh["precision"])
+        stages = pd.read_csv(fit / "history.tsv", sep="\t")["stage"]
+        assert stages.tolist() == ["unshrunk"] * 3 + ["shrunk"] * 3
+    else:
+        assert metrics["shrinkage"] is None
     cfg = json.loads((fit / "model" / "config.json").read_text())
     assert cfg["window_kb"] == 50.0 and cfg["depth"] == 2
     priors = pd.read_csv(fit / "priors.tsv.gz", sep="\t")

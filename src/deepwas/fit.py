@@ -162,6 +162,9 @@ class TrainResult:
         float32 training steps redone in float64 (``precision="float32"``).
     config: TrainConfig or None
         The settings it was trained with.
+    shrinkage: dict or None
+        For a family that shrinks a block of weights: the empirical-Bayes precision and the
+        effective number of weights (:meth:`deepwas.evidence.Shrinkage.as_dict`).
     """
 
     prior: torch.nn.Module
@@ -171,6 +174,7 @@ class TrainResult:
     stopped: str
     float64_retries: int = 0
     config: TrainConfig | None = None
+    shrinkage: dict | None = None
 
 
 def _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, n_gwas) -> torch.Tensor:
@@ -242,6 +246,12 @@ def objective_gradient(model, log_sigma, fit_data, positions, cfg, *, store=None
     log sigma. A single process and W processes give the same numbers (up to the order of
     floating-point sums).
     """
+    return gradient_function(model, log_sigma, fit_data, positions, cfg, store=store)()
+
+
+def gradient_function(model, log_sigma, fit_data, positions, cfg, *, store=None):
+    """:func:`objective_gradient` as a function of no arguments, for the parameters' values at
+    each call: the windows are packed once for many calls (:func:`deepwas.evidence.hessian`)."""
     data = {
         "features": torch.from_numpy(np.ascontiguousarray(fit_data.features)),
         "n_scored": [w.n_scored for w in fit_data.trait.windows],
@@ -254,13 +264,17 @@ def objective_gradient(model, log_sigma, fit_data, positions, cfg, *, store=None
 
         ldsc = [_LdscTensors(lw) for lw in ldsc_windows(store, fit_data.trait)]
     params = [*model.parameters(), log_sigma]
-    for p in params:
-        p.grad = None
-    value = _objective_value(
-        model, log_sigma, data, positions, batches, ldsc, cfg, fit_data.trait.n_gwas
-    )
-    total = _collective_value_and_grad(value, params)
-    return float(total), [p.grad for p in params]
+
+    def value_and_gradient():
+        for p in params:
+            p.grad = None
+        value = _objective_value(
+            model, log_sigma, data, positions, batches, ldsc, cfg, fit_data.trait.n_gwas
+        )
+        total = _collective_value_and_grad(value, params)
+        return float(total), [p.grad for p in params]
+
+    return value_and_gradient
 
 
 def train_prior(
@@ -275,6 +289,7 @@ def train_prior(
     init_sigma: float | None = None,
     start_is_candidate: bool = False,
     schedule: list[int] | None = None,
+    shrinkage_precision: float | None = None,
 ) -> TrainResult:
     """Train a prior on ``fit_data.train`` windows, early-stopping on ``fit_data.val``; a constant
     or linear prior (:func:`stops_early` False) trains on both for every epoch.
@@ -304,6 +319,9 @@ def train_prior(
         on the same remaining windows: the jackknife's delete-one reruns
         (:func:`deepwas.enrich.jackknife_refits`, ``"scratch"``) then differ from the fit by the
         deleted data, not by a reshuffled optimisation.
+    shrinkage_precision: for a family that shrinks a block of weights (``PriorFamily.shrinkage``)
+        trained from scratch, the precision of their Gaussian prior; None (default): set by
+        empirical Bayes (:func:`_train_shrunk`). With ``init``, the precision is init's.
 
     Returns
     -------
@@ -325,6 +343,11 @@ def train_prior(
         return _train_linear_then_network(
             fit_data, cfg, store=store, checkpoint=checkpoint, resume=resume, progress=progress
         )
+    shrinks = PRIOR_FAMILIES[cfg.model if init is None else init.config.model].shrinkage
+    if init is None and shrinks and shrinkage_precision is None:
+        return _train_shrunk(
+            fit_data, cfg, store=store, checkpoint=checkpoint, resume=resume, progress=progress
+        )
     if init is None:
         stops = stops_early(cfg.model, dna=cfg.fasta is not None)
     else:
@@ -339,6 +362,7 @@ def train_prior(
     from deepwas._files import atomic_file
     from deepwas.data import ldsc_windows
     from deepwas.errors import NumericalError
+    from deepwas.evidence import penalty
     from deepwas.features import fit_standardization
     from deepwas.priors import PriorConfig, build_prior
 
@@ -369,6 +393,8 @@ def train_prior(
         model = build_prior(pcfg, seed=cfg.seed)
         if model.family.calibrate is not None:
             model.family.calibrate(model, fit_data.features, fit_data.positions)
+        if shrinks:
+            model.shrinkage_precision.fill_(shrinkage_precision or 0.0)
         model = model.to(cfg.device)
         sigma0 = const.sigma if cfg.sigma is None else cfg.sigma
     log_sigma = torch.tensor(
@@ -391,6 +417,14 @@ def train_prior(
 
     def objective(positions):
         return _objective_value(model, log_sigma, data, positions, batches, ldsc, cfg, trait.n_gwas)
+
+    # a shrunk block's Gaussian prior, in the objective's units (per scored training variant),
+    # added once to the sum over processes
+    n_train = sum(int(trait.windows[i].n_scored) for i in fit_data.train)
+    shrink = shrinks and cfg.objective == "likelihood"
+
+    def penalty_term() -> torch.Tensor | float:
+        return penalty(model) / max(n_train, 1) if shrink and _world()[0] == 0 else 0.0
 
     history: list[dict] = []
     start_epoch, best_val, best_epoch, bad = 0, math.inf, 0, 0
@@ -444,7 +478,7 @@ def train_prior(
                 continue
             opt.zero_grad()
             try:
-                loss = objective(batch)
+                loss = objective(batch) + penalty_term()
             except NumericalError as exc:  # e.g. a non-finite prior variance broke the Cholesky
                 raise NumericalError(
                     f"training diverged at epoch {epoch + 1}: {exc.message}",
@@ -473,7 +507,7 @@ def train_prior(
             )
             _allreduce_([sums])
             val = float(sums[0]) if fit_data.val else math.nan
-            train_obj = float(sums[1])
+            train_obj = float(sums[1]) + (float(penalty(model)) / max(n_train, 1) if shrink else 0)
         history.append(
             {
                 "epoch": epoch + 1,
@@ -586,6 +620,46 @@ def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainRes
         best_epoch=best,
         stopped=f"linear: {lin.stopped}; {cfg.model}: {res.stopped}",
         float64_retries=lin.float64_retries + res.float64_retries,
+    )
+
+
+def _train_shrunk(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
+    """Train a family that shrinks a block of weights (``neighbourhood_linear``'s channels) by
+    empirical Bayes (:mod:`deepwas.evidence`): without the penalty first (no checkpoint), then
+    the precision of the block's Gaussian prior from the Laplace evidence at that fit, then
+    afresh with it. The history runs on across the two stages (a ``stage`` column);
+    ``best_epoch`` counts from the first stage's first epoch; ``shrinkage`` has the precision."""
+    from deepwas.evidence import fit_precision
+
+    checkpoint, resume = kwargs.pop("checkpoint", None), kwargs.pop("resume", False)
+    first = train_prior(fit_data, cfg, shrinkage_precision=0.0, **kwargs)
+    if cfg.objective != "likelihood":  # the evidence of the likelihood only
+        return first
+    windows = fit_data.train
+    if fit_data.val and not stops_early(cfg.model, dna=cfg.fasta is not None):
+        windows = sorted({*fit_data.train, *fit_data.val})  # what the first stage trained on
+    prior = first.prior.to("cpu")
+    log_sigma = torch.tensor(math.log(first.sigma), dtype=torch.float64, requires_grad=True)
+    shrunk = fit_precision(prior, log_sigma, fit_data, windows, cfg)
+    res = train_prior(
+        fit_data,
+        cfg,
+        checkpoint=checkpoint,
+        resume=resume,
+        shrinkage_precision=shrunk.precision,
+        **kwargs,
+    )
+    n1 = len(first.history)
+    history = [{**h, "stage": "unshrunk"} for h in first.history] + [
+        {**h, "epoch": h["epoch"] + n1, "stage": "shrunk"} for h in res.history
+    ]
+    return replace(
+        res,
+        history=history,
+        best_epoch=n1 + res.best_epoch,
+        stopped=f"unshrunk: {first.stopped}; shrunk: {res.stopped}",
+        float64_retries=first.float64_retries + res.float64_retries,
+        shrinkage=shrunk.as_dict(),
     )
 
 

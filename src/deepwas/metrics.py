@@ -51,9 +51,9 @@ class FitMetrics:
         Exact log-likelihood of the training windows (prior, ``sigma``).
     train_n_snps: int
         Scored variants of the training windows.
-    best_epoch, stopped, engine, precision, float64_retries:
+    best_epoch, stopped, engine, precision, float64_retries, shrinkage:
         From training (:class:`deepwas.fit.TrainResult`, :class:`deepwas.fit.TrainConfig`);
-        None for a bare prior.
+        None for a bare prior (``shrinkage``: also for a family that shrinks nothing).
     n_windows: dict
         ``{"train": ..., "val": ..., "test": ...}``.
     heldout_loglik, heldout_loglik_constant: float or None
@@ -125,6 +125,7 @@ class FitMetrics:
     h2_constant_diagonal: float | None = None
     mismatch_excess_low: float | None = None
     mismatch_excess_high: float | None = None
+    shrinkage: dict | None = None
     heldout_windows: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     mismatch_windows: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     truth_pairs: pd.DataFrame | None = field(default=None, repr=False, compare=False)
@@ -261,6 +262,7 @@ def evaluate(data, prior, *, truth: np.ndarray | None = None) -> FitMetrics:
         engine=cfg.engine if cfg is not None else None,
         precision=cfg.precision if cfg is not None else None,
         float64_retries=result.float64_retries if result is not None else None,
+        shrinkage=getattr(result, "shrinkage", None),
         n_windows={"train": len(data.train), "val": len(data.val), "test": len(data.test)},
         heldout_loglik=-float(nll_model.sum()) if data.test else None,
         heldout_loglik_constant=-float(nll_const.sum()) if data.test else None,

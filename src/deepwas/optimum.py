@@ -64,7 +64,7 @@ class TrainingObjective:
     def __init__(self, data) -> None:
         import torch
 
-        from deepwas.fit import TrainConfig
+        from deepwas.fit import TrainConfig, _positions
         from deepwas.linalg.batch import PackedBatches
 
         self.n_gwas = data.trait.n_gwas
@@ -72,6 +72,8 @@ class TrainingObjective:
         self.tensors = {
             "features": torch.from_numpy(np.ascontiguousarray(data.features)),
             "n_scored": [w.n_scored for w in data.trait.windows],
+            # for priors that see the neighbourhood (neighbourhood_linear refits to its optimum)
+            "positions": _positions(data, "cpu"),
         }
         # exact engine, float64: the objective and its gradient without sampling noise
         self.cfg = TrainConfig(engine="exact", precision="float64")
@@ -119,7 +121,9 @@ def fit_to_optimum(
         bias (for a linear prior: the log-enrichments per standard deviation of each feature):
         the objective is (NLL + sum theta^2 / (2 prior_sd^2)) / n with n the windows' scored
         variants, a penalised (MAP) optimum. None: the plain likelihood, whose optimum can lie
-        at infinity (a log-enrichment of -inf for an annotation without signal).
+        at infinity (a log-enrichment of -inf for an annotation without signal). A block that
+        the family shrinks (``neighbourhood_linear``'s channel weights, precision ``alpha`` > 0)
+        keeps its own prior N(0, 1/alpha) (:func:`deepwas.evidence.penalty`), as in training.
 
     Returns
     -------
@@ -133,6 +137,7 @@ def fit_to_optimum(
     """
     import torch
 
+    from deepwas.evidence import penalty
     from deepwas.priors import build_prior
 
     model = build_prior(prior.config)
@@ -143,7 +148,12 @@ def fit_to_optimum(
     if learn_sigma:
         params.append(log_sigma)
     windows = list(windows)
-    penalised = [p for name, p in model.named_parameters() if name != "bias"]
+    # a block the family shrinks by empirical Bayes keeps its own prior N(0, 1/alpha)
+    shrunk = model.family.shrinkage
+    if shrunk is not None and float(model.shrinkage_precision) <= 0:
+        shrunk = None  # unshrunk (saved before shrinkage): the common prior_sd instead
+    skip = {"bias", shrunk}
+    penalised = [p for name, p in model.named_parameters() if name not in skip]
     n_scored = sum(int(objective.tensors["n_scored"][i]) for i in windows)
 
     def value_of():
@@ -151,6 +161,8 @@ def fit_to_optimum(
         if prior_sd is not None and penalised:
             ridge = sum((p**2).sum() for p in penalised)
             value = value + ridge / (2.0 * prior_sd**2 * max(n_scored, 1))
+        if shrunk is not None:
+            value = value + penalty(model) / max(n_scored, 1)
         return value
 
     def closure():

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import safetensors
+import torch
 from safetensors.torch import load_file, save_file
 
 from deepwas._files import atomic_dir
@@ -101,6 +102,8 @@ def load_prior(directory: str | os.PathLike[str]) -> Prior:
     except (OSError, safetensors.SafetensorError) as exc:
         raise InputError(f"cannot read prior weights ({exc})", file=weights_path, fix=fix) from None
     prior = Prior(config)
+    if prior.family.shrinkage is not None:  # saved before shrinkage (2026-12-03): unshrunk
+        state.setdefault("shrinkage_precision", torch.zeros((), dtype=torch.float64))
     try:
         prior.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -324,6 +324,8 @@ class Prior(nn.Module):
         self.family = PRIOR_FAMILIES[config.model]
         self.bias = nn.Parameter(torch.empty((), dtype=_DTYPE))
         self.family.build(self)
+        if self.family.shrinkage is not None:
+            self.register_buffer("shrinkage_precision", torch.zeros((), dtype=_DTYPE))
         if config.sequence is not None:
             from deepwas.sequence import build_encoder
 
@@ -494,6 +496,10 @@ class PriorFamily:
         ``calibrate(prior, features, positions)``, or None: sets buffers of the family from the
         raw features (n, k) and positions of every store variant before training (e.g. the
         standardisation of inputs the family derives from the features).
+    shrinkage:
+        The name of a parameter given a Gaussian prior ``N(0, I / alpha)`` whose precision
+        ``alpha`` (the prior's buffer ``shrinkage_precision``) :func:`deepwas.train_prior` sets by
+        empirical Bayes (:mod:`deepwas.evidence`), or None.
     """
 
     name: str
@@ -506,6 +512,7 @@ class PriorFamily:
     uses_positions: bool = False
     early_stopping: bool = True
     calibrate: Callable[..., None] | None = None
+    shrinkage: str | None = None
 
 
 def _nothing(prior: Prior, *args: Any) -> None:
@@ -665,6 +672,7 @@ def _register_ssm() -> None:
             uses_positions=True,
             early_stopping=False,
             calibrate=neighbourhood.calibrate,
+            shrinkage="nb_weight",
         )
     )
 

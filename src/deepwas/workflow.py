@@ -360,6 +360,13 @@ def run_fit(
             progress=progress,
         )
         t_train = time.perf_counter() - t_train
+        if result.shrinkage is not None:
+            sh = result.shrinkage
+            say(
+                f"{config.model}: channel weights shrunk by empirical Bayes (precision "
+                f"{sh['precision']:.3g}: {sh['effective_channels']:.1f} effective of "
+                f"{sh['informed_channels']} informed channels)"
+            )
         # collective: every process scores its share of the windows
         metrics = evaluate(data, result, truth=truth_s)
         if trait.ld_model == "calibrated":
