@@ -19,7 +19,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import math  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -43,11 +42,16 @@ def main(argv=None) -> int:
     p.add_argument("--annot", required=True)
     p.add_argument("--models", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--full-evidence",
+        action="store_true",
+        help="run the whole empirical-Bayes step of neighbourhood_linear (2 p + 2 gradient "
+        "passes) instead of timing one pass and projecting",
+    )
     args = p.parse_args(argv)
     import torch
 
     from deepwas.data import prepare_fit
-    from deepwas.evidence import fit_precision
     from deepwas.fit import TrainConfig, train_prior
     from deepwas.io.annotations import read_annotations
     from deepwas.ld.store import LDStore
@@ -85,16 +89,44 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             train_prior(data, replace(cfg, epochs=3, patience=3), progress=False, **extra)
             row["steady_epoch_seconds"] = (time.perf_counter() - t0 - seconds) / 2
-            t0 = time.perf_counter()
-            log_sigma = torch.tensor(math.log(res.sigma), dtype=torch.float64, requires_grad=True)
-            windows = sorted({*data.train, *data.val})  # what it trains on (no early stopping)
-            shrunk = fit_precision(res.prior.to("cpu"), log_sigma, data, windows, cfg)
-            row["evidence_seconds"] = time.perf_counter() - t0
-            row["evidence_gradients"] = 2 * sum(q.numel() for q in res.prior.parameters()) + 2
-            row |= shrunk.as_dict()
         row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         emit(row)
+        if extra:
+            emit(evidence_cost(res, data, cfg, full=args.full_evidence))
     return 0
+
+
+def evidence_cost(res, data, cfg, *, full: bool) -> dict:
+    """The empirical-Bayes step of a family that shrinks a block (deepwas.evidence): one gradient
+    pass over the windows it trains on, timed, and the ``2 p + 2`` passes of the Hessian over
+    at most ``MAX_WINDOWS`` of them projected from it; with ``full``, the whole step run and
+    timed."""
+    import math
+
+    import torch
+
+    from deepwas.evidence import MAX_WINDOWS, fit_precision
+    from deepwas.fit import gradient_function
+
+    prior = res.prior.to("cpu")
+    log_sigma = torch.tensor(math.log(res.sigma), dtype=torch.float64, requires_grad=True)
+    windows = sorted({*data.train, *data.val})  # what it trains on (no early stopping)
+    exact = replace(cfg, engine="exact", precision="float64")
+    gradient = gradient_function(prior, log_sigma, data, windows, exact)
+    t0 = time.perf_counter()
+    gradient()
+    one = time.perf_counter() - t0
+    n = 2 * sum(q.numel() for q in prior.parameters()) + 2
+    row = {"record": "evidence", "model": cfg.model, "gradient_seconds": one}
+    share = min(1.0, MAX_WINDOWS / len(windows))  # fit_precision samples beyond MAX_WINDOWS
+    row |= {"gradients": n, "windows_sampled": min(len(windows), MAX_WINDOWS)}
+    row["projected_seconds"] = n * one * share
+    if full:
+        t0 = time.perf_counter()
+        row |= fit_precision(prior, log_sigma, data, windows, cfg).as_dict()
+        row["seconds"] = time.perf_counter() - t0
+    row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    return row
 
 
 if __name__ == "__main__":

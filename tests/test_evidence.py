@@ -128,16 +128,14 @@ def test_no_informed_direction_means_maximal_precision():
     assert sh.precision == MAX_PRECISION and sh.effective == 0.0
 
 
-def test_refit_to_the_optimum_keeps_the_shrunk_block_prior():
-    """``fit_to_optimum`` of a neighbourhood_linear prior (the jackknife's refits of large fits)
-    reads the variants' positions and ends where the gradient of NLL + |w|^2 / 2 + alpha |u|^2
-    / 2 vanishes: the channels keep their empirical-Bayes prior, the own weights the common one."""
+def _neighbourhood_case(n_windows: int = 8, alpha: float = 20.0):
+    """Diagonal-model windows on one chromosome, 500 bp apart, and a calibrated
+    neighbourhood_linear prior (window 10 kb) with channel precision ``alpha``."""
     from dataclasses import replace
 
     from deepwas.neighbourhood import calibrate
-    from deepwas.optimum import TrainingObjective, fit_to_optimum
 
-    data = linear_diagonal_data()
+    data = linear_diagonal_data(n_windows=n_windows)
     n_var = data.features.shape[0]
     pos = np.column_stack([np.ones(n_var), 1000.0 + 500.0 * np.arange(n_var)])
     data = replace(data, positions=pos)
@@ -152,8 +150,18 @@ def test_refit_to_the_optimum_keeps_the_shrunk_block_prior():
     )
     prior = build_prior(cfg)
     calibrate(prior, X, pos)
-    alpha = 20.0
     prior.shrinkage_precision.fill_(alpha)
+    return data, prior
+
+
+def test_refit_to_the_optimum_keeps_the_shrunk_block_prior():
+    """``fit_to_optimum`` of a neighbourhood_linear prior (the jackknife's refits of large fits)
+    reads the variants' positions and ends where the gradient of NLL + |w|^2 / 2 + alpha |u|^2
+    / 2 vanishes: the channels keep their empirical-Bayes prior, the own weights the common one."""
+    from deepwas.optimum import TrainingObjective, fit_to_optimum
+
+    alpha = 20.0
+    data, prior = _neighbourhood_case(alpha=alpha)
     obj = TrainingObjective(data)
     fit = fit_to_optimum(obj, prior, 1.2, data.train, tol=1e-8)
     assert fit.grad_norm <= 1e-8
@@ -167,3 +175,32 @@ def test_refit_to_the_optimum_keeps_the_shrunk_block_prior():
     assert informed.sum() >= 4 and float(u[informed].abs().max()) > 1e-4
     np.testing.assert_allclose(model.nb_weight.grad, -alpha * u / n, rtol=0, atol=1e-8)
     np.testing.assert_allclose(model.weight.grad, -w / n, rtol=0, atol=1e-8)
+
+
+def test_fit_precision_samples_windows_beyond_its_limit(monkeypatch):
+    """Beyond ``max_windows`` the Hessian is a seeded sample's, scaled to all windows by their
+    scored variants; within the limit, all windows'."""
+    import deepwas.evidence as ev
+
+    data, prior = _neighbourhood_case(n_windows=12)
+    with torch.no_grad():
+        prior.nb_weight.copy_(0.05 * torch.arange(prior.nb_weight.numel(), dtype=F64))
+    seen = []
+    real = ev.evidence_precision
+    monkeypatch.setattr(ev, "evidence_precision", lambda H, *a: seen.append(H) or real(H, *a))
+    log_sigma = torch.tensor(math.log(1.2), dtype=F64, requires_grad=True)
+    cfg = TrainConfig(model="neighbourhood_linear")
+    windows = list(range(12))
+    ev.fit_precision(prior, log_sigma, data, windows, cfg, max_windows=5)
+    sample = sorted(int(i) for i in np.random.default_rng(0).choice(windows, 5, replace=False))
+    ev.fit_precision(prior, log_sigma, data, sample, cfg, max_windows=5)
+    n = lambda ws: sum(data.trait.windows[i].n_scored for i in ws)  # noqa: E731
+    # the same difference quotients, scaled before the subtraction: rounding of ~1e-16 x the
+    # gradient's size over the step
+    scaled = seen[1] * n(windows) / n(sample)
+    np.testing.assert_allclose(seen[0], scaled, rtol=1e-9, atol=1e-9 * np.abs(scaled).max())
+    # within the limit: every window, and the same prior state afterwards
+    before = [p.detach().clone() for p in prior.parameters()]
+    ev.fit_precision(prior, log_sigma, data, windows, cfg)
+    assert seen[2].shape == seen[0].shape and not np.allclose(seen[2], seen[0], rtol=1e-3)
+    assert all(torch.equal(a, b) for a, b in zip(before, prior.parameters(), strict=True))

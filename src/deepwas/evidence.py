@@ -30,11 +30,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-__all__ = ["Shrinkage", "evidence_precision", "hessian", "penalty"]
+__all__ = ["Shrinkage", "evidence_precision", "fit_precision", "hessian", "penalty"]
 
 #: The largest precision: beyond it the shrunk weights are 0 to within 1e-8 of a unit.
 MAX_PRECISION = 1e12
 _GRID = np.logspace(-6, 12, 361)
+#: The most windows whose Hessian :func:`fit_precision` computes (a seeded sample beyond).
+MAX_WINDOWS = 256
 
 
 @dataclass(frozen=True)
@@ -123,17 +125,28 @@ def evidence_precision(H: np.ndarray, theta: np.ndarray, block: np.ndarray) -> S
     )
 
 
-def fit_precision(model, log_sigma: torch.Tensor, fit_data, positions, cfg) -> Shrinkage:
+def fit_precision(
+    model, log_sigma: torch.Tensor, fit_data, positions, cfg, *, max_windows: int = MAX_WINDOWS
+) -> Shrinkage:
     """Steps 2-3 of the module docstring for a trained ``model`` (its family's shrunk block) and
     ``log_sigma`` on the windows at ``positions`` (exact engine, float64: the difference
-    quotients need exact gradients)."""
+    quotients need exact gradients).
+
+    With more than ``max_windows`` windows the Hessian is that of a seeded random sample of
+    ``max_windows`` of them, scaled by the ratio of scored variants (the NLL is a sum over
+    windows, so this is an unbiased estimate of the whole sum's Hessian): at genome scale the
+    ``2 p + 2`` gradient passes over every window would cost more than the training."""
     from deepwas.fit import gradient_function
 
     cfg = replace(cfg, engine="exact", precision="float64")
+    positions = sorted(positions)
+    n_total = sum(int(fit_data.trait.windows[i].n_scored) for i in positions)
+    if len(positions) > max_windows:
+        rng = np.random.default_rng(0)
+        positions = sorted(int(i) for i in rng.choice(positions, max_windows, replace=False))
     params = [*model.parameters(), log_sigma]
     sizes = [p.numel() for p in params]
     theta0 = torch.cat([p.detach().reshape(-1).cpu() for p in params]).to(torch.float64)
-    n = sum(int(fit_data.trait.windows[i].n_scored) for i in positions)
     gradient = gradient_function(model, log_sigma, fit_data, positions, cfg)
 
     def set_params(theta: torch.Tensor) -> None:
@@ -146,7 +159,9 @@ def fit_precision(model, log_sigma: torch.Tensor, fit_data, positions, cfg) -> S
     def grad_fn(theta: torch.Tensor) -> torch.Tensor:
         set_params(theta)
         _, grads = gradient()
-        return torch.cat([g.reshape(-1).cpu() for g in grads]) * n  # summed NLL, not per variant
+        # the objective is per scored variant of the windows evaluated: x n_total is the summed
+        # NLL of all of them (of the sample, scaled up, when sampled)
+        return torch.cat([g.reshape(-1).cpu() for g in grads]) * n_total
 
     try:
         H = hessian(grad_fn, theta0)

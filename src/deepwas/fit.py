@@ -321,7 +321,8 @@ def train_prior(
         deleted data, not by a reshuffled optimisation.
     shrinkage_precision: for a family that shrinks a block of weights (``PriorFamily.shrinkage``)
         trained from scratch, the precision of their Gaussian prior; None (default): set by
-        empirical Bayes (:func:`_train_shrunk`). With ``init``, the precision is init's.
+        empirical Bayes (:func:`_train_shrunk`), or 0 with a DNA branch. With ``init``, the
+        precision is init's.
 
     Returns
     -------
@@ -344,7 +345,8 @@ def train_prior(
             fit_data, cfg, store=store, checkpoint=checkpoint, resume=resume, progress=progress
         )
     shrinks = PRIOR_FAMILIES[cfg.model if init is None else init.config.model].shrinkage
-    if init is None and shrinks and shrinkage_precision is None:
+    # with a DNA branch the prior is a network (early stopping); its channels are not shrunk
+    if init is None and shrinks and shrinkage_precision is None and cfg.fasta is None:
         return _train_shrunk(
             fit_data, cfg, store=store, checkpoint=checkpoint, resume=resume, progress=progress
         )
