@@ -75,14 +75,18 @@ def penalty(prior) -> torch.Tensor | None:
     return 0.5 * alpha * getattr(prior, name).square().sum()
 
 
-def hessian(grad_fn, theta: torch.Tensor, *, step: float = 1e-4) -> np.ndarray:
+def hessian(
+    grad_fn, theta: torch.Tensor, *, step: float = 1e-4, progress: bool = False
+) -> np.ndarray:
     """The symmetrised central-difference Hessian of a function whose gradient is ``grad_fn``
     (a float64 (p,) tensor -> (p,) tensor), at ``theta``: ``2 p`` gradients. The exact
     likelihood's gradient is accurate to ~1e-12 relative, so a step of 1e-4 gives the Hessian
     to ~1e-8 relative (its backward pass is not twice differentiable)."""
+    from tqdm.auto import tqdm
+
     p = theta.numel()
     H = np.empty((p, p))
-    for j in range(p):
+    for j in tqdm(range(p), desc="empirical Bayes: Hessian", disable=not progress):
         e = torch.zeros_like(theta)
         e[j] = step
         H[:, j] = ((grad_fn(theta + e) - grad_fn(theta - e)) / (2 * step)).cpu().numpy()
@@ -126,7 +130,14 @@ def evidence_precision(H: np.ndarray, theta: np.ndarray, block: np.ndarray) -> S
 
 
 def fit_precision(
-    model, log_sigma: torch.Tensor, fit_data, positions, cfg, *, max_windows: int = MAX_WINDOWS
+    model,
+    log_sigma: torch.Tensor,
+    fit_data,
+    positions,
+    cfg,
+    *,
+    max_windows: int = MAX_WINDOWS,
+    progress: bool = False,
 ) -> Shrinkage:
     """Steps 2-3 of the module docstring for a trained ``model`` (its family's shrunk block) and
     ``log_sigma`` on the windows at ``positions`` (exact engine, float64: the difference
@@ -164,7 +175,7 @@ def fit_precision(
         return torch.cat([g.reshape(-1).cpu() for g in grads]) * n_total
 
     try:
-        H = hessian(grad_fn, theta0)
+        H = hessian(grad_fn, theta0, progress=progress)
     finally:
         set_params(theta0)
     names = [name for name, _ in model.named_parameters()]

@@ -642,7 +642,9 @@ def _train_shrunk(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
         windows = sorted({*fit_data.train, *fit_data.val})  # what the first stage trained on
     prior = first.prior.to("cpu")
     log_sigma = torch.tensor(math.log(first.sigma), dtype=torch.float64, requires_grad=True)
-    shrunk = fit_precision(prior, log_sigma, fit_data, windows, cfg)
+    shrunk = fit_precision(
+        prior, log_sigma, fit_data, windows, cfg, progress=kwargs.get("progress", True)
+    )
     res = train_prior(
         fit_data,
         cfg,
