@@ -356,7 +356,7 @@ def train_prior(
         stops = stops_early(init.config.model, dna=init.config.sequence is not None)
     if fit_data.val and not stops:
         # a prior of a few parameters trains on the validation windows too, without early stopping
-        fit_data = replace(fit_data, train=sorted({*fit_data.train, *fit_data.val}), val=[])
+        fit_data = replace(fit_data, train=_trains_on(fit_data, stops), val=[])
         if schedule is not None:
             schedule = sorted({*schedule, *fit_data.train})
     from tqdm.auto import tqdm
@@ -572,6 +572,14 @@ def stops_early(model: str, *, dna: bool = False) -> bool:
     return PRIOR_FAMILIES[model].early_stopping or dna
 
 
+def _trains_on(fit_data, stops: bool) -> list[int]:
+    """The windows a prior trains on: the training windows, and the validation windows too for
+    a prior that does not stop early (:func:`stops_early`)."""
+    if fit_data.val and not stops:
+        return sorted({*fit_data.train, *fit_data.val})
+    return list(fit_data.train)
+
+
 def _train_linear_then_network(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
     """Train a ``linear_mlp``, ``linear_ssm`` or ``kernel_linear`` prior: the linear prior first
     (``cfg`` with ``model="linear"``, no checkpoint, without early stopping, on the training
@@ -637,9 +645,7 @@ def _train_shrunk(fit_data, cfg: TrainConfig, **kwargs) -> TrainResult:
     first = train_prior(fit_data, cfg, shrinkage_precision=0.0, **kwargs)
     if cfg.objective != "likelihood":  # the evidence of the likelihood only
         return first
-    windows = fit_data.train
-    if fit_data.val and not stops_early(cfg.model, dna=cfg.fasta is not None):
-        windows = sorted({*fit_data.train, *fit_data.val})  # what the first stage trained on
+    windows = _trains_on(fit_data, stops_early(cfg.model))  # what the first stage trained on
     prior = first.prior.to("cpu")
     log_sigma = torch.tensor(math.log(first.sigma), dtype=torch.float64, requires_grad=True)
     shrunk = fit_precision(
