@@ -25,6 +25,16 @@ GENERATE_CONSTRAINTS = {
 }
 
 
+def _order_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--order",
+        choices=("auto", "spread", "random"),
+        default="auto",
+        help="order of reveals: spread (tokens revealed together are --steps SNPs apart), "
+        "random (SCUD's shuffled events) or auto (spread for masking with gamma 0)",
+    )
+
+
 def _panel_flags(sp: argparse.ArgumentParser, what: str) -> None:
     src = sp.add_mutually_exclusive_group(required=True)
     src.add_argument("--bfile", help=f"{what}: PLINK fileset prefix (.bed/.bim/.fam)")
@@ -55,6 +65,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         heldout_fraction=args.heldout_fraction,
         snp_embedding=not args.no_snp_embedding,
+        snp_tokens=not args.no_snp_tokens,
+        estimator=args.estimator,
         seed=args.seed,
     )
     kind, path = _panel_args(args)
@@ -90,7 +102,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     dosages = sample_genotypes(
-        model, args.n, n_steps=args.steps, seed=args.seed, say=None if args.quiet else say
+        model,
+        args.n,
+        n_steps=args.steps,
+        seed=args.seed,
+        order=args.order,
+        say=None if args.quiet else say,
     )
     paths = write_synthetic(args.out, dosages, model.variants, vcf=args.write_vcf)
     side = Path(str(args.out) + ".json")
@@ -100,6 +117,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         argv=["deepwas", *args.argv],
         n=args.n,
         steps=args.steps,
+        order=args.order,
     )
     with atomic_file(side) as tmp:
         tmp.write_text(json.dumps({"provenance": record}, indent=2) + "\n")
@@ -126,7 +144,7 @@ def _cmd_impute(args: argparse.Namespace) -> int:
         f"{int(np.isnan(dosages).sum())} genotypes to impute"
     )
     result = impute_genotypes(
-        model, dosages, n_draws=args.draws, n_steps=args.steps, seed=args.seed
+        model, dosages, n_draws=args.draws, n_steps=args.steps, seed=args.seed, order=args.order
     )
     paths = write_imputed(args.out, result, model.variants, panel.samples)
     side = Path(str(args.out) + ".json")
@@ -218,11 +236,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fraction of individuals never seen in training",
     )
     t.add_argument("--no-snp-embedding", action="store_true", help="no learned per-SNP embedding")
+    t.add_argument(
+        "--estimator",
+        default="auto",
+        help="estimator of the ELBO: scud, mdlm (masking with gamma 0: every masked token's "
+        "cross-entropy) or auto (mdlm where defined, else scud)",
+    )
+    t.add_argument(
+        "--no-snp-tokens",
+        action="store_true",
+        help="no per-SNP embedding of each token state and per-SNP read-out",
+    )
     t.add_argument("--seed", type=int, default=0, help="seed of the split, model and training")
     t.add_argument("--no-resume", action="store_true", help="ignore a checkpoint in --out")
     add_output(t, kind="dir", what="model folder")
     add_common(t)
-    constrain(t, {k: v for k, v in SYNTH_CONSTRAINTS.items() if k != "snp_embedding"})
+    constrain(
+        t,
+        {k: v for k, v in SYNTH_CONSTRAINTS.items() if k not in ("snp_embedding", "snp_tokens")},
+    )
     t.set_defaults(func=_cmd_train)
 
     s = ss.add_parser(
@@ -234,6 +266,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--model", required=True, help="model folder (deepwas synth train)")
     s.add_argument("--n", type=int, default=1000, help="synthetic individuals")
     s.add_argument("--steps", type=int, default=128, help="denoiser calls per individual")
+    _order_flag(s)
     s.add_argument("--seed", type=int, default=0, help="seed of the sampler")
     s.add_argument("--write-vcf", action="store_true", help="also write OUT.vcf.gz (unphased)")
     add_output(s, kind="file", what="output prefix")
@@ -252,6 +285,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _panel_flags(i, "target genotypes")
     i.add_argument("--draws", type=int, default=4, help="reverse runs averaged per individual")
     i.add_argument("--steps", type=int, default=32, help="denoiser calls per run")
+    _order_flag(i)
     i.add_argument("--seed", type=int, default=0, help="seed of the sampler")
     add_output(i, kind="file", what="output prefix")
     add_common(i)

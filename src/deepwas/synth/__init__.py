@@ -38,6 +38,8 @@ SYNTH_CONSTRAINTS = {
     "epochs": Interval(Integral, 1, None, closed="left"),
     "heldout_fraction": Interval(Real, 0, 1, closed="left"),
     "snp_embedding": Boolean(),
+    "snp_tokens": Boolean(),
+    "estimator": Options(("auto", "scud", "mdlm")),
     "seed": Interval(Integral, 0, None, closed="left"),
     "eval_draws": Interval(Integral, 1, None, closed="left"),
 }

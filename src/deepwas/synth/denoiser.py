@@ -183,6 +183,10 @@ class Denoiser(nn.Module):
     n_snps:
         Size of the learned per-SNP embedding (0: none); its rows are indexed by the SNP's index
         in the training panel.
+    snp_tokens:
+        Also learn, per SNP, an embedding of each token state and a read-out (both zero at
+        initialisation): which allele of a SNP travels with which of its neighbours is specific
+        to the pair, and a shared token embedding has to build it in the blocks.
     seed:
         Seed of the initialisation.
     """
@@ -195,6 +199,7 @@ class Denoiser(nn.Module):
         width: int = 64,
         depth: int = 4,
         n_snps: int = 0,
+        snp_tokens: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -208,6 +213,10 @@ class Denoiser(nn.Module):
             self.snp = nn.Embedding(n_snps, width) if n_snps else None
             if self.snp is not None:
                 nn.init.zeros_(self.snp.weight)
+            # per-SNP tables: each SNP's own embedding of each token state, and its own read-out
+            per_snp = snp_tokens and n_snps > 0
+            self.snp_token = nn.Parameter(torch.zeros(n_snps, n_states, width)) if per_snp else None
+            self.snp_head = nn.Parameter(torch.zeros(n_snps, width, n_alleles)) if per_snp else None
             scale = 1.0 / math.sqrt(2 * depth)
             self.blocks = nn.ModuleList(_Block(width, scale, gen) for _ in range(depth))
             self.norm = _RMSNorm(width)
@@ -271,8 +280,16 @@ class Denoiser(nn.Module):
         """
         s = S.clamp_max(_MAX_S_EMBED)
         h = self.token(x) + self.events(s) + self.features(features)
-        if self.snp is not None and snp_index is not None:
-            h = h + self.snp(snp_index)
+        if snp_index is not None:
+            if self.snp is not None:
+                h = h + self.snp(snp_index)
+            if self.snp_token is not None:
+                h = h + self.snp_token[snp_index.expand_as(x), x]
         for block in self.blocks:
             h = block(h)
-        return self.head(self.norm(h)) + log_prior.to(h.dtype)
+        h = self.norm(h)
+        logits = self.head(h) + log_prior.to(h.dtype)
+        if snp_index is not None and self.snp_head is not None:
+            w = self.snp_head[snp_index]  # (n, width, B) or (batch, n, width, B)
+            logits = logits + torch.einsum("...nw,...nwb->...nb", h, w)
+        return logits

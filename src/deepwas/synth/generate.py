@@ -7,11 +7,14 @@ confidence) and the writers of their outputs.
 
 The reverse process starts from ``t = 1``: each token has ``S ~ Poisson(r Lambda(1))`` events
 and a state drawn from ``rho^T K^S`` (the model's prior; the mask for masking). Each of
-``n_steps`` steps undoes ``k ~ Binomial(S, 1 / steps_left)`` events of every token at once (so
-each remaining event is undone at a uniformly chosen remaining step, as in SCUD's shuffled event
-order), drawing ``x^{S-k}`` from ``q(x^{S-k} | x^S, x0_hat)`` with ``x0_hat`` the denoiser's
-prediction given the whole current sequence and its schedule. Tokens undone in the same step are
-drawn independently given the rest: more steps, fewer joint draws and better LD.
+``n_steps`` steps undoes ``k`` events of every token at once, drawing ``x^{S-k}`` from
+``q(x^{S-k} | x^S, x0_hat)`` with ``x0_hat`` the denoiser's prediction given the whole current
+sequence and its schedule. Tokens undone in the same step are drawn independently given the
+rest, so the order matters for LD: ``random`` undoes ``k ~ Binomial(S, 1 / steps_left)`` (each
+remaining event at a uniformly chosen remaining step, SCUD's shuffled event order); ``spread``
+(the default for masking) reveals each token at one step, tokens revealed together being
+``n_steps`` ranks apart along the SNPs (:func:`spread_steps`; docs/decisions.md, "The order of
+reveals").
 """
 
 from __future__ import annotations
@@ -56,6 +59,37 @@ def _start_state(
     return sample_categorical(law, generator), S
 
 
+def spread_steps(moving: torch.Tensor, n_steps: int, generator: torch.Generator) -> torch.Tensor:
+    """The step at which each token is revealed in the ``spread`` order.
+
+    The tokens to reveal (``moving``) of each sequence are ranked along the SNPs; rank ``c``
+    finishes at step ``perm[c mod n_steps]`` with ``perm`` a random permutation of the steps
+    drawn per sequence. Tokens revealed together are therefore ``n_steps`` ranks apart, where
+    linkage disequilibrium between them is weak, and which ranks go first is random.
+
+    moving: (batch, n) bool -> (batch, n) long, -1 where not moving.
+    """
+    rank = torch.cumsum(moving.long(), 1) - 1
+    perm = torch.argsort(torch.rand(moving.shape[0], n_steps, generator=generator), 1)
+    step = torch.gather(perm, 1, rank.clamp_min(0) % n_steps)
+    return torch.where(moving, step, -1)
+
+
+def _masked_schedule(proc, masked: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Event counts for the masked tokens of a masking process (gamma 0) as training shows them
+    at the time whose masked fraction each sequence has now: ``t = fraction / (1 - eps)``,
+    ``S ~ Poisson(r Lambda(t))`` given ``S >= 1``; 0 elsewhere. Given the mask, a token's count
+    carries nothing about its allele, only about ``t``. (The tokens revealed at a step are then
+    given ``S = 1``: SCUD's estimator trains a masked token's prediction only there.)"""
+    frac = masked.to(torch.float64).mean(1)
+    t = (frac / (1.0 - proc.schedule.eps)).clamp(1e-6, 1.0)
+    shape = tuple(masked.shape[1:])
+    S = proc.sample_schedule(t, shape, generator)
+    while bool(((S == 0) & masked).any()):
+        S = torch.where(S == 0, proc.sample_schedule(t, shape, generator), S)
+    return torch.where(masked, S, 0)
+
+
 def reverse_events(
     model: SynthModel,
     x: torch.Tensor,
@@ -63,6 +97,7 @@ def reverse_events(
     *,
     n_steps: int,
     generator: torch.Generator,
+    order: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Undo all events of ``(x, S)`` in ``n_steps`` blocks.
 
@@ -74,6 +109,16 @@ def reverse_events(
         Events left per token.
     n_steps:
         Denoiser calls.
+    order:
+        ``random``: each remaining event is undone at a uniformly chosen remaining step (SCUD's
+        shuffled event order), so tokens revealed in one step fall anywhere, neighbours included.
+        ``spread``: all of a token's events are undone at one step, chosen by
+        :func:`spread_steps` so that the tokens revealed together are far apart along the SNPs
+        For masking (gamma 0) the masked tokens' event counts are redrawn before every step as
+        training shows them at the current masked fraction (:func:`_masked_schedule`), so the
+        denoiser sees the schedule it was trained on. For the other processes the tokens still
+        waiting keep all their events, a pattern of schedules their training never shows.
+        ``auto``: ``spread`` for masking with gamma 0, else ``random``.
 
     Returns
     -------
@@ -88,16 +133,29 @@ def reverse_events(
     pi = tab["pi"].expand(*x.shape, -1)
     probs = torch.nn.functional.one_hot(x.clamp_max(B - 1), B).to(torch.float64)
     S = S.clone()
+    if order == "auto":
+        order = "spread" if proc.kind == "masking" and proc.gamma == 0.0 else "random"
+    if order not in ("random", "spread"):
+        raise ValueError(f"order must be 'auto', 'random' or 'spread', not {order!r}")
+    finish = spread_steps(S > 0, n_steps, generator) if order == "spread" else None
+    refresh = finish is not None and proc.kind == "masking" and proc.gamma == 0.0
     with torch.no_grad():
         for step in range(n_steps):
             if not bool((S > 0).any()):
                 break
-            left = n_steps - step
-            k = torch.binomial(
-                S.to(torch.float64),
-                torch.full(S.shape, 1.0 / left, dtype=torch.float64),
-                generator=generator,
-            ).long()
+            if refresh:
+                S = _masked_schedule(proc, S > 0, generator)
+            if finish is not None:
+                now = finish == step
+                if refresh:  # revealed from its last event, the case SCUD's loss trains
+                    S = torch.where(now, 1, S)
+                k = torch.where(now, S, 0)
+            else:
+                k = torch.binomial(
+                    S.to(torch.float64),
+                    torch.full(S.shape, 1.0 / (n_steps - step), dtype=torch.float64),
+                    generator=generator,
+                ).long()
             moving = k > 0
             if not bool(moving.any()):
                 continue
@@ -124,9 +182,11 @@ def sample_genotypes(
     n_steps: int = 128,
     seed: int = 0,
     batch_size: int | None = None,
+    order: str = "auto",
     say=None,
 ) -> np.ndarray:
-    """``n`` synthetic individuals over all the model's SNPs (one sequence each).
+    """``n`` synthetic individuals over all the model's SNPs (one sequence each), revealed in
+    ``order`` (:func:`reverse_events`).
 
     Returns
     -------
@@ -140,7 +200,7 @@ def sample_genotypes(
     for b in range(0, n, batch):
         size = min(batch, n - b)
         x, S = _start_state(model, (size, model.n_snps), gen, at_least_one=False)
-        x, _ = reverse_events(model, x, S, n_steps=n_steps, generator=gen)
+        x, _ = reverse_events(model, x, S, n_steps=n_steps, generator=gen, order=order)
         out[b : b + size] = x.numpy().astype(np.int8)
         if say is not None:
             say(f"sampled {b + size}/{n} individuals")
@@ -177,6 +237,7 @@ def impute_genotypes(
     n_draws: int = 4,
     n_steps: int = 32,
     seed: int = 0,
+    order: str = "auto",
 ) -> ImputeResult:
     """Fill the missing genotypes of ``dosages`` by inpainting with the model.
 
@@ -188,6 +249,8 @@ def impute_genotypes(
         Independent reverse runs whose genotype laws are averaged.
     n_steps:
         Denoiser calls per run.
+    order:
+        Order of reveals (:func:`reverse_events`).
     """
     dosages = np.asarray(dosages, dtype=np.float64)
     if dosages.ndim != 2 or dosages.shape[1] != model.n_snps:
@@ -207,7 +270,7 @@ def impute_genotypes(
             x, S = _start_state(model, tuple(obs.shape), gen, at_least_one=True)
             x = torch.where(miss, x, obs)
             S = torch.where(miss, S, 0)
-            _, p = reverse_events(model, x, S, n_steps=n_steps, generator=gen)
+            _, p = reverse_events(model, x, S, n_steps=n_steps, generator=gen, order=order)
             acc += p
         probs[sl] = (acc / n_draws).numpy()
     g = np.arange(3.0)

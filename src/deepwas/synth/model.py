@@ -32,7 +32,13 @@ from deepwas._validation import validate
 from deepwas.errors import InputError
 from deepwas.synth import SYNTH_CONSTRAINTS
 from deepwas.synth.denoiser import Denoiser
-from deepwas.synth.processes import ForwardProcess, hwe_law, prior_kl, scud_loss
+from deepwas.synth.processes import (
+    ForwardProcess,
+    hwe_law,
+    mdlm_loss,
+    prior_kl,
+    scud_loss,
+)
 
 __all__ = [
     "SynthConfig",
@@ -75,6 +81,16 @@ class SynthConfig:
         Fraction of individuals kept out of training (their ids go to the model folder).
     snp_embedding:
         Learn one embedding per SNP of the training panel.
+    snp_tokens:
+        Learn, per SNP, an embedding of each token state and a read-out (with ``snp_embedding``;
+        models saved before this setting existed load with it off).
+    estimator:
+        Estimator of the ELBO's diffusion term: ``scud`` (the schedule-conditioned loss: the
+        KL at every token's last event), ``mdlm`` (masking with gamma 0 only: the cross-entropy
+        of every masked token, weighted ``1/t``; the same ELBO, tested equal in expectation, but
+        it trains the prediction of every masked token instead of those with one event, so
+        about twice the tokens per step) or ``auto`` (``mdlm`` where defined, else ``scud``).
+        Models saved before this setting existed were trained with ``scud``.
     seed:
         Seed of the split, the initialisation and every random draw of training.
     eval_draws:
@@ -91,11 +107,20 @@ class SynthConfig:
     epochs: int = 10
     heldout_fraction: float = 0.2
     snp_embedding: bool = True
+    snp_tokens: bool = True
+    estimator: str = "auto"
     seed: int = 0
     eval_draws: int = 4
 
     def __post_init__(self) -> None:
         validate(asdict(self), SYNTH_CONSTRAINTS, where="SynthConfig")
+        if self.estimator == "mdlm" and (self.process != "masking" or self.gamma != 0.0):
+            raise InputError(
+                f"the mdlm estimator needs the masking process with gamma 0, not {self.process} "
+                f"with gamma {self.gamma}",
+                column="--estimator",
+                fix="use --estimator scud or auto",
+            )
 
     def training_part(self) -> dict:
         """The settings that must match for a checkpoint to be resumed (all but ``epochs``)."""
@@ -213,6 +238,7 @@ class SynthModel:
             width=config.width,
             depth=config.depth,
             n_snps=len(variants) if config.snp_embedding else 0,
+            snp_tokens=config.snp_tokens,
             seed=config.seed,
         )
         return cls(config, process, net, variants.reset_index(drop=True))
@@ -220,6 +246,14 @@ class SynthModel:
     @property
     def n_snps(self) -> int:
         return len(self.variants)
+
+    @property
+    def estimator(self) -> str:
+        """The ELBO estimator training uses (``config.estimator`` with ``auto`` resolved)."""
+        if self.config.estimator != "auto":
+            return self.config.estimator
+        masking = self.process.kind == "masking" and self.process.gamma == 0.0
+        return "mdlm" if masking else "scud"
 
     def tables(self) -> dict[str, torch.Tensor]:
         """Per-SNP tensors: ``af`` (m,), ``features`` (m, 7), ``log_prior`` (m, B),
@@ -270,7 +304,10 @@ def _batch_loss(
     S = model.process.sample_schedule(t, tuple(x0.shape[1:]), generator)
     x_t = model.process.noise(x0, S, pi.expand(*x0.shape, -1), generator)
     logits = model.logits(x_t, S, start)
-    terms = scud_loss(model.process, x0, x_t, S, t, logits, pi)
+    if model.estimator == "mdlm":
+        terms = mdlm_loss(model.process, x0, x_t, t, logits)
+    else:
+        terms = scud_loss(model.process, x0, x_t, S, t, logits, pi)
     terms = torch.where(valid, terms, 0.0)
     prior = torch.gather(tab["prior_kl"][sl].expand(x0.shape[0], -1, -1), -1, x0[..., None])[..., 0]
     return terms.sum() / valid.sum().clamp_min(1), torch.where(valid, prior, 0.0).sum()
@@ -391,7 +428,7 @@ def _start_folder(
     cfg_path = out / "config.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
-        old_cfg = SynthConfig(**old.get("config", {}))
+        old_cfg = _saved_config(old.get("config", {}))
         if (
             old_cfg.training_part() != config.training_part()
             or old.get("variants_sha256") != meta["variants_sha256"]
@@ -549,6 +586,12 @@ def train_synth(
     )
 
 
+def _saved_config(saved: dict) -> SynthConfig:
+    """The config of a saved model or checkpoint; settings added since it was written take
+    the value that reproduces the saved model."""
+    return SynthConfig(**{"snp_tokens": False, "estimator": "scud", **saved})
+
+
 def load_model(folder: str | Path) -> SynthModel:
     """Load a finished model folder written by :func:`train_synth`.
 
@@ -586,7 +629,7 @@ def load_model(folder: str | Path) -> SynthModel:
     variants = pd.read_csv(
         folder / "variants.tsv.gz", sep="\t", dtype={"SNP": str, "A1": str, "A2": str}
     )
-    model = SynthModel.build(SynthConfig(**meta["config"]), variants)
+    model = SynthModel.build(_saved_config(meta["config"]), variants)
     from safetensors.torch import load_file
 
     model.denoiser.load_state_dict(load_file(str(weights)))
