@@ -225,3 +225,18 @@ def test_both_estimators_give_the_same_heldout_bits_in_expectation(tmp_path):
     object.__setattr__(model, "config", SynthConfig(**{**cfg.__dict__, "estimator": "mdlm"}))
     mdlm = heldout_bits(model, tokens, draws=40, seed=1)
     assert abs(scud - mdlm) < 0.01 * scud
+
+
+def test_convergence_note_warns_only_while_heldout_bits_still_fall():
+    import pandas as pd
+
+    from deepwas.synth.model import convergence_note
+
+    falling = pd.DataFrame({"heldout_bits_per_snp": [0.9, 0.8, 0.7, 0.62, 0.56, 0.51]})
+    note = convergence_note(falling)
+    assert note is not None and "--epochs" in note and "0.8000 -> 0.5100" in note
+    flat = pd.DataFrame({"heldout_bits_per_snp": [0.9, 0.5, 0.40, 0.399, 0.401, 0.398, 0.397]})
+    assert convergence_note(flat) is None
+    assert convergence_note(falling.iloc[:3]) is None  # too few epochs to tell
+    no_heldout = pd.DataFrame({"heldout_bits_per_snp": [float("nan")] * 8})
+    assert convergence_note(no_heldout) is None

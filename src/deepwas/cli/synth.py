@@ -52,7 +52,13 @@ def _inputs(panel) -> dict:
 # ------------------------------------------------------------------------------------- train
 def _cmd_train(args: argparse.Namespace) -> int:
     from deepwas.provenance import provenance
-    from deepwas.synth.model import SynthConfig, load_panel, split_individuals, train_synth
+    from deepwas.synth.model import (
+        SynthConfig,
+        convergence_note,
+        load_panel,
+        split_individuals,
+        train_synth,
+    )
 
     config = SynthConfig(
         process=args.process,
@@ -90,6 +96,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"held-out {summary.heldout_bits_per_snp:.4f} bits/SNP after {summary.epochs} epochs "
         f"({summary.seconds_per_epoch:.1f} s/epoch); wrote {args.out}"
     )
+    note = convergence_note(summary.log)
+    if note:
+        say(f"warning: {note}")
     return 0
 
 
@@ -223,9 +232,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SCUD's knob in [0, 1): 0 conditions on the full jump schedule, near 1 tends to "
         "classical discrete diffusion",
     )
-    t.add_argument("--epochs", type=int, default=10, help="passes over the training individuals")
+    t.add_argument("--epochs", type=int, default=40, help="passes over the training individuals")
     t.add_argument("--chunk", type=int, default=512, help="consecutive SNPs per training sequence")
-    t.add_argument("--width", type=int, default=64, help="channels of the denoiser")
+    t.add_argument("--width", type=int, default=32, help="channels of the denoiser")
     t.add_argument("--depth", type=int, default=4, help="bidirectional blocks of the denoiser")
     t.add_argument("--batch-size", type=int, default=16, help="sequences per step")
     t.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")

@@ -51,6 +51,7 @@ __all__ = [
     "heldout_bits",
     "load_model",
     "split_individuals",
+    "convergence_note",
 ]
 
 FORMAT_VERSION = 1
@@ -100,11 +101,11 @@ class SynthConfig:
     process: str = "masking"
     gamma: float = 0.0
     chunk: int = 512
-    width: int = 64
+    width: int = 32
     depth: int = 4
     batch_size: int = 16
     lr: float = 2e-3
-    epochs: int = 10
+    epochs: int = 40
     heldout_fraction: float = 0.2
     snp_embedding: bool = True
     snp_tokens: bool = True
@@ -372,6 +373,25 @@ class TrainSummary:
     heldout_bits_per_snp: float
     seconds_per_epoch: float
     log: pd.DataFrame
+
+
+def convergence_note(log: pd.DataFrame, *, window: int = 4, rel: float = 0.01) -> str | None:
+    """A warning when the held-out bits per SNP were still falling at the end of training: by
+    more than ``rel`` (relative) per epoch on average over the last ``window`` epochs; else None.
+    """
+    bits = log["heldout_bits_per_snp"].to_numpy(np.float64)
+    bits = bits[np.isfinite(bits)]
+    if len(bits) <= window:
+        return None
+    first, last = bits[-window - 1], bits[-1]
+    drop = (first - last) / first / window
+    if drop <= rel:
+        return None
+    return (
+        f"held-out bits per SNP were still falling ({first:.4f} -> {last:.4f} over the last "
+        f"{window} epochs, {100 * drop:.1f}% per epoch): the model has not converged; rerun with "
+        "a larger --epochs and the same --out to continue from its checkpoint"
+    )
 
 
 def split_individuals(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
