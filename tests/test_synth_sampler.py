@@ -106,10 +106,13 @@ def test_spread_order_reveals_from_the_last_event_with_training_schedules():
         assert abs(float(S[waiting].double().mean()) - expect) < 0.05 * expect
 
 
-def test_auto_order_is_spread_for_masking_only():
+def test_default_order_is_random_and_unknown_orders_are_refused():
     oracle = _PairOracle(64)
-    auto = _reveal_all(oracle, 200, 8, "auto")
-    assert int((auto[:, 0::2] != auto[:, 1::2]).sum()) == 0
+    gen = torch.Generator().manual_seed(3)
+    x = torch.full((200, 64), 3, dtype=torch.long)
+    S = torch.randint(1, 12, (200, 64), generator=gen)
+    out, _ = reverse_events(oracle, x, S, n_steps=8, generator=gen)
+    assert int((out[:, 0::2] != out[:, 1::2]).sum()) > 200  # pairs split: the random order
     with pytest.raises(ValueError, match="order"):
         _reveal_all(oracle, 2, 8, "sideways")
 
@@ -240,3 +243,22 @@ def test_convergence_note_warns_only_while_heldout_bits_still_fall():
     assert convergence_note(falling.iloc[:3]) is None  # too few epochs to tell
     no_heldout = pd.DataFrame({"heldout_bits_per_snp": [float("nan")] * 8})
     assert convergence_note(no_heldout) is None
+
+
+def test_training_on_past_a_finished_model_removes_its_stale_weights(tmp_path):
+    """A finished folder trained for more epochs holds no weights until the new ones are
+    written (a sampler could otherwise read the old model under the new config)."""
+    panel = _toy_panel()
+    cfg = dict(chunk=16, width=8, depth=1)
+    train_synth(panel, tmp_path / "m", SynthConfig(epochs=1, **cfg), progress=False)
+    weights = tmp_path / "m" / "weights.safetensors"
+    assert weights.exists()
+    seen = []
+    train_synth(
+        panel,
+        tmp_path / "m",
+        SynthConfig(epochs=2, **cfg),
+        say=lambda line: seen.append((line, weights.exists())),
+    )
+    during = [exists for line, exists in seen if not line.startswith("resuming")]
+    assert during and not any(during) and weights.exists()

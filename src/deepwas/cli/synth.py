@@ -28,10 +28,10 @@ GENERATE_CONSTRAINTS = {
 def _order_flag(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--order",
-        choices=("auto", "spread", "random"),
-        default="auto",
-        help="order of reveals: spread (tokens revealed together are --steps SNPs apart), "
-        "random (SCUD's shuffled events) or auto (spread for masking with gamma 0)",
+        choices=("random", "spread"),
+        default="random",
+        help="order of reveals: random (SCUD's shuffled events) or spread (tokens revealed "
+        "together are --steps SNPs apart; measured no better)",
     )
 
 

@@ -11,10 +11,9 @@ and a state drawn from ``rho^T K^S`` (the model's prior; the mask for masking). 
 ``q(x^{S-k} | x^S, x0_hat)`` with ``x0_hat`` the denoiser's prediction given the whole current
 sequence and its schedule. Tokens undone in the same step are drawn independently given the
 rest, so the order matters for LD: ``random`` undoes ``k ~ Binomial(S, 1 / steps_left)`` (each
-remaining event at a uniformly chosen remaining step, SCUD's shuffled event order); ``spread``
-(the default for masking) reveals each token at one step, tokens revealed together being
-``n_steps`` ranks apart along the SNPs (:func:`spread_steps`; docs/decisions.md, "The order of
-reveals").
+remaining event at a uniformly chosen remaining step, SCUD's shuffled event order; the default)
+or ``spread`` (each token revealed at one step, tokens revealed together ``n_steps`` ranks apart
+along the SNPs: :func:`spread_steps`; docs/decisions.md, "The order of reveals").
 """
 
 from __future__ import annotations
@@ -42,6 +41,8 @@ __all__ = [
     "write_imputed",
 ]
 
+#: orders of reveals of :func:`reverse_events`
+ORDERS = ("random", "spread")
 _TOKENS_PER_BATCH = 1 << 19  # batch size of sampling: batch * n_snps tokens at a time
 
 
@@ -97,7 +98,7 @@ def reverse_events(
     *,
     n_steps: int,
     generator: torch.Generator,
-    order: str = "auto",
+    order: str = "random",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Undo all events of ``(x, S)`` in ``n_steps`` blocks.
 
@@ -113,12 +114,14 @@ def reverse_events(
         ``random``: each remaining event is undone at a uniformly chosen remaining step (SCUD's
         shuffled event order), so tokens revealed in one step fall anywhere, neighbours included.
         ``spread``: all of a token's events are undone at one step, chosen by
-        :func:`spread_steps` so that the tokens revealed together are far apart along the SNPs
+        :func:`spread_steps` so that the tokens revealed together are far apart along the SNPs.
         For masking (gamma 0) the masked tokens' event counts are redrawn before every step as
         training shows them at the current masked fraction (:func:`_masked_schedule`), so the
         denoiser sees the schedule it was trained on. For the other processes the tokens still
         waiting keep all their events, a pattern of schedules their training never shows.
-        ``auto``: ``spread`` for masking with gamma 0, else ``random``.
+        Measured (BENCHMARKS 15): no better than ``random`` at 128 steps and worse at 32, whose
+        reveals come late (a masked token is revealed with its last event), when the context
+        is rich; ``random`` is the default.
 
     Returns
     -------
@@ -133,10 +136,8 @@ def reverse_events(
     pi = tab["pi"].expand(*x.shape, -1)
     probs = torch.nn.functional.one_hot(x.clamp_max(B - 1), B).to(torch.float64)
     S = S.clone()
-    if order == "auto":
-        order = "spread" if proc.kind == "masking" and proc.gamma == 0.0 else "random"
-    if order not in ("random", "spread"):
-        raise ValueError(f"order must be 'auto', 'random' or 'spread', not {order!r}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
     finish = spread_steps(S > 0, n_steps, generator) if order == "spread" else None
     refresh = finish is not None and proc.kind == "masking" and proc.gamma == 0.0
     with torch.no_grad():
@@ -182,7 +183,7 @@ def sample_genotypes(
     n_steps: int = 128,
     seed: int = 0,
     batch_size: int | None = None,
-    order: str = "auto",
+    order: str = "random",
     say=None,
 ) -> np.ndarray:
     """``n`` synthetic individuals over all the model's SNPs (one sequence each), revealed in
@@ -237,7 +238,7 @@ def impute_genotypes(
     n_draws: int = 4,
     n_steps: int = 32,
     seed: int = 0,
-    order: str = "auto",
+    order: str = "random",
 ) -> ImputeResult:
     """Fill the missing genotypes of ``dosages`` by inpainting with the model.
 

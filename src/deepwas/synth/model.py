@@ -532,6 +532,8 @@ def train_synth(
         if progress:
             say(f"resuming after epoch {done} from {ckpt}")
 
+    if done < config.epochs:  # more epochs to come: the folder holds no finished model meanwhile
+        (out / "weights.safetensors").unlink(missing_ok=True)
     chunk = min(config.chunk, m)
     train_tokens = tokens[train]
     held_tokens = tokens[held]
