@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from _synth_panels import toy_panel
 from deepwas.cli import main
 from deepwas.errors import InputError
 from deepwas.io.genotypes import GenotypePanel, read_plink, write_plink
@@ -41,17 +42,7 @@ def _toy_panel(n: int = 200, m: int = 128, seed: int = 0) -> GenotypePanel:
         return h ^ (rng.random(m) < 0.01)
 
     d = np.array([hap().astype(int) + hap().astype(int) for _ in range(n)], dtype=float)
-    variants = pd.DataFrame(
-        {
-            "CHR": 22,
-            "SNP": [f"rs{j}" for j in range(m)],
-            "BP": 10_000 + 700 * np.arange(m),
-            "A1": "A",
-            "A2": "G",
-            "CM": 0.0,
-        }
-    )
-    return GenotypePanel.from_dosages(d, variants)
+    return toy_panel(d)
 
 
 _SMALL = {"chunk": 32, "width": 32, "depth": 2, "batch_size": 16, "lr": 3e-3}

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from _synth_panels import toy_panel
 from deepwas.io.genotypes import GenotypePanel
 from deepwas.synth.denoiser import Denoiser
 from deepwas.synth.generate import reverse_events, spread_steps
@@ -169,21 +170,7 @@ def test_per_snp_tables_start_at_zero_and_learn_per_snp():
 
 
 def _toy_panel(n: int = 60, m: int = 48) -> GenotypePanel:
-    import pandas as pd
-
-    rng = np.random.default_rng(0)
-    d = rng.integers(0, 3, size=(n, m)).astype(float)
-    variants = pd.DataFrame(
-        {
-            "CHR": 22,
-            "SNP": [f"rs{j}" for j in range(m)],
-            "BP": 10_000 + 700 * np.arange(m),
-            "A1": "A",
-            "A2": "G",
-            "CM": 0.0,
-        }
-    )
-    return GenotypePanel.from_dosages(d, variants)
+    return toy_panel(np.random.default_rng(0).integers(0, 3, size=(n, m)).astype(float))
 
 
 def test_models_saved_before_the_per_snp_tables_still_load(tmp_path):
