@@ -106,11 +106,11 @@ def evidence_cost(res, data, cfg, *, full: bool) -> dict:
     import torch
 
     from deepwas.evidence import MAX_WINDOWS, fit_precision
-    from deepwas.fit import gradient_function
+    from deepwas.fit import _trains_on, gradient_function, stops_early
 
     prior = res.prior.to("cpu")
     log_sigma = torch.tensor(math.log(res.sigma), dtype=torch.float64, requires_grad=True)
-    windows = sorted({*data.train, *data.val})  # what it trains on (no early stopping)
+    windows = _trains_on(data, stops_early(cfg.model))  # what it trains on
     exact = replace(cfg, engine="exact", precision="float64")
     gradient = gradient_function(prior, log_sigma, data, windows, exact)
     t0 = time.perf_counter()

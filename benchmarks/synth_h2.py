@@ -81,13 +81,18 @@ def main() -> None:
         simulate_sumstats(real, s, n_gwas=args.n_gwas, rng=rng, band_bp=args.band_kb * 1000)
         for s in snpvars
     ]
+    # each store keeps its panel's polymorphic variants: their rows among the real variants
+    rows = {
+        name: pd.Index(real.variants["SNP"]).get_indexer(store.variants["SNP"])
+        for name, store in stores.items()
+    }
     ratios: dict[str, list[float]] = {"synthetic": [], "heldout": []}
     for r, z in enumerate(zs):
         record = {"benchmark": "synth_h2", "replicate": r, "h2_true": float(snpvars[r].sum())}
         h2 = {}
         for name, store in stores.items():
-            where = pd.Index(real.variants["SNP"]).get_indexer(store.variants["SNP"])
-            ok = where >= 0  # the store keeps the panel's polymorphic variants
+            where = rows[name]
+            ok = where >= 0
             frame = pd.DataFrame(
                 {"ref_index": np.flatnonzero(ok), "Z": z[where[ok]], "N": args.n_gwas}
             )

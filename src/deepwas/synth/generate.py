@@ -139,7 +139,7 @@ def reverse_events(
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
     finish = spread_steps(S > 0, n_steps, generator) if order == "spread" else None
-    refresh = finish is not None and proc.kind == "masking" and proc.gamma == 0.0
+    refresh = finish is not None and proc.pure_masking
     with torch.no_grad():
         for step in range(n_steps):
             if not bool((S > 0).any()):

@@ -253,8 +253,7 @@ class SynthModel:
         """The ELBO estimator training uses (``config.estimator`` with ``auto`` resolved)."""
         if self.config.estimator != "auto":
             return self.config.estimator
-        masking = self.process.kind == "masking" and self.process.gamma == 0.0
-        return "mdlm" if masking else "scud"
+        return "mdlm" if self.process.pure_masking else "scud"
 
     def tables(self) -> dict[str, torch.Tensor]:
         """Per-SNP tensors: ``af`` (m,), ``features`` (m, 7), ``log_prior`` (m, B),

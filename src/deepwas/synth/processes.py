@@ -136,6 +136,12 @@ class ForwardProcess:
         return self.n_alleles if self.kind == "masking" else None
 
     @property
+    def pure_masking(self) -> bool:
+        """Masking with gamma 0: every event masks, so a token is masked iff it has events (the
+        case of MDLM's loss and of the schedule refresh of the spread sampler)."""
+        return self.kind == "masking" and self.gamma == 0.0
+
+    @property
     def mix(self) -> float:
         """``a = 1 - gamma``: each event redraws the token from ``pi`` with this chance."""
         return 1.0 - self.gamma
@@ -363,7 +369,7 @@ def mdlm_loss(
 
     x0, x_t: (batch, n) long; t: (batch,); logits: (batch, n, n_alleles) -> (batch, n) float64
     """
-    if process.kind != "masking" or process.gamma != 0.0:
+    if not process.pure_masking:
         raise ValueError("the MDLM loss is defined for the masking process with gamma = 0")
     t64 = t.to(torch.float64)[:, None]
     lam = process.schedule.integrated(t64)
